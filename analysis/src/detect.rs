@@ -1,0 +1,513 @@
+//! The detector: one verdict per outermost loop nest, one diagnostic per loop.
+//!
+//! A nest is rejected, with every reason found, when its body does something the offload model
+//! (DESIGN.md, "The offload model") excludes: calls, `memory.grow`, global writes, table and
+//! other non-arithmetic operators, memories other than 0, returns, operators the front end does
+//! not model; when a loop of the nest has no induction variable or no trip count computable on
+//! entry; when the outermost loop carries a scalar from one iteration to the next (a float
+//! accumulator: a parallel reduction would change the result; any other scalar: no reduction
+//! support yet); or when a store address depends on a loaded value (an indirect store, as in a
+//! histogram).
+//!
+//! A **candidate** has passed only these checks. Not built yet, and listed in
+//! [`Verdict::Candidate::pending`]: affine address analysis, the dependence test between
+//! iterations (and the runtime alias conditions for the guard), live-outs with closed forms, and
+//! trap analysis. A candidate is therefore not yet proved offloadable.
+//!
+//! This is an analysis: it never fails and never panics, whatever the IR holds.
+
+use crate::ir::{Block, FunctionIr, Imm, Loop, ModuleIr, OpClass, Opcode, Terminator, Value};
+use crate::loops::{FuncInfo, LoopFacts, TripCount, analyze_function};
+use crate::opcode::ScalarOpcode as S;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// Why a loop nest is not offloaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Reason {
+    /// A direct call.
+    Calls {
+        /// Callee (function index space).
+        function: u32,
+        /// Byte offset of the call.
+        offset: u32,
+    },
+    /// `call_indirect`.
+    IndirectCall {
+        /// Byte offset.
+        offset: u32,
+    },
+    /// `memory.grow`.
+    MemoryGrow {
+        /// Byte offset.
+        offset: u32,
+    },
+    /// `global.set`.
+    GlobalWrite {
+        /// The global.
+        global: u32,
+        /// Byte offset.
+        offset: u32,
+    },
+    /// An operator the front end does not model.
+    Unsupported {
+        /// Operator name.
+        op: String,
+        /// Byte offset.
+        offset: u32,
+    },
+    /// An operator outside the offload model (tables, SIMD, atomics, bulk memory, ...).
+    NotOffloadable {
+        /// Operator name.
+        op: String,
+        /// Byte offset.
+        offset: u32,
+    },
+    /// A load or store to a memory other than 0.
+    OtherMemory {
+        /// The memory.
+        memory: u32,
+        /// Byte offset.
+        offset: u32,
+    },
+    /// A `return` (or branch to the function label) inside the nest.
+    Returns,
+    /// A loop of the nest has no induction variable.
+    NoInductionVariable {
+        /// The loop.
+        lp: Loop,
+    },
+    /// A loop of the nest has no trip count computable on entry.
+    TripCount {
+        /// The loop.
+        lp: Loop,
+        /// Why.
+        why: String,
+    },
+    /// A float local carried from one iteration of the outermost loop to the next.
+    FloatAccumulator {
+        /// The local.
+        local: u32,
+        /// `f32` or `f64`.
+        ty: String,
+    },
+    /// Another scalar local carried from one iteration of the outermost loop to the next.
+    CarriedScalar {
+        /// The local.
+        local: u32,
+    },
+    /// A store whose address depends on a value loaded from memory.
+    StoreAddressFromLoad {
+        /// Byte offset of the store.
+        offset: u32,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Calls { function, offset } => {
+                write!(f, "calls function {function} (offset {offset:#x})")
+            }
+            Reason::IndirectCall { offset } => write!(f, "indirect call (offset {offset:#x})"),
+            Reason::MemoryGrow { offset } => write!(f, "memory.grow (offset {offset:#x})"),
+            Reason::GlobalWrite { global, offset } => {
+                write!(f, "writes global {global} (offset {offset:#x})")
+            }
+            Reason::Unsupported { op, offset } => {
+                write!(f, "unsupported operator {op} (offset {offset:#x})")
+            }
+            Reason::NotOffloadable { op, offset } => {
+                write!(f, "operator {op} cannot be offloaded (offset {offset:#x})")
+            }
+            Reason::OtherMemory { memory, offset } => write!(
+                f,
+                "accesses memory {memory}, only memory 0 is offloaded (offset {offset:#x})"
+            ),
+            Reason::Returns => f.write_str("returns from inside the loop nest"),
+            Reason::NoInductionVariable { lp } => write!(f, "{lp}: no induction variable"),
+            Reason::TripCount { lp, why } => {
+                write!(f, "{lp}: trip count not computable on entry: {why}")
+            }
+            Reason::FloatAccumulator { local, ty } => write!(
+                f,
+                "loop-carried {ty} accumulator l{local}: parallel reduction would change the result"
+            ),
+            Reason::CarriedScalar { local } => write!(
+                f,
+                "loop-carried scalar l{local} (not an induction variable)"
+            ),
+            Reason::StoreAddressFromLoad { offset } => write!(
+                f,
+                "store address depends on a loaded value (offset {offset:#x})"
+            ),
+        }
+    }
+}
+
+/// The checks a candidate has not been through yet.
+pub const PENDING: &[&str] = &[
+    "affine addresses",
+    "iteration dependences",
+    "live-outs",
+    "traps",
+];
+
+/// The verdict on one loop nest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Passed every check built so far.
+    Candidate {
+        /// Checks not built yet ([`PENDING`]).
+        pending: Vec<String>,
+    },
+    /// Rejected, with every reason found (at least one), the most fundamental first.
+    Rejected {
+        /// The reasons.
+        reasons: Vec<Reason>,
+    },
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Candidate { pending } => {
+                write!(f, "candidate (not yet checked: {})", pending.join(", "))
+            }
+            Verdict::Rejected { reasons } => {
+                let r: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                write!(f, "rejected: {}", r.join("; "))
+            }
+        }
+    }
+}
+
+/// One outermost loop nest and its verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NestVerdict {
+    /// Function index (imports first).
+    pub function: u32,
+    /// The outermost loop.
+    pub root: Loop,
+    /// Byte offset of the root's `loop` opcode.
+    pub offset: u32,
+    /// Every loop of the nest, root first.
+    pub loops: Vec<Loop>,
+    /// Facts about each loop of the nest, in the order of `loops`.
+    pub facts: Vec<LoopFacts>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The detector's result: a verdict for every outermost loop nest of the module.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OffloadPlan {
+    /// Nests in function order, then loop order.
+    pub nests: Vec<NestVerdict>,
+}
+
+/// One line about one loop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Function index (imports first).
+    pub function: u32,
+    /// The loop.
+    pub lp: Loop,
+    /// Byte offset of its `loop` opcode.
+    pub offset: u32,
+    /// The outermost loop of its nest.
+    pub nest: Loop,
+    /// What was decided, and why.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "function {} {} (offset {:#x}): {}",
+            self.function, self.lp, self.offset, self.message
+        )
+    }
+}
+
+/// Decides every loop nest of `module`. Never fails: one diagnostic per loop.
+pub fn analyze(module: &ModuleIr) -> (OffloadPlan, Vec<Diagnostic>) {
+    let mut plan = OffloadPlan::default();
+    let mut diags = Vec::new();
+    for func in &module.functions {
+        let info = FuncInfo::new(func);
+        let facts = analyze_function(&info);
+        for (li, data) in func.loops.iter().enumerate() {
+            if data.parent.is_some() {
+                continue;
+            }
+            let root = Loop(li as u32);
+            let nest = nest_loops(func, root);
+            let verdict = decide(&info, &facts, &nest);
+            for &lp in &nest {
+                let offset = func.loop_data(lp).map_or(0, |d| d.offset);
+                let message = if lp == root {
+                    verdict.to_string()
+                } else {
+                    format!("in nest {root}: {verdict}")
+                };
+                diags.push(Diagnostic {
+                    function: func.index,
+                    lp,
+                    offset,
+                    nest: root,
+                    message,
+                });
+            }
+            plan.nests.push(NestVerdict {
+                function: func.index,
+                root,
+                offset: data.offset,
+                facts: nest
+                    .iter()
+                    .filter_map(|l| facts.get(l.index()).cloned())
+                    .collect(),
+                loops: nest,
+                verdict,
+            });
+        }
+    }
+    (plan, diags)
+}
+
+fn nest_loops(func: &FunctionIr, root: Loop) -> Vec<Loop> {
+    let mut out = vec![root];
+    for (i, l) in func.loops.iter().enumerate() {
+        // Parents come before children, so one pass finds every descendant.
+        if l.parent.is_some_and(|p| out.contains(&p)) {
+            out.push(Loop(i as u32));
+        }
+    }
+    out
+}
+
+fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
+    let mut reasons = Vec::new();
+    let root = nest.first().copied().unwrap_or(Loop(0));
+    body_reasons(info, root, &mut reasons);
+    for &lp in nest {
+        match facts.get(lp.index()) {
+            Some(f) if f.ivs.is_empty() => reasons.push(Reason::NoInductionVariable { lp }),
+            Some(LoopFacts {
+                trip_count: TripCount::Unknown(why),
+                ..
+            }) => reasons.push(Reason::TripCount {
+                lp,
+                why: why.clone(),
+            }),
+            Some(_) => {}
+            None => reasons.push(Reason::TripCount {
+                lp,
+                why: "no loop facts".into(),
+            }),
+        }
+    }
+    let ivs: HashSet<u32> = facts
+        .get(root.index())
+        .map(|f| f.ivs.iter().map(|iv| iv.local).collect())
+        .unwrap_or_default();
+    carried_scalars(info, root, &ivs, &mut reasons);
+    indirect_stores(info, root, &mut reasons);
+    let mut unique = Vec::new();
+    for r in reasons {
+        if !unique.contains(&r) {
+            unique.push(r);
+        }
+    }
+    if unique.is_empty() {
+        Verdict::Candidate {
+            pending: PENDING.iter().map(ToString::to_string).collect(),
+        }
+    } else {
+        Verdict::Rejected { reasons: unique }
+    }
+}
+
+fn body_reasons(info: &FuncInfo<'_>, root: Loop, out: &mut Vec<Reason>) {
+    let unsupported: HashSet<u32> = info.func.unsupported.iter().map(|u| u.offset).collect();
+    for (b, _, inst) in info.insts_in(root) {
+        if !info.dom.is_reachable(b) {
+            continue;
+        }
+        let offset = inst.offset;
+        let reason = match (inst.op, &inst.imm) {
+            _ if unsupported.contains(&offset) => Some(Reason::Unsupported {
+                op: inst.op.name(),
+                offset,
+            }),
+            (Opcode::Scalar(S::Call | S::ReturnCall), Imm::Func(function)) => Some(Reason::Calls {
+                function: *function,
+                offset,
+            }),
+            (Opcode::Scalar(S::CallIndirect | S::ReturnCallIndirect), _) => {
+                Some(Reason::IndirectCall { offset })
+            }
+            (Opcode::Scalar(S::MemoryGrow), _) => Some(Reason::MemoryGrow { offset }),
+            (Opcode::Scalar(S::GlobalSet), Imm::Global(global)) => Some(Reason::GlobalWrite {
+                global: *global,
+                offset,
+            }),
+            (_, Imm::Mem(m) | Imm::MemLane(m, _)) if m.memory != 0 => Some(Reason::OtherMemory {
+                memory: m.memory,
+                offset,
+            }),
+            (op, _) if !offloadable(op) => Some(Reason::NotOffloadable {
+                op: op.name(),
+                offset,
+            }),
+            _ => None,
+        };
+        out.extend(reason);
+    }
+    let returns = info.func.loop_data(root).is_some_and(|d| {
+        d.blocks.iter().any(|&b| {
+            info.dom.is_reachable(b)
+                && info
+                    .func
+                    .block(b)
+                    .is_some_and(|bd| matches!(bd.term, Terminator::Return(_)))
+        })
+    });
+    if returns {
+        out.push(Reason::Returns);
+    }
+}
+
+fn offloadable(op: Opcode) -> bool {
+    match op.class() {
+        OpClass::IntArith
+        | OpClass::FloatArith
+        | OpClass::Conversion
+        | OpClass::Compare
+        | OpClass::Const
+        | OpClass::Variable => true,
+        OpClass::Load | OpClass::Store => matches!(op, Opcode::Scalar(_)),
+        OpClass::Control => !matches!(op, Opcode::Scalar(S::Unreachable)),
+        OpClass::Other => matches!(
+            op,
+            Opcode::Scalar(S::Select | S::TypedSelect | S::Drop | S::Nop)
+        ),
+        OpClass::Call | OpClass::V128 => false,
+    }
+}
+
+/// Locals read in an iteration of `root` before that iteration writes them.
+fn carried_scalars(info: &FuncInfo<'_>, root: Loop, ivs: &HashSet<u32>, out: &mut Vec<Reason>) {
+    let sets = info.local_sets(root);
+    let mut seen = HashSet::new();
+    for (b, i, inst) in info.insts_in(root) {
+        let (Opcode::Scalar(S::LocalGet), Imm::Local(l)) = (inst.op, &inst.imm) else {
+            continue;
+        };
+        let Some(local_sets) = sets.get(l) else {
+            continue;
+        };
+        if ivs.contains(l) || seen.contains(l) || !info.dom.is_reachable(b) {
+            continue;
+        }
+        let covered = local_sets.iter().any(|&(sb, si)| {
+            if sb == b {
+                si < i
+            } else {
+                info.dom.dominates(sb, b)
+            }
+        });
+        if covered {
+            continue;
+        }
+        seen.insert(*l);
+        match info.func.local_type(*l) {
+            Some(ty) if ty.is_float() => out.push(Reason::FloatAccumulator {
+                local: *l,
+                ty: ty.to_string(),
+            }),
+            _ => out.push(Reason::CarriedScalar { local: *l }),
+        }
+    }
+}
+
+fn indirect_stores(info: &FuncInfo<'_>, root: Loop, out: &mut Vec<Reason>) {
+    let sets = info.local_sets(root);
+    let incoming = incoming_args(info, root);
+    for (_, _, inst) in info.insts_in(root) {
+        if inst.op.class() != OpClass::Store {
+            continue;
+        }
+        let Some(&addr) = inst.args.first() else {
+            continue;
+        };
+        let mut visited = HashSet::new();
+        if depends_on_load(info, &sets, &incoming, addr, &mut visited) {
+            out.push(Reason::StoreAddressFromLoad {
+                offset: inst.offset,
+            });
+        }
+    }
+}
+
+/// For each block parameter of a block in `root`: the values branches in `root` pass to it.
+fn incoming_args(info: &FuncInfo<'_>, root: Loop) -> BTreeMap<Value, Vec<Value>> {
+    let mut map: BTreeMap<Value, Vec<Value>> = BTreeMap::new();
+    let Some(data) = info.func.loop_data(root) else {
+        return map;
+    };
+    for &b in &data.blocks {
+        let Some(bd) = info.func.block(b) else {
+            continue;
+        };
+        for call in bd.term.successors() {
+            let Some(target) = info.func.block(call.block) else {
+                continue;
+            };
+            for (p, a) in target.params.iter().zip(&call.args) {
+                map.entry(*p).or_default().push(*a);
+            }
+        }
+    }
+    map
+}
+
+fn depends_on_load(
+    info: &FuncInfo<'_>,
+    sets: &BTreeMap<u32, Vec<(Block, usize)>>,
+    incoming: &BTreeMap<Value, Vec<Value>>,
+    v: Value,
+    visited: &mut HashSet<Value>,
+) -> bool {
+    if !visited.insert(v) || visited.len() > 1024 {
+        return false;
+    }
+    if let Some(args) = incoming.get(&v) {
+        return args
+            .iter()
+            .any(|&a| depends_on_load(info, sets, incoming, a, visited));
+    }
+    let Some(inst) = info.def(v) else {
+        return false;
+    };
+    if inst.op.class() == OpClass::Load {
+        return true;
+    }
+    if let (Opcode::Scalar(S::LocalGet), Imm::Local(l)) = (inst.op, &inst.imm) {
+        let Some(local_sets) = sets.get(l) else {
+            return false;
+        };
+        return local_sets.iter().any(|&(b, i)| {
+            info.func
+                .block(b)
+                .and_then(|bd| bd.insts.get(i))
+                .and_then(|set| set.args.first())
+                .is_some_and(|&a| depends_on_load(info, sets, incoming, a, visited))
+        });
+    }
+    inst.args
+        .iter()
+        .any(|&a| depends_on_load(info, sets, incoming, a, visited))
+}

@@ -1,0 +1,110 @@
+//! Golden tests: each `tests/golden/NAME.wat` is translated, verified and analyzed; the IR, the
+//! loop facts and the detector's diagnostics are compared with `NAME.out`. Refresh with
+//! `BLESS=1 cargo test -p tensorwasm-analysis --test golden`.
+
+use std::fmt::Write;
+use std::path::Path;
+use tensorwasm_analysis::loops::{FuncInfo, analyze_function};
+use tensorwasm_analysis::{analyze, translate, verify::verify};
+
+fn report(wat_text: &str) -> String {
+    let wasm = wat::parse_str(wat_text).expect("test input is valid wat");
+    let module = translate(&wasm).expect("translate");
+    verify(&module).expect("verifier");
+    let mut out = String::new();
+    for func in &module.functions {
+        let _ = writeln!(out, "{func}");
+        let info = FuncInfo::new(func);
+        for facts in analyze_function(&info) {
+            let _ = write!(out, "{facts}");
+        }
+        out.push('\n');
+    }
+    let (plan, diags) = analyze(&module);
+    for d in &diags {
+        let _ = writeln!(out, "{d}");
+    }
+    let loops: usize = module.functions.iter().map(|f| f.loops.len()).sum();
+    assert_eq!(diags.len(), loops, "one diagnostic per loop");
+    assert_eq!(
+        plan.nests.iter().map(|n| n.loops.len()).sum::<usize>(),
+        loops
+    );
+    out
+}
+
+fn check(name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let input = std::fs::read_to_string(dir.join(format!("{name}.wat"))).expect("read input");
+    let actual = report(&input);
+    let expect_path = dir.join(format!("{name}.out"));
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&expect_path, &actual).expect("write golden");
+        return;
+    }
+    let expect = std::fs::read_to_string(&expect_path).unwrap_or_default();
+    assert!(
+        expect == actual,
+        "golden mismatch for {name} (rerun with BLESS=1 to accept)\n--- expected\n{expect}\n--- actual\n{actual}"
+    );
+}
+
+#[test]
+fn vadd_rotated() {
+    check("vadd_rotated");
+}
+
+#[test]
+fn ptr_increment() {
+    check("ptr_increment");
+}
+
+#[test]
+fn unroll2() {
+    check("unroll2");
+}
+
+#[test]
+fn matmul() {
+    check("matmul");
+}
+
+#[test]
+fn calls() {
+    check("calls");
+}
+
+#[test]
+fn fsum() {
+    check("fsum");
+}
+
+#[test]
+fn histogram() {
+    check("histogram");
+}
+
+#[test]
+fn bound_changes() {
+    check("bound_changes");
+}
+
+#[test]
+fn control() {
+    check("control");
+}
+
+#[test]
+fn unsupported() {
+    check("unsupported");
+}
+
+#[test]
+fn malformed_binary_is_an_error_with_offset() {
+    let mut wasm = wat::parse_str("(module (func (result i32) i32.const 1))").expect("wat");
+    let last = wasm.len() - 2;
+    wasm[last] = 0xff; // not an opcode
+    let err = translate(&wasm).expect_err("malformed");
+    assert!(err.to_string().starts_with("invalid wasm: "), "{err}");
+    assert!(err.to_string().contains("(at offset 0x"), "{err}");
+}

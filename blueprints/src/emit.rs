@@ -1,0 +1,940 @@
+//! The emitter: KernelIR → PTX text with exact Wasm semantics.
+//!
+//! Every rule it follows, and why, is in `docs/OFFLOAD.md` ("Float and integer semantics in
+//! PTX"); in short: float arithmetic always carries `.rn` (never contracted into FMA), nothing
+//! carries `.ftz`, division and square root are IEEE (`div.rn`, `sqrt.rn`), min/max propagate
+//! NaN and order −0 below +0, `abs`/`neg`/`copysign` are bit operations, shift counts are masked
+//! like Wasm's, float→int truncation is range-checked (trapping) or NaN-fixed (saturating), and
+//! every trapping operator sets the trap flag and ends the thread.
+//!
+//! The emitter verifies its input first and lowers only through the typed builder in `ptx.rs`;
+//! it must never format PTX text itself and never emit an instruction whose result can differ
+//! from the Wasm operator it stands for.
+
+use crate::error::{Error, Result};
+use crate::kernel_ir::{
+    Addr, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId, ParamKind,
+    Start, Stmt, StoreOp, UnKind, UnOp, ValType, verify,
+};
+use crate::ptx::{
+    Address, Axis, Cmp, Entry, Label, Module, Operand, PtxBuilder, PtxVersion, Reg, RegClass, Rnd,
+    Special, Target, Ty,
+};
+
+/// How to emit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EmitOptions {
+    /// The `.target` (default `sm_75`); it picks instructions (`min.NaN` needs sm_80).
+    pub target: Target,
+    /// Overrides the `.version` (default: [`Target::default_ptx_version`]).
+    pub ptx_version: Option<PtxVersion>,
+}
+
+impl EmitOptions {
+    /// Options for `target` with its default PTX version.
+    pub fn for_target(target: Target) -> Self {
+        EmitOptions {
+            target,
+            ptx_version: None,
+        }
+    }
+}
+
+/// Verifies `kernel` and emits a PTX module holding it as one `.visible .entry`.
+pub fn emit_ptx(kernel: &Kernel, opts: &EmitOptions) -> Result<String> {
+    Ok(emit_module(kernel, opts)?.to_string())
+}
+
+/// Like [`emit_ptx`], returning the module before printing.
+pub fn emit_module(kernel: &Kernel, opts: &EmitOptions) -> Result<Module> {
+    verify(kernel)?;
+    let entry = Emitter::new(kernel, opts.target).run()?;
+    Ok(Module {
+        version: opts
+            .ptx_version
+            .unwrap_or_else(|| opts.target.default_ptx_version()),
+        target: opts.target,
+        entries: vec![entry],
+    })
+}
+
+fn class(t: ValType) -> RegClass {
+    match t {
+        ValType::I32 => RegClass::B32,
+        ValType::I64 => RegClass::B64,
+        ValType::F32 => RegClass::F32,
+        ValType::F64 => RegClass::F64,
+    }
+}
+
+/// The signed, unsigned and bit-size integer types of `t`'s width.
+fn sty(t: ValType) -> Ty {
+    if is64(t) { Ty::S64 } else { Ty::S32 }
+}
+fn uty(t: ValType) -> Ty {
+    if is64(t) { Ty::U64 } else { Ty::U32 }
+}
+fn bty(t: ValType) -> Ty {
+    if is64(t) { Ty::B64 } else { Ty::B32 }
+}
+fn int_class(t: ValType) -> RegClass {
+    if is64(t) {
+        RegClass::B64
+    } else {
+        RegClass::B32
+    }
+}
+fn is64(t: ValType) -> bool {
+    matches!(t, ValType::I64 | ValType::F64)
+}
+/// The float type of `t` (`t` is `f32` or `f64`).
+fn fty(t: ValType) -> Ty {
+    if is64(t) { Ty::F64 } else { Ty::F32 }
+}
+/// The natural `mov` type of a value.
+fn mov_ty(t: ValType) -> Ty {
+    match t {
+        ValType::I32 => Ty::B32,
+        ValType::I64 => Ty::B64,
+        ValType::F32 => Ty::F32,
+        ValType::F64 => Ty::F64,
+    }
+}
+fn float_imm(t: ValType, v: f64) -> Operand {
+    if is64(t) {
+        Operand::F64(v.to_bits())
+    } else {
+        Operand::F32((v as f32).to_bits())
+    }
+}
+/// The sign bit and the magnitude mask of a float's width, as immediates.
+fn sign_mask(t: ValType) -> (i64, i64) {
+    if is64(t) {
+        (i64::MIN, i64::MAX)
+    } else {
+        (i64::from(i32::MIN), i64::from(i32::MAX))
+    }
+}
+fn canonical_nan(t: ValType) -> Operand {
+    if is64(t) {
+        Operand::F64(0x7FF8_0000_0000_0000)
+    } else {
+        Operand::F32(0x7FC0_0000)
+    }
+}
+
+/// `lo (<= or <) x < hi`: the values a trapping truncation accepts. Each bound is a power of
+/// two or −1, exact in both float formats; the lower bound is inclusive exactly when the
+/// largest float below the first invalid value is itself the integer minimum.
+fn trunc_bounds(src: ValType, dst: ValType, signed: bool) -> (f64, bool, f64) {
+    match (dst, signed) {
+        (ValType::I32, true) if src == ValType::F64 => (-2_147_483_649.0, false, 2_147_483_648.0),
+        (ValType::I32, true) => (-2_147_483_648.0, true, 2_147_483_648.0),
+        (ValType::I32, false) => (-1.0, false, 4_294_967_296.0),
+        (_, true) => (
+            -9_223_372_036_854_775_808.0,
+            true,
+            9_223_372_036_854_775_808.0,
+        ),
+        (_, false) => (-1.0, false, 18_446_744_073_709_551_616.0),
+    }
+}
+
+const AXES: [Axis; 3] = [Axis::X, Axis::Y, Axis::Z];
+
+struct Emitter<'k> {
+    k: &'k Kernel,
+    target: Target,
+    b: PtxBuilder,
+    /// Per param: the global address (pointers) or the value (scalars).
+    params: Vec<Reg>,
+    counters: Vec<(LoopId, Reg, ValType)>,
+    locals: Vec<Reg>,
+    exit: Label,
+    trap: Label,
+    trap_used: bool,
+}
+
+impl<'k> Emitter<'k> {
+    fn new(k: &'k Kernel, target: Target) -> Self {
+        let mut b = PtxBuilder::new();
+        let exit = b.label();
+        let trap = b.label();
+        Emitter {
+            k,
+            target,
+            b,
+            params: Vec::new(),
+            counters: Vec::new(),
+            locals: Vec::new(),
+            exit,
+            trap,
+            trap_used: false,
+        }
+    }
+
+    fn run(mut self) -> Result<Entry> {
+        let mut param_tys = Vec::new();
+        for (i, p) in self.k.params.iter().enumerate() {
+            let i = i as u32;
+            match p.kind {
+                ParamKind::Ptr => {
+                    let raw = self.b.reg(RegClass::B64);
+                    let global = self.b.reg(RegClass::B64);
+                    self.b.ld_param(Ty::U64, raw, i).cvta_to_global(global, raw);
+                    self.params.push(global);
+                    param_tys.push(Ty::U64);
+                }
+                ParamKind::Scalar(t) => {
+                    let ty = match t {
+                        ValType::I32 => Ty::U32,
+                        ValType::I64 => Ty::U64,
+                        other => fty(other),
+                    };
+                    let r = self.b.reg(class(t));
+                    self.b.ld_param(ty, r, i);
+                    self.params.push(r);
+                    param_tys.push(ty);
+                }
+            }
+        }
+        for (g, axis) in self.k.grid.iter().zip(AXES) {
+            self.grid_dim(g.counter, g.ty, g.start, g.step, g.trip.0, axis)?;
+        }
+        let k = self.k;
+        self.locals = k.locals.iter().map(|t| self.b.reg(class(*t))).collect();
+        self.stmts(&k.body)?;
+        self.b.place(self.exit).ret();
+        if self.trap_used {
+            let flag = self.param(self.k.trap_flag.map(|p| p.0))?;
+            let one = self.b.reg(RegClass::B32);
+            self.b
+                .place(self.trap)
+                .mov(Ty::B32, one, 1)
+                .st_global(
+                    Ty::U32,
+                    Address {
+                        base: flag,
+                        offset: 0,
+                    },
+                    one,
+                )
+                .ret();
+        }
+        self.b.finish(&self.k.name, &param_tys)
+    }
+
+    fn param(&self, p: Option<u32>) -> Result<Reg> {
+        p.and_then(|p| self.params.get(p as usize).copied())
+            .ok_or_else(|| Error::Bug(format!("param {p:?} has no register")))
+    }
+
+    /// `counter = start + (ctaid * ntid + tid) * step`, after leaving when the index reaches
+    /// the trip count (compared as unsigned 64-bit).
+    fn grid_dim(
+        &mut self,
+        c: LoopId,
+        ty: ValType,
+        start: Start,
+        step: i64,
+        trip: u32,
+        axis: Axis,
+    ) -> Result<()> {
+        let b = &mut self.b;
+        let (cta, ntid, tid) = (
+            b.reg(RegClass::B32),
+            b.reg(RegClass::B32),
+            b.reg(RegClass::B32),
+        );
+        let (prod, tid64, gid) = (
+            b.reg(RegClass::B64),
+            b.reg(RegClass::B64),
+            b.reg(RegClass::B64),
+        );
+        b.mov(Ty::U32, cta, Operand::Special(Special::Ctaid(axis)))
+            .mov(Ty::U32, ntid, Operand::Special(Special::Ntid(axis)))
+            .mov(Ty::U32, tid, Operand::Special(Special::Tid(axis)))
+            .mul_wide_u32(prod, cta, ntid)
+            .cvt(None, Ty::U64, Ty::U32, tid64, tid)
+            .add(Ty::S64, gid, prod, tid64);
+        let trip_reg = self.param(Some(trip))?;
+        let trip64 = match self.k.params.get(trip as usize).map(|p| p.kind) {
+            Some(ParamKind::Scalar(ValType::I32)) => {
+                let t = self.b.reg(RegClass::B64);
+                self.b.cvt(None, Ty::U64, Ty::U32, t, trip_reg);
+                t
+            }
+            _ => trip_reg,
+        };
+        let done = self.b.reg(RegClass::Pred);
+        self.b
+            .setp(Cmp::Ge, Ty::U64, done, gid, trip64)
+            .guard(done)
+            .bra(self.exit);
+        let start_op = match start {
+            Start::Const(v) => Operand::Imm(v),
+            Start::Param(p) => Operand::Reg(self.param(Some(p.0))?),
+        };
+        let counter = self.b.reg(class(ty));
+        if ty == ValType::I32 {
+            let g32 = self.b.reg(RegClass::B32);
+            self.b.cvt(None, Ty::U32, Ty::U64, g32, gid).mad_lo(
+                Ty::S32,
+                counter,
+                g32,
+                step,
+                start_op,
+            );
+        } else {
+            self.b.mad_lo(Ty::S64, counter, gid, step, start_op);
+        }
+        self.counters.push((c, counter, ty));
+        Ok(())
+    }
+
+    fn stmts(&mut self, ss: &[Stmt]) -> Result<()> {
+        ss.iter().try_for_each(|s| self.stmt(s))
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<()> {
+        match s {
+            Stmt::Set(l, e) => {
+                let v = self.expr(e)?;
+                let t = self.type_of(e)?;
+                let dst = self
+                    .locals
+                    .get(l.0 as usize)
+                    .copied()
+                    .ok_or_else(|| Error::Bug(format!("local {l} has no register")))?;
+                self.b.mov(mov_ty(t), dst, v);
+            }
+            Stmt::Store(op, addr, e) => {
+                let v = self.expr(e)?;
+                self.store(*op, addr, v)?;
+            }
+            Stmt::If { cond, then, els } => {
+                let c = self.expr(cond)?;
+                let p = self.b.reg(RegClass::Pred);
+                let (else_l, end_l) = (self.b.label(), self.b.label());
+                self.b.setp(Cmp::Eq, Ty::S32, p, c, 0).guard(p).bra(else_l);
+                self.stmts(then)?;
+                self.b.bra(end_l).place(else_l);
+                self.stmts(els)?;
+                self.b.place(end_l);
+            }
+            Stmt::For(f) => self.for_loop(f)?,
+        }
+        Ok(())
+    }
+
+    fn for_loop(&mut self, f: &ForLoop) -> Result<()> {
+        let start = self.expr(&f.start)?;
+        let bound_value = self.expr(&f.bound)?;
+        // Copy the bound: the body may assign a local that the bound expression read.
+        let bound = self.b.reg(class(f.ty));
+        self.b.mov(bty(f.ty), bound, bound_value);
+        let c = self.b.reg(class(f.ty));
+        let (head, end) = (self.b.label(), self.b.label());
+        let cmp_ty = if f.signed { sty(f.ty) } else { uty(f.ty) };
+        let cmp = if f.step > 0 { Cmp::Ge } else { Cmp::Le };
+        let done = self.b.reg(RegClass::Pred);
+        self.b
+            .mov(bty(f.ty), c, start)
+            .place(head)
+            .setp(cmp, cmp_ty, done, c, bound)
+            .guard(done)
+            .bra(end);
+        self.counters.push((f.counter, c, f.ty));
+        self.stmts(&f.body)?;
+        self.counters.retain(|(id, _, _)| *id != f.counter);
+        self.b.add(sty(f.ty), c, c, f.step).bra(head).place(end);
+        Ok(())
+    }
+
+    fn type_of(&self, e: &Expr) -> Result<ValType> {
+        match e {
+            Expr::Counter(c) => self.counter(*c).map(|(_, t)| t),
+            _ => self
+                .k
+                .expr_type(e)
+                .ok_or_else(|| Error::Bug(format!("untyped expression `{e}`"))),
+        }
+    }
+
+    fn counter(&self, c: LoopId) -> Result<(Reg, ValType)> {
+        self.counters
+            .iter()
+            .rev()
+            .find(|(id, _, _)| *id == c)
+            .map(|(_, r, t)| (*r, *t))
+            .ok_or_else(|| Error::Bug(format!("counter {c} has no register")))
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Reg> {
+        match e {
+            Expr::Const(c) => Ok(self.constant(*c)),
+            Expr::Param(p) => self.param(Some(p.0)),
+            Expr::Counter(c) => self.counter(*c).map(|(r, _)| r),
+            Expr::Local(l) => self
+                .locals
+                .get(l.0 as usize)
+                .copied()
+                .ok_or_else(|| Error::Bug(format!("local {l} has no register"))),
+            Expr::Unary(op, a) => {
+                let a = self.expr(a)?;
+                self.unary(*op, a)
+            }
+            Expr::Binary(op, a, b) => {
+                let a = self.expr(a)?;
+                let b = self.expr(b)?;
+                self.binary(*op, a, b)
+            }
+            Expr::Select { cond, then, els } => {
+                // Wasm's operand order: both values, then the condition.
+                let t = self.type_of(then)?;
+                let a = self.expr(then)?;
+                let b = self.expr(els)?;
+                let c = self.expr(cond)?;
+                let p = self.b.reg(RegClass::Pred);
+                let d = self.b.reg(class(t));
+                self.b
+                    .setp(Cmp::Ne, Ty::S32, p, c, 0)
+                    .selp(mov_ty(t), d, a, b, p);
+                Ok(d)
+            }
+            Expr::Load(op, addr) => self.load(*op, addr),
+        }
+    }
+
+    fn constant(&mut self, c: Const) -> Reg {
+        let d = self.b.reg(class(c.ty()));
+        match c {
+            Const::I32(v) => self.b.mov(Ty::B32, d, i64::from(v)),
+            Const::I64(v) => self.b.mov(Ty::B64, d, v),
+            Const::F32(bits) => self.b.mov(Ty::F32, d, Operand::F32(bits)),
+            Const::F64(bits) => self.b.mov(Ty::F64, d, Operand::F64(bits)),
+        };
+        d
+    }
+
+    /// Branches to the trap block when `p` holds (or, with `negate`, when it does not).
+    fn trap_if(&mut self, p: Reg, negate: bool) {
+        self.trap_used = true;
+        if negate {
+            self.b.guard_not(p);
+        } else {
+            self.b.guard(p);
+        }
+        self.b.bra(self.trap);
+    }
+
+    fn unary(&mut self, op: UnOp, a: Reg) -> Result<Reg> {
+        let (src, dst) = (op.operand(), op.result());
+        let d = self.b.reg(class(dst));
+        match op.kind() {
+            UnKind::Eqz => {
+                let p = self.b.reg(RegClass::Pred);
+                self.b
+                    .setp(Cmp::Eq, sty(src), p, a, 0)
+                    .selp(Ty::B32, d, 1, 0, p);
+            }
+            UnKind::Clz | UnKind::Ctz | UnKind::Popcnt => {
+                let x = if op.kind() == UnKind::Ctz {
+                    // ctz(x) = clz(bit-reverse(x)); both give the width for zero.
+                    let r = self.b.reg(class(src));
+                    self.b.brev(bty(src), r, a);
+                    r
+                } else {
+                    a
+                };
+                let count = if src == ValType::I32 {
+                    d
+                } else {
+                    self.b.reg(RegClass::B32)
+                };
+                if op.kind() == UnKind::Popcnt {
+                    self.b.popc(bty(src), count, x);
+                } else {
+                    self.b.clz(bty(src), count, x);
+                }
+                if src == ValType::I64 {
+                    self.b.cvt(None, Ty::U64, Ty::U32, d, count);
+                }
+            }
+            UnKind::Extend8S => {
+                self.b.cvt(None, sty(src), Ty::S8, d, a);
+            }
+            UnKind::Extend16S => {
+                self.b.cvt(None, sty(src), Ty::S16, d, a);
+            }
+            UnKind::Extend32S => {
+                let low = self.b.reg(RegClass::B32);
+                self.b
+                    .cvt(None, Ty::U32, Ty::U64, low, a)
+                    .cvt(None, Ty::S64, Ty::S32, d, low);
+            }
+            UnKind::Abs | UnKind::Neg => {
+                // Bit operations, exact for every input including NaN payloads.
+                let (sign, mag) = sign_mask(src);
+                let bits = self.b.reg(int_class(src));
+                let out = self.b.reg(int_class(src));
+                self.b.mov(bty(src), bits, a);
+                if op.kind() == UnKind::Abs {
+                    self.b.and(bty(src), out, bits, mag);
+                } else {
+                    self.b.xor(bty(src), out, bits, sign);
+                }
+                self.b.mov(bty(src), d, out);
+            }
+            UnKind::Sqrt => {
+                self.b.sqrt_rn(fty(src), d, a);
+            }
+            UnKind::Ceil | UnKind::Floor | UnKind::Trunc | UnKind::Nearest => {
+                let rnd = match op.kind() {
+                    UnKind::Ceil => Rnd::Rpi,
+                    UnKind::Floor => Rnd::Rmi,
+                    UnKind::Trunc => Rnd::Rzi,
+                    _ => Rnd::Rni,
+                };
+                self.b.cvt(Some(rnd), fty(src), fty(src), d, a);
+            }
+            UnKind::Wrap => {
+                self.b.cvt(None, Ty::U32, Ty::U64, d, a);
+            }
+            UnKind::ExtendS => {
+                self.b.cvt(None, Ty::S64, Ty::S32, d, a);
+            }
+            UnKind::ExtendU => {
+                self.b.cvt(None, Ty::U64, Ty::U32, d, a);
+            }
+            UnKind::TruncS | UnKind::TruncU => {
+                let signed = op.kind() == UnKind::TruncS;
+                let (lo, lo_incl, hi) = trunc_bounds(src, dst, signed);
+                let (below_hi, ok) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
+                let lo_cmp = if lo_incl { Cmp::Ge } else { Cmp::Gt };
+                // Ordered comparisons: NaN fails both, so NaN traps too.
+                self.b
+                    .setp(Cmp::Lt, fty(src), below_hi, a, float_imm(src, hi))
+                    .setp_and(lo_cmp, fty(src), ok, a, float_imm(src, lo), below_hi);
+                self.trap_if(ok, true);
+                let ity = if signed { sty(dst) } else { uty(dst) };
+                self.b.cvt(Some(Rnd::Rzi), ity, fty(src), d, a);
+            }
+            UnKind::TruncSatS | UnKind::TruncSatU => {
+                // cvt.rzi saturates; NaN gives 0 only for f32 → 32-bit, so fix NaN explicitly.
+                let ity = if op.kind() == UnKind::TruncSatS {
+                    sty(dst)
+                } else {
+                    uty(dst)
+                };
+                let t = self.b.reg(class(dst));
+                let nan = self.b.reg(RegClass::Pred);
+                self.b
+                    .cvt(Some(Rnd::Rzi), ity, fty(src), t, a)
+                    .setp(Cmp::Nan, fty(src), nan, a, a)
+                    .selp(bty(dst), d, 0, t, nan);
+            }
+            UnKind::ConvertS | UnKind::ConvertU => {
+                let ity = if op.kind() == UnKind::ConvertS {
+                    sty(src)
+                } else {
+                    uty(src)
+                };
+                self.b.cvt(Some(Rnd::Rn), fty(dst), ity, d, a);
+            }
+            UnKind::Demote => {
+                self.b.cvt(Some(Rnd::Rn), Ty::F32, Ty::F64, d, a);
+            }
+            UnKind::Promote => {
+                self.b.cvt(None, Ty::F64, Ty::F32, d, a);
+            }
+            UnKind::Reinterpret => {
+                self.b.mov(bty(src), d, a);
+            }
+        }
+        Ok(d)
+    }
+
+    /// A masked shift count: `n & 31` or `n & 63`, as a `.b32` register.
+    fn shift_count(&mut self, t: ValType, n: Reg) -> Reg {
+        let m = self.b.reg(RegClass::B32);
+        if t == ValType::I64 {
+            let low = self.b.reg(RegClass::B32);
+            self.b
+                .cvt(None, Ty::U32, Ty::U64, low, n)
+                .and(Ty::B32, m, low, 63);
+        } else {
+            self.b.and(Ty::B32, m, n, 31);
+        }
+        m
+    }
+
+    fn trap_if_zero(&mut self, t: ValType, b: Reg) {
+        let z = self.b.reg(RegClass::Pred);
+        self.b.setp(Cmp::Eq, sty(t), z, b, 0);
+        self.trap_if(z, false);
+    }
+
+    fn binary(&mut self, op: BinOp, a: Reg, b: Reg) -> Result<Reg> {
+        let t = op.operand();
+        let d = self.b.reg(class(op.result()));
+        let float = !t.is_int();
+        match op.kind() {
+            BinKind::Add if float => {
+                self.b.add_rn(fty(t), d, a, b);
+            }
+            BinKind::Sub if float => {
+                self.b.sub_rn(fty(t), d, a, b);
+            }
+            BinKind::Mul if float => {
+                self.b.mul_rn(fty(t), d, a, b);
+            }
+            BinKind::Add => {
+                self.b.add(sty(t), d, a, b);
+            }
+            BinKind::Sub => {
+                self.b.sub(sty(t), d, a, b);
+            }
+            BinKind::Mul => {
+                self.b.mul_lo(sty(t), d, a, b);
+            }
+            BinKind::DivS => {
+                self.trap_if_zero(t, b);
+                let min = if t == ValType::I64 {
+                    i64::MIN
+                } else {
+                    i64::from(i32::MIN)
+                };
+                let (is_min, overflow) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
+                self.b.setp(Cmp::Eq, sty(t), is_min, a, min).setp_and(
+                    Cmp::Eq,
+                    sty(t),
+                    overflow,
+                    b,
+                    -1,
+                    is_min,
+                );
+                self.trap_if(overflow, false);
+                self.b.div(sty(t), d, a, b);
+            }
+            BinKind::DivU => {
+                self.trap_if_zero(t, b);
+                self.b.div(uty(t), d, a, b);
+            }
+            BinKind::RemS => {
+                // x rem_s -1 is 0 in Wasm (no trap); divide by 1 instead so that
+                // INT_MIN rem -1 never reaches the hardware.
+                self.trap_if_zero(t, b);
+                let (m1, safe) = (self.b.reg(RegClass::Pred), self.b.reg(int_class(t)));
+                self.b
+                    .setp(Cmp::Eq, sty(t), m1, b, -1)
+                    .selp(bty(t), safe, 1, b, m1)
+                    .rem(sty(t), d, a, safe);
+            }
+            BinKind::RemU => {
+                self.trap_if_zero(t, b);
+                self.b.rem(uty(t), d, a, b);
+            }
+            BinKind::And => {
+                self.b.and(bty(t), d, a, b);
+            }
+            BinKind::Or => {
+                self.b.or(bty(t), d, a, b);
+            }
+            BinKind::Xor => {
+                self.b.xor(bty(t), d, a, b);
+            }
+            BinKind::Shl | BinKind::ShrS | BinKind::ShrU => {
+                let n = self.shift_count(t, b);
+                match op.kind() {
+                    BinKind::Shl => self.b.shl(bty(t), d, a, n),
+                    BinKind::ShrS => self.b.shr(sty(t), d, a, n),
+                    _ => self.b.shr(uty(t), d, a, n),
+                };
+            }
+            BinKind::Rotl | BinKind::Rotr => self.rotate(op.kind() == BinKind::Rotl, t, d, a, b),
+            BinKind::FDiv => {
+                self.b.div_rn(fty(t), d, a, b);
+            }
+            BinKind::Min | BinKind::Max => self.minmax(op.kind() == BinKind::Max, t, d, a, b),
+            BinKind::Copysign => {
+                let (sign, mag) = sign_mask(t);
+                let c = int_class(t);
+                let (ia, ib, ma, sb, r) = (
+                    self.b.reg(c),
+                    self.b.reg(c),
+                    self.b.reg(c),
+                    self.b.reg(c),
+                    self.b.reg(c),
+                );
+                self.b
+                    .mov(bty(t), ia, a)
+                    .mov(bty(t), ib, b)
+                    .and(bty(t), ma, ia, mag)
+                    .and(bty(t), sb, ib, sign)
+                    .or(bty(t), r, ma, sb)
+                    .mov(bty(t), d, r);
+            }
+            kind => {
+                let (cmp, ty) = match kind {
+                    BinKind::Eq if float => (Cmp::Eq, fty(t)),
+                    // Wasm `ne` is true when either operand is NaN: the unordered compare.
+                    BinKind::Ne if float => (Cmp::Neu, fty(t)),
+                    BinKind::Eq => (Cmp::Eq, bty(t)),
+                    BinKind::Ne => (Cmp::Ne, bty(t)),
+                    BinKind::LtS => (Cmp::Lt, sty(t)),
+                    BinKind::LtU => (Cmp::Lt, uty(t)),
+                    BinKind::GtS => (Cmp::Gt, sty(t)),
+                    BinKind::GtU => (Cmp::Gt, uty(t)),
+                    BinKind::LeS => (Cmp::Le, sty(t)),
+                    BinKind::LeU => (Cmp::Le, uty(t)),
+                    BinKind::GeS => (Cmp::Ge, sty(t)),
+                    BinKind::GeU => (Cmp::Ge, uty(t)),
+                    BinKind::FLt => (Cmp::Lt, fty(t)),
+                    BinKind::FGt => (Cmp::Gt, fty(t)),
+                    BinKind::FLe => (Cmp::Le, fty(t)),
+                    BinKind::FGe => (Cmp::Ge, fty(t)),
+                    other => return Err(Error::Bug(format!("{other:?} is not a comparison"))),
+                };
+                let p = self.b.reg(RegClass::Pred);
+                self.b.setp(cmp, ty, p, a, b).selp(Ty::B32, d, 1, 0, p);
+            }
+        }
+        Ok(d)
+    }
+
+    fn rotate(&mut self, left: bool, t: ValType, d: Reg, a: Reg, n: Reg) {
+        if t == ValType::I32 {
+            // shf.wrap uses n & 31, exactly Wasm's count.
+            self.b.shf_wrap(left, d, a, a, n);
+            return;
+        }
+        let k = self.shift_count(t, n);
+        let (back, hi, lo) = (
+            self.b.reg(RegClass::B32),
+            self.b.reg(RegClass::B64),
+            self.b.reg(RegClass::B64),
+        );
+        // (64 - k) & 63 is 0 when k is 0, so both halves are then `a` and the OR is `a`.
+        self.b
+            .sub(Ty::U32, back, 64, k)
+            .and(Ty::B32, back, back, 63);
+        if left {
+            self.b.shl(Ty::B64, hi, a, k).shr(Ty::U64, lo, a, back);
+        } else {
+            self.b.shr(Ty::U64, hi, a, k).shl(Ty::B64, lo, a, back);
+        }
+        self.b.or(Ty::B64, d, hi, lo);
+    }
+
+    /// Wasm `fmin`/`fmax`: NaN if either operand is NaN, and −0 < +0.
+    fn minmax(&mut self, max: bool, t: ValType, d: Reg, a: Reg, b: Reg) {
+        if t == ValType::F32 && self.target.has_minmax_nan() {
+            // PTX ISA `min`/`max`: `.NaN` gives the canonical NaN if any input is NaN, and
+            // orders −0.0 below +0.0.
+            self.b.minmax(max, true, Ty::F32, d, a, b);
+            return;
+        }
+        let f = class(t);
+        let c = int_class(t);
+        let (m, z, picked) = (self.b.reg(f), self.b.reg(f), self.b.reg(f));
+        let (ia, ib, iz) = (self.b.reg(c), self.b.reg(c), self.b.reg(c));
+        let (eq, nan) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
+        self.b
+            .minmax(max, false, fty(t), m, a, b)
+            .mov(bty(t), ia, a)
+            .mov(bty(t), ib, b);
+        // Equal operands differ at most in the sign of zero: OR of the bits keeps −0 for
+        // min, AND keeps +0 for max (for other equal values the bits are identical).
+        if max {
+            self.b.and(bty(t), iz, ia, ib);
+        } else {
+            self.b.or(bty(t), iz, ia, ib);
+        }
+        self.b
+            .mov(bty(t), z, iz)
+            .setp(Cmp::Eq, fty(t), eq, a, b)
+            .selp(fty(t), picked, z, m, eq)
+            .setp(Cmp::Nan, fty(t), nan, a, b)
+            .selp(fty(t), d, canonical_nan(t), picked, nan);
+    }
+
+    /// `base + Σ coef·ext(var)` in a `.b64` register, and the constant as the displacement
+    /// when it fits (leaving `headroom` bytes for byte-wise accesses).
+    fn address(&mut self, addr: &Addr, headroom: i32) -> Result<Address> {
+        let mut acc = self.param(Some(addr.base.0))?;
+        for term in &addr.offset.terms {
+            let (v, t) = match term.var {
+                AffineVar::Counter(c) => self.counter(c)?,
+                AffineVar::Param(p) => {
+                    let t = match self.k.params.get(p.0 as usize).map(|p| p.kind) {
+                        Some(ParamKind::Scalar(t)) => t,
+                        _ => return Err(Error::Bug(format!("affine param {p} is not a scalar"))),
+                    };
+                    (self.param(Some(p.0))?, t)
+                }
+            };
+            let mut v64 = self.widen(v, t, term.ext);
+            if let Some((p, ext)) = term.stride {
+                let st = match self.k.params.get(p.0 as usize).map(|p| p.kind) {
+                    Some(ParamKind::Scalar(t)) => t,
+                    _ => return Err(Error::Bug(format!("stride {p} is not a scalar"))),
+                };
+                let s = self.param(Some(p.0))?;
+                let s64 = self.widen(s, st, ext);
+                let prod = self.b.reg(RegClass::B64);
+                self.b.mul_lo(Ty::S64, prod, v64, s64);
+                v64 = prod;
+            }
+            let next = self.b.reg(RegClass::B64);
+            if term.coef == 1 {
+                self.b.add(Ty::S64, next, acc, v64);
+            } else {
+                self.b.mad_lo(Ty::S64, next, v64, term.coef, acc);
+            }
+            acc = next;
+        }
+        let c = addr.offset.constant;
+        match i32::try_from(c) {
+            Ok(o) if o.checked_add(headroom).is_some() => Ok(Address {
+                base: acc,
+                offset: o,
+            }),
+            _ => {
+                let next = self.b.reg(RegClass::B64);
+                self.b.add(Ty::S64, next, acc, c);
+                Ok(Address {
+                    base: next,
+                    offset: 0,
+                })
+            }
+        }
+    }
+
+    /// `v` as a 64-bit integer (`i32` values widened by `ext`).
+    fn widen(&mut self, v: Reg, t: ValType, ext: Ext) -> Reg {
+        if t != ValType::I32 {
+            return v;
+        }
+        let w = self.b.reg(RegClass::B64);
+        match ext {
+            Ext::Signed => self.b.cvt(None, Ty::S64, Ty::S32, w, v),
+            Ext::Unsigned => self.b.cvt(None, Ty::U64, Ty::U32, w, v),
+        };
+        w
+    }
+
+    fn load(&mut self, op: LoadOp, addr: &Addr) -> Result<Reg> {
+        let vt = op.value_type();
+        let bytes = op.bytes();
+        let d = self.b.reg(class(vt));
+        if addr.aligned || bytes == 1 {
+            let a = self.address(addr, 0)?;
+            let ty = match (bytes, vt, op.signed()) {
+                (1, _, true) => Ty::S8,
+                (1, _, false) => Ty::U8,
+                (2, _, true) => Ty::S16,
+                (2, _, false) => Ty::U16,
+                (4, ValType::F32, _) => Ty::F32,
+                (4, _, true) => Ty::S32,
+                (4, _, false) => Ty::U32,
+                (_, ValType::F64, _) => Ty::F64,
+                _ => Ty::U64,
+            };
+            self.b.ld_global(ty, d, a);
+            return Ok(d);
+        }
+        // Byte-wise, little-endian like both Wasm and the GPU.
+        let a = self.address(addr, 8)?;
+        let wide = bytes == 8;
+        let (c, bt) = if wide {
+            (RegClass::B64, Ty::B64)
+        } else {
+            (RegClass::B32, Ty::B32)
+        };
+        let mut acc: Option<Reg> = None;
+        for i in 0..bytes {
+            let byte = self.b.reg(c);
+            self.b.ld_global(
+                Ty::U8,
+                byte,
+                Address {
+                    base: a.base,
+                    offset: a.offset + i as i32,
+                },
+            );
+            acc = Some(match acc {
+                None => byte,
+                Some(prev) => {
+                    let (s, n) = (self.b.reg(c), self.b.reg(c));
+                    self.b.shl(bt, s, byte, i64::from(8 * i)).or(bt, n, prev, s);
+                    n
+                }
+            });
+        }
+        let acc = acc.ok_or_else(|| Error::Bug("empty unaligned load".into()))?;
+        match op {
+            LoadOp::I32Load | LoadOp::I64Load | LoadOp::I32Load16U => return Ok(acc),
+            LoadOp::F32Load => self.b.mov(Ty::B32, d, acc),
+            LoadOp::F64Load => self.b.mov(Ty::B64, d, acc),
+            LoadOp::I32Load16S => self.b.cvt(None, Ty::S32, Ty::S16, d, acc),
+            LoadOp::I64Load16S => self.b.cvt(None, Ty::S64, Ty::S16, d, acc),
+            LoadOp::I64Load16U => self.b.cvt(None, Ty::U64, Ty::U16, d, acc),
+            LoadOp::I64Load32S => self.b.cvt(None, Ty::S64, Ty::S32, d, acc),
+            LoadOp::I64Load32U => self.b.cvt(None, Ty::U64, Ty::U32, d, acc),
+            other => {
+                return Err(Error::Bug(format!(
+                    "{} is not a multi-byte load",
+                    other.name()
+                )));
+            }
+        };
+        Ok(d)
+    }
+
+    fn store(&mut self, op: StoreOp, addr: &Addr, v: Reg) -> Result<()> {
+        let vt = op.value_type();
+        let bytes = op.bytes();
+        if addr.aligned || bytes == 1 {
+            let a = self.address(addr, 0)?;
+            let ty = match (bytes, vt) {
+                (1, _) => Ty::U8,
+                (2, _) => Ty::U16,
+                (4, ValType::F32) => Ty::F32,
+                (4, _) => Ty::U32,
+                (_, ValType::F64) => Ty::F64,
+                _ => Ty::U64,
+            };
+            self.b.st_global(ty, a, v);
+            return Ok(());
+        }
+        let a = self.address(addr, 8)?;
+        let (c, bt, ut) = if is64(vt) {
+            (RegClass::B64, Ty::B64, Ty::U64)
+        } else {
+            (RegClass::B32, Ty::B32, Ty::U32)
+        };
+        let bits = if vt.is_int() {
+            v
+        } else {
+            let r = self.b.reg(c);
+            self.b.mov(bt, r, v);
+            r
+        };
+        for i in 0..bytes {
+            let at = Address {
+                base: a.base,
+                offset: a.offset + i as i32,
+            };
+            if i == 0 {
+                self.b.st_global(Ty::U8, at, bits);
+            } else {
+                let s = self.b.reg(c);
+                self.b
+                    .shr(ut, s, bits, i64::from(8 * i))
+                    .st_global(Ty::U8, at, s);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Reference kernels written directly in KernelIR: vector add, saxpy, relu with a branch,
+//! a matmul with a sequential inner loop, a 2D stencil and an integer division that can trap.
+//!
+//! They are what a front end would produce for the matching Wasm loops, and they are used by
+//! tests here (ptxas, golden PTX) and by other crates (the oracle's interpreter). They are not
+//! tuned templates and must never be used as such.
+
+use crate::error::Result;
+use crate::kernel_ir::{
+    Addr, Affine, BinOp, Expr, ForLoop, Kernel, KernelBuilder, LoadOp, Start, Stmt, StoreOp,
+    ValType,
+};
+
+/// `for i in 0..n { c[i] = a[i] + b[i] }` over `f32`.
+pub fn vadd() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("vadd");
+    let (a, b, c) = (k.ptr("a"), k.ptr("b"), k.ptr("c"));
+    let n = k.scalar("n", ValType::I32);
+    let i = k.grid(ValType::I32, Start::Const(0), 1, n);
+    let at = |p| Addr::new(p, Affine::constant(0).plus(4, i));
+    let sum = Expr::binary(
+        BinOp::F32Add,
+        Expr::load(LoadOp::F32Load, at(a)),
+        Expr::load(LoadOp::F32Load, at(b)),
+    );
+    k.push(Stmt::Store(StoreOp::F32Store, at(c), sum));
+    k.build()
+}
+
+/// `for i in 0..n { y[i] = alpha * x[i] + y[i] }` over `f32` (a multiply then an add, never
+/// fused).
+pub fn saxpy() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("saxpy");
+    let (x, y) = (k.ptr("x"), k.ptr("y"));
+    let alpha = k.scalar("alpha", ValType::F32);
+    let n = k.scalar("n", ValType::I32);
+    let i = k.grid(ValType::I32, Start::Const(0), 1, n);
+    let at = |p| Addr::new(p, Affine::constant(0).plus(4, i));
+    let ax = Expr::binary(
+        BinOp::F32Mul,
+        Expr::param(alpha),
+        Expr::load(LoadOp::F32Load, at(x)),
+    );
+    let v = Expr::binary(BinOp::F32Add, ax, Expr::load(LoadOp::F32Load, at(y)));
+    k.push(Stmt::Store(StoreOp::F32Store, at(y), v));
+    k.build()
+}
+
+/// `for i in 0..n { let v = x[i]; if v > 0 { y[i] = v } else { y[i] = 0 } }` over `f32`.
+pub fn relu() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("relu");
+    let (x, y) = (k.ptr("x"), k.ptr("y"));
+    let n = k.scalar("n", ValType::I32);
+    let i = k.grid(ValType::I32, Start::Const(0), 1, n);
+    let v = k.local(ValType::F32);
+    let at = |p| Addr::new(p, Affine::constant(0).plus(4, i));
+    k.push(Stmt::Set(v, Expr::load(LoadOp::F32Load, at(x))));
+    k.push(Stmt::If {
+        cond: Expr::binary(BinOp::F32Gt, Expr::local(v), Expr::f32(0.0)),
+        then: vec![Stmt::Store(StoreOp::F32Store, at(y), Expr::local(v))],
+        els: vec![Stmt::Store(StoreOp::F32Store, at(y), Expr::f32(0.0))],
+    });
+    k.build()
+}
+
+/// `c[i][j] = Σ_k a[i][k] * b[k][j]` over `f32`, row-major, `i` on y and `j` on x, with the
+/// `k` loop sequential inside each thread (the CPU's summation order).
+pub fn matmul() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("matmul");
+    let (a, b, c) = (k.ptr("a"), k.ptr("b"), k.ptr("c"));
+    let m = k.scalar("m", ValType::I32);
+    let n = k.scalar("n", ValType::I32);
+    let kk = k.scalar("k", ValType::I32);
+    let j = k.grid(ValType::I32, Start::Const(0), 1, n);
+    let i = k.grid(ValType::I32, Start::Const(0), 1, m);
+    let acc = k.local(ValType::F32);
+    let l = k.loop_id();
+    let a_at = Addr::new(a, Affine::constant(0).plus_strided(4, i, kk).plus(4, l));
+    let b_at = Addr::new(b, Affine::constant(0).plus_strided(4, l, n).plus(4, j));
+    let c_at = Addr::new(c, Affine::constant(0).plus_strided(4, i, n).plus(4, j));
+    let prod = Expr::binary(
+        BinOp::F32Mul,
+        Expr::load(LoadOp::F32Load, a_at),
+        Expr::load(LoadOp::F32Load, b_at),
+    );
+    k.push(Stmt::Set(acc, Expr::f32(0.0)));
+    k.push(Stmt::For(ForLoop {
+        counter: l,
+        ty: ValType::I32,
+        start: Expr::i32(0),
+        bound: Expr::param(kk),
+        step: 1,
+        signed: true,
+        body: vec![Stmt::Set(
+            acc,
+            Expr::binary(BinOp::F32Add, Expr::local(acc), prod),
+        )],
+    }));
+    k.push(Stmt::Store(StoreOp::F32Store, c_at, Expr::local(acc)));
+    k.build()
+}
+
+/// A 5-point stencil over the interior of a `w`-wide row-major `f32` grid:
+/// `out[i][j] = 0.25 * (in[i-1][j] + in[i+1][j] + in[i][j-1] + in[i][j+1])` for
+/// `1 <= i < h-1`, `1 <= j < w-1` (the trip counts `tw = w-2`, `th = h-2` are live-ins).
+pub fn stencil2d() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("stencil2d");
+    let (input, out) = (k.ptr("in"), k.ptr("out"));
+    let w = k.scalar("w", ValType::I32);
+    let tw = k.scalar("tw", ValType::I32);
+    let th = k.scalar("th", ValType::I32);
+    let j = k.grid(ValType::I32, Start::Const(1), 1, tw);
+    let i = k.grid(ValType::I32, Start::Const(1), 1, th);
+    let at = |p, di: i64, dj: i64| {
+        Addr::new(
+            p,
+            Affine::constant(4 * dj)
+                .plus_strided(4, i, w)
+                .plus(4, j)
+                .plus(4 * di, w),
+        )
+    };
+    let ld = |di, dj| Expr::load(LoadOp::F32Load, at(input, di, dj));
+    let add = |x, y| Expr::binary(BinOp::F32Add, x, y);
+    let sum = add(add(add(ld(-1, 0), ld(1, 0)), ld(0, -1)), ld(0, 1));
+    let v = Expr::binary(BinOp::F32Mul, Expr::f32(0.25), sum);
+    k.push(Stmt::Store(StoreOp::F32Store, at(out, 0, 0), v));
+    k.build()
+}
+
+/// `for i in 0..n { q[i] = a[i] / b[i] }` over `i32` (`div_s`, which traps on zero and on
+/// `i32::MIN / -1`: the kernel has a trap flag).
+pub fn idiv() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("idiv");
+    let (a, b, q) = (k.ptr("a"), k.ptr("b"), k.ptr("q"));
+    let n = k.scalar("n", ValType::I32);
+    k.trap_flag();
+    let i = k.grid(ValType::I32, Start::Const(0), 1, n);
+    let at = |p| Addr::new(p, Affine::constant(0).plus(4, i));
+    let v = Expr::binary(
+        BinOp::I32DivS,
+        Expr::load(LoadOp::I32Load, at(a)),
+        Expr::load(LoadOp::I32Load, at(b)),
+    );
+    k.push(Stmt::Store(StoreOp::I32Store, at(q), v));
+    k.build()
+}
+
+/// Every sample, by name.
+pub fn all() -> Result<Vec<Kernel>> {
+    Ok(vec![
+        vadd()?,
+        saxpy()?,
+        relu()?,
+        matmul()?,
+        stencil2d()?,
+        idiv()?,
+    ])
+}

@@ -1,0 +1,31 @@
+//! The TensorWasm compiler: Wasm module in, signed `.twb` bundle out.
+//!
+//! ```text
+//! IN.wasm / IN.wat ─► source   (detect the file type; WAT → binary; components refused)
+//!                  ─► exports  (validate with the runtime's Wasm features; export signatures)
+//!                  ─► [frontend → analysis → detect → lower → oracle → rewrite]   not built yet
+//!                  ─► aot      (Wasmtime/Cranelift precompile, once per --target, with the
+//!                               runtime's exact engine configuration)
+//!                  ─► pipeline (manifest + sections → tensorwasm_bundle::BundleWriter, signed)
+//! ```
+//!
+//! Each stage is one module with one public entry point; [`pipeline::build`] calls them in order.
+//! The offload stages (finding loop nests, emitting PTX, the oracle, the guarded rewrite) come in
+//! later work and plug in between `exports` and `aot`; until then bundles carry the module as is.
+//!
+//! This crate never runs guest code itself: `tensorwasm run` goes through the runtime in
+//! `tensorwasmd`.
+
+#![forbid(unsafe_code)]
+
+pub mod aot;
+pub mod exports;
+pub mod fsutil;
+pub mod pipeline;
+pub mod source;
+pub mod time;
+
+/// `tensorwasm X.Y.Z`, recorded in every bundle.
+pub fn tool_version() -> String {
+    format!("tensorwasm {}", env!("CARGO_PKG_VERSION"))
+}

@@ -1,0 +1,565 @@
+//! `tensorwasm`: build signed bundles of precompiled Wasm, verify, inspect and run them.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use tensorwasm::pipeline::{self, BuildOptions, describe_export};
+use tensorwasm::{fsutil, source, time};
+use tensorwasm_bundle::{
+    Manifest, PublicKey, SignatureInfo, SigningKey, TrustedKeys, VerifiedBundle,
+};
+use tensorwasmd::invoke::{CommandIo, Runtime, Stdio};
+use tensorwasmd::limits::Limits;
+
+/// Exit status for every failure that is not the guest's own exit code.
+const FAILURE: u8 = 1;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tensorwasm",
+    version,
+    about = "Build WebAssembly into signed bundles of precompiled code, and run them",
+    long_about = "TensorWasm turns a core WebAssembly module into a signed .twb bundle of code \
+                  precompiled ahead of time by Wasmtime/Cranelift, and runs bundles without \
+                  recompiling.\n\nA first session:\n  tensorwasm keygen --out release\n  \
+                  tensorwasm build app.wasm -o app.twb --key release.key\n  tensorwasm verify \
+                  app.twb --trusted release.pub\n  tensorwasm run app.twb --trusted release.pub \
+                  --invoke add --args '[1, 2]'\n\nGPU offload of loop nests (analysis, PTX \
+                  kernels, the oracle) is not built yet: bundles carry the module as given.",
+    after_help = "Exit status: 0 on success, 1 on any error (with a message on stderr), 2 on a \
+                  usage error; `run` of a WASI command exits with the guest's own exit code."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make a signing key pair: NAME.key (secret, mode 0600) and NAME.pub (share it).
+    Keygen {
+        /// Path prefix for the two files.
+        #[arg(long, value_name = "NAME")]
+        out: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Compile a .wasm/.wat module ahead of time and write a signed .twb bundle.
+    #[command(
+        after_help = "Examples:\n  tensorwasm build app.wasm -o app.twb --key release.key\n  \
+                            tensorwasm build app.wat -o app.twb --key release.key --version 7 \
+                            --expires 90d \\\n      --target x86_64-unknown-linux-gnu --target \
+                            aarch64-unknown-linux-gnu --json\n\nSOURCE_DATE_EPOCH, when set, is \
+                            recorded as the creation time; the same input, key and tool version \
+                            always give a byte-identical bundle."
+    )]
+    Build(BuildArgs),
+    /// Check a bundle's signature against trusted keys and every section's integrity.
+    Verify {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Public key files (NAME.pub) to trust; repeatable.
+        #[arg(long, value_name = "NAME.pub", required = true)]
+        trusted: Vec<PathBuf>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a bundle's manifest: name, version, targets, exports, sections, signatures.
+    #[command(
+        after_help = "Without --trusted the signatures are checked only against the keys \
+                            they name, which shows the bundle is intact but not who may be \
+                            trusted; nothing is decompressed or run either way."
+    )]
+    Inspect {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Public key files to check the signatures against.
+        #[arg(long, value_name = "NAME.pub")]
+        trusted: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a bundle (or a plain .wasm/.wat): invoke an export, or run a WASI command.
+    #[command(
+        after_help = "Examples:\n  tensorwasm run app.twb --trusted release.pub --invoke \
+                            add --args '[1, 2]'\n  tensorwasm run cmd.twb --trusted release.pub \
+                            --dir data::/data -- --verbose input.txt\n  tensorwasm run app.wat \
+                            --invoke scale --args '[2.5]'\n\nArguments are lowered by the \
+                            export's parameter types: i32/i64 take integers (or decimal \
+                            strings), f32/f64 take numbers or \"nan\", \"inf\", \"-inf\"; results \
+                            print as a JSON array."
+    )]
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// Input module: a Wasm binary or WebAssembly text.
+    input: PathBuf,
+    /// Output bundle.
+    #[arg(short, long, value_name = "OUT.twb")]
+    output: PathBuf,
+    /// Secret key from `tensorwasm keygen`.
+    #[arg(long, value_name = "NAME.key")]
+    key: PathBuf,
+    /// Bundle name (default: the input file's stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Monotonic bundle version; a daemon refuses a lower one than it has.
+    #[arg(long, default_value_t = 1)]
+    version: u64,
+    /// Expiry: 2027-01-31, 2027-01-31T12:00:00Z, @UNIX_SECONDS, or a duration like 90d/12h.
+    #[arg(long, value_name = "WHEN")]
+    expires: Option<String>,
+    /// Target triple to compile for; repeatable (default: this machine's, or `host`).
+    #[arg(long = "target", value_name = "TRIPLE")]
+    targets: Vec<String>,
+    /// Print a JSON summary on stdout (for CI).
+    #[arg(long)]
+    json: bool,
+    /// No progress or summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// A .twb bundle, or a .wasm/.wat module (compiled in-process).
+    file: PathBuf,
+    /// Public key files to trust (required for bundles); repeatable.
+    #[arg(long, value_name = "NAME.pub")]
+    trusted: Vec<PathBuf>,
+    /// Call this exported function instead of running `_start`.
+    #[arg(long, value_name = "EXPORT")]
+    invoke: Option<String>,
+    /// JSON array of arguments for --invoke.
+    #[arg(long, value_name = "JSON", default_value = "[]", requires = "invoke")]
+    args: String,
+    /// Preopen a host directory for a WASI command: HOST or HOST::GUEST; repeatable.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Environment variable for a WASI command: KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Wall-time limit, e.g. 500ms, 10s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    timeout: String,
+    /// Linear-memory limit, e.g. 64MiB, 1GiB.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    max_memory: String,
+    /// Arguments passed to the WASI command (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    guest_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(FAILURE)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Keygen { out, force } => keygen(&out, force),
+        Command::Build(args) => build(args),
+        Command::Verify {
+            bundle,
+            trusted,
+            json,
+        } => verify(&bundle, &trusted, json),
+        Command::Inspect {
+            bundle,
+            trusted,
+            json,
+        } => inspect(&bundle, &trusted, json),
+        Command::Run(args) => run(args),
+    }
+}
+
+fn keygen(out: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let key_path = with_suffix(out, "key");
+    let pub_path = with_suffix(out, "pub");
+    for path in [&key_path, &pub_path] {
+        if path.exists() && !force {
+            anyhow::bail!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            );
+        }
+    }
+    let key = SigningKey::generate();
+    let public = key.public();
+    fsutil::write_atomic(&key_path, key.to_file_text().as_bytes(), Some(0o600))?;
+    fsutil::write_atomic(&pub_path, public.to_file_text().as_bytes(), Some(0o644))?;
+    println!(
+        "wrote {} (secret, mode 0600) and {} (key id {})",
+        key_path.display(),
+        pub_path.display(),
+        public.key_id()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let opts = BuildOptions {
+        input: args.input,
+        output: args.output,
+        key: args.key,
+        name: args.name,
+        version: args.version,
+        expires: args.expires,
+        targets: args.targets,
+    };
+    let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {pos}/{len} targets  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    };
+    let report = pipeline::build(&opts, &progress);
+    progress.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !args.quiet {
+        eprintln!(
+            "built {} ({} v{}, {} bytes) in {} ms, signed by {}",
+            report.output,
+            report.name,
+            report.version,
+            report.bundle_bytes,
+            report.duration_ms,
+            report.key_id
+        );
+        for t in &report.targets {
+            eprintln!(
+                "  {}: {} bytes of code in {} ms",
+                t.triple, t.code_bytes, t.compile_ms
+            );
+        }
+        eprintln!("  kernels offloaded: none (GPU offload is not built yet)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_trusted(paths: &[PathBuf]) -> anyhow::Result<TrustedKeys> {
+    let keys = paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read public key {}", path.display()))?;
+            PublicKey::from_file_text(&text).map_err(|e| {
+                anyhow::anyhow!("{} is not a tensorwasm public key: {e}", path.display())
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(TrustedKeys::new(keys))
+}
+
+fn read_bundle(path: &Path) -> anyhow::Result<Vec<u8>> {
+    match source::read(path)? {
+        source::Input::Bundle(bytes) => Ok(bytes),
+        source::Input::Module(_) => anyhow::bail!(
+            "{} is a Wasm module, not a .twb bundle; make one with `tensorwasm build`",
+            path.display()
+        ),
+    }
+}
+
+fn verify(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    let trusted = read_trusted(trusted)?;
+    let bytes = read_bundle(path)?;
+    let result = (|| {
+        let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())?;
+        for index in 0..bundle.manifest().sections.len() as u32 {
+            bundle.section(index)?;
+        }
+        Ok::<_, tensorwasm_bundle::Error>((bundle.manifest().clone(), bundle.signatures().to_vec()))
+    })();
+    match result {
+        Ok((manifest, sigs)) => {
+            let signers: Vec<String> = sigs
+                .iter()
+                .filter(|s| s.trusted)
+                .map(|s| s.key_id.to_string())
+                .collect();
+            if json {
+                println!(
+                    "{}",
+                    json!({"ok": true, "bundle": path.display().to_string(), "name": manifest.name,
+                           "version": manifest.version, "trusted_signers": signers,
+                           "sections_verified": manifest.sections.len()})
+                );
+            } else {
+                println!(
+                    "OK: {} is {} v{}, signed by trusted key {}; {} sections intact",
+                    path.display(),
+                    manifest.name,
+                    manifest.version,
+                    signers.join(", "),
+                    manifest.sections.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"ok": false, "bundle": path.display().to_string(), "error": e.to_string()})
+                );
+            }
+            eprintln!("error: {}: verification failed: {e}", path.display());
+            Ok(ExitCode::from(FAILURE))
+        }
+    }
+}
+
+fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    let bytes = read_bundle(path)?;
+    let (manifest, sigs, checked) = if trusted.is_empty() {
+        let (manifest, sigs, _) = tensorwasm_bundle::inspect_untrusted(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        (manifest, sigs, false)
+    } else {
+        let trusted = read_trusted(trusted)?;
+        let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        (
+            bundle.manifest().clone(),
+            bundle.signatures().to_vec(),
+            true,
+        )
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&manifest_json(&manifest, &sigs, checked, bytes.len()))?
+        );
+    } else {
+        print!(
+            "{}",
+            manifest_text(path, &manifest, &sigs, checked, bytes.len())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manifest_json(
+    m: &Manifest,
+    sigs: &[SignatureInfo],
+    checked: bool,
+    size: usize,
+) -> serde_json::Value {
+    json!({
+        "name": m.name,
+        "version": m.version,
+        "created_at": m.created_at,
+        "expires_at": m.expires_at,
+        "tool": m.tool,
+        "source_blake3": hex::encode(m.source_hash),
+        "bundle_bytes": size,
+        "trust_checked": checked,
+        "signatures": sigs.iter().map(|s| json!({"key_id": s.key_id.to_string(), "trusted": s.trusted})).collect::<Vec<_>>(),
+        "targets": m.targets.iter().map(|t| json!({
+            "triple": t.triple, "wasmtime": t.wasmtime_version,
+            "engine_fingerprint": hex::encode(t.engine_fingerprint), "engine_profile": t.engine_profile,
+            "cpu_features": t.cpu_features, "code_section": t.code_section})).collect::<Vec<_>>(),
+        "exports": m.exports.iter().map(describe_export).collect::<Vec<_>>(),
+        "sections": m.sections.iter().map(|s| json!({
+            "kind": s.kind.to_string(), "stored_bytes": s.stored_len, "raw_bytes": s.raw_len,
+            "blake3": hex::encode(s.hash)})).collect::<Vec<_>>(),
+        "kernels": [],
+    })
+}
+
+fn manifest_text(
+    path: &Path,
+    m: &Manifest,
+    sigs: &[SignatureInfo],
+    checked: bool,
+    size: usize,
+) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "bundle   {} ({size} bytes)", path.display());
+    let _ = writeln!(o, "name     {} v{}", m.name, m.version);
+    let _ = writeln!(o, "tool     {}", m.tool);
+    let _ = writeln!(o, "source   blake3:{}", hex::encode(m.source_hash));
+    let when = |t: Option<u64>| t.map_or("-".to_string(), time::format_utc);
+    let _ = writeln!(o, "created  {}", when(m.created_at));
+    let _ = writeln!(o, "expires  {}", when(m.expires_at));
+    let _ = writeln!(o, "signatures");
+    for s in sigs {
+        let status = match (checked, s.trusted) {
+            (true, true) => "valid, trusted",
+            (true, false) => "valid, not in the trusted set",
+            (false, _) => "valid for the key it names (trust not checked: pass --trusted)",
+        };
+        let _ = writeln!(o, "  key {}  {status}", s.key_id);
+    }
+    let _ = writeln!(o, "targets");
+    for t in &m.targets {
+        let features = if t.cpu_features.is_empty() {
+            "baseline".to_string()
+        } else {
+            t.cpu_features.join(",")
+        };
+        let _ = writeln!(
+            o,
+            "  {}  wasmtime {}  engine {}  cpu {features}  code in section {}",
+            t.triple,
+            t.wasmtime_version,
+            hex::encode(&t.engine_fingerprint[..8]),
+            t.code_section
+        );
+    }
+    let _ = writeln!(o, "exports");
+    for e in &m.exports {
+        let _ = writeln!(o, "  {}", describe_export(e));
+    }
+    let _ = writeln!(o, "sections");
+    for (i, s) in m.sections.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  {i}  {:<14} {:>10} bytes stored  {:>10} bytes raw  blake3:{}",
+            s.kind.to_string(),
+            s.stored_len,
+            s.raw_len,
+            &hex::encode(s.hash)[..16]
+        );
+    }
+    let _ = writeln!(o, "kernels  none (GPU offload is not built yet)");
+    o
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let limits = Limits {
+        timeout: parse_duration(&args.timeout)?,
+        max_memory: parse_size(&args.max_memory)?,
+    };
+    let engine = wasmtime::Engine::new(&tensorwasmd::engine::base_config())
+        .map_err(|e| anyhow::anyhow!("cannot create the engine: {e:#}"))?;
+    let module = match source::read(&args.file)? {
+        source::Input::Bundle(bytes) => {
+            if args.trusted.is_empty() {
+                anyhow::bail!(
+                    "{} is a bundle: pass --trusted NAME.pub with the key it must be signed by",
+                    args.file.display()
+                );
+            }
+            let trusted = read_trusted(&args.trusted)?;
+            tensorwasmd::restore::restore(&engine, &bytes, &trusted, time::now())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
+                .module
+        }
+        source::Input::Module(wasm) => wasmtime::Module::new(&engine, &wasm)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", args.file.display()))?,
+    };
+    let runtime = Runtime::new(engine)?;
+    if let Some(export) = &args.invoke {
+        let json_args = tensorwasmd::values::parse_args(&args.args)?;
+        let results = runtime.invoke(&module, export, &json_args, &limits)?;
+        println!("{results}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let program = args
+        .file
+        .file_name()
+        .map_or("guest".into(), |n| n.to_string_lossy().into_owned());
+    let mut guest_args = vec![program];
+    guest_args.extend(args.guest_args);
+    let io = CommandIo {
+        args: guest_args,
+        env: args
+            .env
+            .iter()
+            .map(|kv| parse_env(kv))
+            .collect::<anyhow::Result<_>>()?,
+        dirs: args.dir.iter().map(|d| parse_dir(d)).collect(),
+        stdio: Stdio::Inherit,
+    };
+    let outcome = runtime.run_command(&module, &io, &limits)?;
+    Ok(ExitCode::from(
+        u8::try_from(outcome.exit_code & 0xff).unwrap_or(FAILURE),
+    ))
+}
+
+fn parse_env(kv: &str) -> anyhow::Result<(String, String)> {
+    kv.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| anyhow::anyhow!("invalid --env `{kv}`: expected KEY=VALUE"))
+}
+
+fn parse_dir(spec: &str) -> (PathBuf, String) {
+    match spec.split_once("::") {
+        Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
+        None => (PathBuf::from(spec), spec.to_string()),
+    }
+}
+
+fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let bad = || anyhow::anyhow!("invalid --timeout `{text}`: use e.g. 500ms, 10s, 2m");
+    let (number, scale_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e3)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60e3)
+    } else {
+        (t, 1e3)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !value.is_finite() || value <= 0.0 || value * scale_ms > 1e10 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(value * scale_ms / 1e3))
+}
+
+fn parse_size(text: &str) -> anyhow::Result<usize> {
+    let t = text.trim();
+    let bad = || anyhow::anyhow!("invalid --max-memory `{text}`: use e.g. 64MiB, 1GiB, or bytes");
+    let units = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+        ("B", 1),
+    ];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(suffix, scale)| t.strip_suffix(suffix).map(|n| (n, *scale)))
+        .unwrap_or((t, 1));
+    let n: u64 = number.trim().parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(scale).ok_or_else(bad)?;
+    usize::try_from(bytes).map_err(|_| bad())
+}

@@ -1,0 +1,270 @@
+//! The build driver: calls each stage in order and writes the signed bundle.
+//!
+//! `source → exports (validate) → aot (per target) → bundle`. Later stages of the offload
+//! pipeline plug in before `aot`. The output file appears only complete: it is written to a
+//! temporary file in the same directory, synced, and renamed over the destination.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use serde::Serialize;
+use tensorwasm_bundle::{BundleWriter, Export, Manifest, SectionKind, SigningKey, Target};
+
+use crate::{aot, exports, fsutil, source, time, tool_version};
+
+/// What `tensorwasm build` was asked to do.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Input module (`.wasm` or `.wat`).
+    pub input: PathBuf,
+    /// Output bundle path.
+    pub output: PathBuf,
+    /// Secret key file.
+    pub key: PathBuf,
+    /// Bundle name (default: the input's file stem).
+    pub name: Option<String>,
+    /// Monotonic bundle version.
+    pub version: u64,
+    /// `--expires` text.
+    pub expires: Option<String>,
+    /// Target triples, in order; empty means the host.
+    pub targets: Vec<String>,
+}
+
+/// Machine-readable summary of a build (`--json`).
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    /// Where the bundle was written.
+    pub output: String,
+    /// Bundle name and version.
+    pub name: String,
+    /// Bundle version.
+    pub version: u64,
+    /// Bundle size in bytes.
+    pub bundle_bytes: u64,
+    /// BLAKE3 of the whole bundle file, hex.
+    pub bundle_blake3: String,
+    /// BLAKE3 of the input file, hex.
+    pub source_blake3: String,
+    /// Key id of the signer.
+    pub key_id: String,
+    /// Creation time from `SOURCE_DATE_EPOCH`, if set.
+    pub created_at: Option<u64>,
+    /// Expiry, unix seconds.
+    pub expires_at: Option<u64>,
+    /// One entry per compiled target.
+    pub targets: Vec<TargetReport>,
+    /// Exports recorded in the manifest, as `name: signature`.
+    pub exports: Vec<String>,
+    /// Sections in file order.
+    pub sections: Vec<SectionReport>,
+    /// Loop nests offloaded to the GPU (none until the offload stages exist).
+    pub kernels: Vec<String>,
+    /// Wall time of the whole build.
+    pub duration_ms: u64,
+}
+
+/// One compiled target.
+#[derive(Debug, Serialize)]
+pub struct TargetReport {
+    /// Target triple.
+    pub triple: String,
+    /// Bytes of precompiled code.
+    pub code_bytes: u64,
+    /// Compile wall time.
+    pub compile_ms: u64,
+    /// Engine fingerprint (hex, first 8 bytes).
+    pub engine: String,
+}
+
+/// One section of the written bundle.
+#[derive(Debug, Serialize)]
+pub struct SectionReport {
+    /// Section kind.
+    pub kind: String,
+    /// Uncompressed size.
+    pub raw_bytes: u64,
+    /// Stored (compressed) size.
+    pub stored_bytes: u64,
+}
+
+/// Runs the whole build; `progress` shows the current stage (pass a hidden bar for none).
+pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<BuildReport> {
+    let started = Instant::now();
+    let key = read_signing_key(&opts.key)?;
+
+    progress.set_message(format!("reading {}", opts.input.display()));
+    let raw = std::fs::read(&opts.input)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", opts.input.display()))?;
+    let source_hash = *blake3::hash(&raw).as_bytes();
+    let wasm = match source::classify(&opts.input, raw)? {
+        source::Input::Module(wasm) => wasm,
+        source::Input::Bundle(_) => anyhow::bail!(
+            "{} is already a .twb bundle; build takes a .wasm or .wat module",
+            opts.input.display()
+        ),
+    };
+
+    let targets = target_list(&opts.targets);
+    progress.set_message("validating");
+    let features = aot::engine_for(&targets[0])?.get_wasm_features();
+    let exports = exports::validate(&wasm, features)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", opts.input.display()))?;
+
+    let created_at = time::source_date_epoch()?;
+    let expires_at = opts
+        .expires
+        .as_deref()
+        .map(|text| time::parse_expiry(text, created_at.unwrap_or_else(time::now)))
+        .transpose()?;
+    let name = match &opts.name {
+        Some(name) => name.clone(),
+        None => default_name(&opts.input)?,
+    };
+
+    let mut writer = BundleWriter::new(Manifest {
+        name: name.clone(),
+        version: opts.version,
+        created_at,
+        expires_at,
+        tool: tool_version(),
+        source_hash,
+        exports: exports.clone(),
+        targets: Vec::new(),
+        sections: Vec::new(),
+    });
+    writer.add_section(SectionKind::Wasm, &wasm)?;
+
+    let mut target_reports = Vec::new();
+    progress.set_length(targets.len() as u64);
+    for triple in &targets {
+        progress.set_message(format!("compiling for {triple}"));
+        let t0 = Instant::now();
+        let compiled = aot::compile(&wasm, triple)?;
+        let code_section = writer.add_section(SectionKind::Code, &compiled.code)?;
+        writer.manifest_mut().targets.push(Target {
+            triple: triple.clone(),
+            wasmtime_version: compiled.profile.wasmtime_version.clone(),
+            engine_fingerprint: compiled.profile.fingerprint,
+            engine_profile: compiled.profile.description.clone(),
+            cpu_features: Vec::new(),
+            code_section,
+        });
+        target_reports.push(TargetReport {
+            triple: triple.clone(),
+            code_bytes: compiled.code.len() as u64,
+            compile_ms: t0.elapsed().as_millis() as u64,
+            engine: compiled.profile.short_fingerprint(),
+        });
+        progress.inc(1);
+    }
+
+    progress.set_message("signing and writing");
+    let manifest = writer.manifest_mut().clone();
+    let bytes = writer.finish(&[&key])?;
+    fsutil::write_atomic(&opts.output, &bytes, None)?;
+
+    let sections = tensorwasm_bundle::inspect_untrusted(&bytes)?
+        .0
+        .sections
+        .iter()
+        .map(|s| SectionReport {
+            kind: s.kind.to_string(),
+            raw_bytes: s.raw_len,
+            stored_bytes: s.stored_len,
+        })
+        .collect();
+    Ok(BuildReport {
+        output: opts.output.display().to_string(),
+        name,
+        version: opts.version,
+        bundle_bytes: bytes.len() as u64,
+        bundle_blake3: blake3::hash(&bytes).to_hex().to_string(),
+        source_blake3: hex::encode(manifest.source_hash),
+        key_id: key.public().key_id().to_string(),
+        created_at,
+        expires_at,
+        targets: target_reports,
+        exports: exports.iter().map(describe_export).collect(),
+        sections,
+        kernels: Vec::new(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Reads a secret key file, naming the file in every error.
+pub fn read_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read key {}: {e}", path.display()))?;
+    SigningKey::from_file_text(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a tensorwasm secret key (made by `tensorwasm keygen`): {e}",
+            path.display()
+        )
+    })
+}
+
+/// `name: func (i32) -> (f32)` text for an export.
+pub fn describe_export(export: &Export) -> String {
+    match &export.kind {
+        tensorwasm_bundle::ExportKind::Func { params, results } => {
+            let list = |tys: &[tensorwasm_bundle::ValType]| {
+                tys.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "{}: func ({}) -> ({})",
+                export.name,
+                list(params),
+                list(results)
+            )
+        }
+        other => format!("{}: {}", export.name, kind_name(other)),
+    }
+}
+
+fn kind_name(kind: &tensorwasm_bundle::ExportKind) -> &'static str {
+    match kind {
+        tensorwasm_bundle::ExportKind::Func { .. } => "func",
+        tensorwasm_bundle::ExportKind::Memory => "memory",
+        tensorwasm_bundle::ExportKind::Table => "table",
+        tensorwasm_bundle::ExportKind::Global => "global",
+        tensorwasm_bundle::ExportKind::Tag => "tag",
+    }
+}
+
+/// The requested targets without duplicates, or the host when none were given.
+fn target_list(requested: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in requested {
+        let t = if t == "host" {
+            tensorwasmd::engine::host_triple()
+        } else {
+            t.clone()
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        out.push(tensorwasmd::engine::host_triple());
+    }
+    out
+}
+
+fn default_name(input: &Path) -> anyhow::Result<String> {
+    input
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot derive a bundle name from {}; pass --name",
+                input.display()
+            )
+        })
+}

@@ -1,0 +1,658 @@
+//! End-to-end tests of the `tensorwasm` command line, run as a user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const ARITH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wat/arith.wat");
+const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wat/hello-wasi.wat");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        env.ok(&["keygen", "--out", &env.path("k")]);
+        env
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn tw(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tensorwasm"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .expect("run tensorwasm")
+    }
+
+    /// Runs and requires success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.tw(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and requires exit status 1 with `needle` in stderr; returns stderr.
+    fn fails(&self, args: &[&str], needle: &str) -> String {
+        let out = self.tw(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} should fail; stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected `{needle}` in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+
+    fn build(&self, input: &str, out: &str, extra: &[&str]) -> String {
+        let key = self.path("k.key");
+        let out = self.path(out);
+        let mut args = vec!["build", input, "-o", &out, "--key", &key, "--quiet"];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+        out
+    }
+
+    fn run_invoke(&self, bundle: &str, export: &str, json: &str) -> Output {
+        self.tw(&[
+            "run",
+            bundle,
+            "--trusted",
+            &self.path("k.pub"),
+            "--invoke",
+            export,
+            "--args",
+            json,
+        ])
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// A supported target that is not this machine's.
+fn other_target() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "x86_64-unknown-linux-gnu"
+    } else {
+        "aarch64-unknown-linux-gnu"
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_a_public_key_with_its_id() {
+    let env = Env::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.path("k.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let public = std::fs::read_to_string(env.path("k.pub")).unwrap();
+    assert!(public.starts_with("tensorwasm-public-key v1 "), "{public}");
+    env.fails(
+        &["keygen", "--out", &env.path("k")],
+        "already exists; pass --force",
+    );
+    env.ok(&["keygen", "--out", &env.path("k"), "--force"]);
+    assert_ne!(public, std::fs::read_to_string(env.path("k.pub")).unwrap());
+}
+
+#[test]
+fn build_verify_inspect_and_invoke_from_the_bundle() {
+    let env = Env::new();
+    let bundle = env.build(ARITH, "arith.twb", &["--name", "arith", "--version", "7"]);
+    let verified = env.ok(&["verify", &bundle, "--trusted", &env.path("k.pub")]);
+    assert!(verified.starts_with("OK: "), "{verified}");
+    assert!(verified.contains("arith v7"), "{verified}");
+
+    let text = env.ok(&["inspect", &bundle]);
+    for needle in [
+        "name     arith v7",
+        "add: func (i32, i32) -> (i32)",
+        "scale: func (f32, f32) -> (f32)",
+        "memory: memory",
+        "code",
+        "trust not checked",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    let json: Value = serde_json::from_str(&env.ok(&[
+        "inspect",
+        &bundle,
+        "--json",
+        "--trusted",
+        &env.path("k.pub"),
+    ]))
+    .unwrap();
+    assert_eq!(json["version"], 7);
+    assert_eq!(json["signatures"][0]["trusted"], true);
+    assert_eq!(json["sections"][0]["kind"], "wasm");
+    assert_eq!(json["sections"][1]["kind"], "code");
+
+    assert_eq!(stdout(&env.run_invoke(&bundle, "add", "[1, 2]")), "[3]");
+    assert_eq!(
+        stdout(&env.run_invoke(&bundle, "add", "[4294967295, 1]")),
+        "[0]"
+    );
+    assert_eq!(
+        stdout(&env.run_invoke(&bundle, "scale", "[0.5, 3]")),
+        "[1.5]"
+    );
+    assert_eq!(
+        stdout(&env.run_invoke(&bundle, "scale", "[\"inf\", -1]")),
+        "[\"-inf\"]"
+    );
+    assert_eq!(
+        stdout(&env.run_invoke(&bundle, "mul_wide", "[4294967296, 3]")),
+        "[12884901888]"
+    );
+    assert_eq!(
+        stdout(&env.run_invoke(&bundle, "sum_bytes", "[0, 16]")),
+        "[0]"
+    );
+}
+
+#[test]
+fn f32_arguments_are_lowered_as_f32() {
+    let env = Env::new();
+    let bundle = env.build(ARITH, "arith.twb", &[]);
+    // 0.1 as f32 times 3 as f32, rounded to f32: not the f64 product 0.30000000000000004.
+    let expect = format!("[{}]", 0.1f32 * 3.0f32);
+    assert_eq!(
+        stdout(&env.run_invoke(&bundle, "scale", "[0.1, 3]")),
+        expect
+    );
+}
+
+#[test]
+fn build_json_summary_is_machine_readable() {
+    let env = Env::new();
+    let out = env.path("a.twb");
+    let json: Value = serde_json::from_str(&env.ok(&[
+        "build",
+        ARITH,
+        "-o",
+        &out,
+        "--key",
+        &env.path("k.key"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["name"], "arith");
+    assert_eq!(json["targets"].as_array().unwrap().len(), 1);
+    assert!(json["bundle_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        json["bundle_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&out).unwrap().len()
+    );
+}
+
+#[test]
+fn wasi_commands_get_stdio_arguments_and_their_exit_code() {
+    let env = Env::new();
+    let bundle = env.build(HELLO, "hello.twb", &[]);
+    let pubkey = env.path("k.pub");
+    let out = env.tw(&["run", &bundle, "--trusted", &pubkey]);
+    assert_eq!(stdout(&out), "hello, stranger");
+    assert_eq!(out.status.code(), Some(0));
+    let out = env.tw(&["run", &bundle, "--trusted", &pubkey, "--", "world", "again"]);
+    assert_eq!(stdout(&out), "hello, world");
+    assert_eq!(out.status.code(), Some(2));
+    // A plain module runs too, compiled in-process.
+    let out = env.tw(&["run", HELLO, "--", "text"]);
+    assert_eq!(stdout(&out), "hello, text");
+}
+
+#[test]
+fn same_inputs_give_byte_identical_bundles() {
+    let env = Env::new();
+    let key = env.path("k.key");
+    let build = |out: &str| {
+        let out = env.path(out);
+        let status = Command::new(env!("CARGO_BIN_EXE_tensorwasm"))
+            .args([
+                "build",
+                ARITH,
+                "-o",
+                &out,
+                "--key",
+                &key,
+                "--quiet",
+                "--expires",
+                "30d",
+            ])
+            .env("SOURCE_DATE_EPOCH", "1790000000")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out).unwrap()
+    };
+    let a = build("a.twb");
+    let b = build("b.twb");
+    assert!(a == b, "two builds differ");
+    let json: Value =
+        serde_json::from_str(&env.ok(&["inspect", &env.path("a.twb"), "--json"])).unwrap();
+    assert_eq!(json["created_at"], 1_790_000_000u64);
+    assert_eq!(json["expires_at"], 1_790_000_000u64 + 30 * 86_400);
+}
+
+#[test]
+fn one_bundle_carries_code_for_several_targets() {
+    let env = Env::new();
+    let other = other_target();
+    let bundle = env.build(ARITH, "multi.twb", &["--target", other, "--target", "host"]);
+    let json: Value = serde_json::from_str(&env.ok(&["inspect", &bundle, "--json"])).unwrap();
+    let triples: Vec<&str> = json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["triple"].as_str().unwrap())
+        .collect();
+    assert_eq!(triples.len(), 2, "{triples:?}");
+    assert_eq!(triples[0], other);
+    assert_eq!(stdout(&env.run_invoke(&bundle, "add", "[20, 22]")), "[42]");
+
+    let foreign = env.build(ARITH, "foreign.twb", &["--target", other]);
+    let err = env.fails(
+        &[
+            "run",
+            &foreign,
+            "--trusted",
+            &env.path("k.pub"),
+            "--invoke",
+            "add",
+            "--args",
+            "[1,2]",
+        ],
+        "bundle has no code for this host",
+    );
+    assert!(
+        err.contains(other) && err.contains("tensorwasm build SOURCE --target"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_and_unknown_inputs_are_refused_with_the_offset_and_no_output() {
+    let env = Env::new();
+    let key = env.path("k.key");
+    let out = env.path("out.twb");
+    let before = env.files();
+    let bad = env.write(
+        "bad.wasm",
+        &[0, b'a', b's', b'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 0x0a],
+    );
+    env.fails(&["build", &bad, "-o", &out, "--key", &key], "offset 0x");
+    let invalid = env.write("invalid.wat", b"(module (func (result i32) f32.const 1))");
+    env.fails(
+        &["build", &invalid, "-o", &out, "--key", &key],
+        "invalid Wasm module: type mismatch",
+    );
+    let text = env.write("typo.wat", b"(module (func (i32.bogus)))");
+    env.fails(&["build", &text, "-o", &out, "--key", &key], "typo.wat:1:");
+    let elf = env.write("prog.bin", b"\x7fELF\x02\x01\x01");
+    env.fails(
+        &["build", &elf, "-o", &out, "--key", &key],
+        "unknown file type",
+    );
+    env.fails(
+        &[
+            "build",
+            &env.path("missing.wasm"),
+            "-o",
+            &out,
+            "--key",
+            &key,
+        ],
+        "cannot read",
+    );
+    env.fails(
+        &["build", ARITH, "-o", &out, "--key", &env.path("nokey.key")],
+        "cannot read key",
+    );
+    env.fails(
+        &["build", ARITH, "-o", &out, "--key", &env.path("k.pub")],
+        "is not a tensorwasm secret key",
+    );
+    env.fails(
+        &[
+            "build",
+            ARITH,
+            "-o",
+            &out,
+            "--key",
+            &key,
+            "--expires",
+            "soon",
+        ],
+        "invalid --expires",
+    );
+    env.fails(
+        &[
+            "build",
+            ARITH,
+            "-o",
+            &out,
+            "--key",
+            &key,
+            "--target",
+            "nonsense-triple",
+        ],
+        "--target",
+    );
+    env.fails(
+        &[
+            "build",
+            ARITH,
+            "-o",
+            &env.path("no/such/dir/out.twb"),
+            "--key",
+            &key,
+        ],
+        "out.twb",
+    );
+    let added: Vec<_> = env
+        .files()
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    let names: Vec<String> = added
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["bad.wasm", "invalid.wat", "prog.bin", "typo.wat"],
+        "no output or temp file may be left"
+    );
+}
+
+#[test]
+fn bundles_are_refused_unless_signed_by_a_trusted_key_and_intact() {
+    let env = Env::new();
+    let bundle = env.build(ARITH, "arith.twb", &[]);
+    env.ok(&["keygen", "--out", &env.path("other")]);
+    let other = env.path("other.pub");
+    env.fails(
+        &["verify", &bundle, "--trusted", &other],
+        "verification failed",
+    );
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &other,
+            "--invoke",
+            "add",
+            "--args",
+            "[1,2]",
+        ],
+        "no signature by a trusted key",
+    );
+    env.fails(
+        &["run", &bundle, "--invoke", "add", "--args", "[1,2]"],
+        "pass --trusted",
+    );
+    env.fails(
+        &["verify", &bundle, "--trusted", &env.path("k.key")],
+        "is not a tensorwasm public key",
+    );
+
+    let bytes = std::fs::read(&bundle).unwrap();
+    let truncated = env.write("truncated.twb", &bytes[..bytes.len() - 10]);
+    env.fails(
+        &["verify", &truncated, "--trusted", &env.path("k.pub")],
+        "verification failed",
+    );
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 3;
+    tampered[last] ^= 0x40;
+    let tampered = env.write("tampered.twb", &tampered);
+    env.fails(
+        &["verify", &tampered, "--trusted", &env.path("k.pub")],
+        "verification failed",
+    );
+    env.fails(
+        &[
+            "run",
+            &tampered,
+            "--trusted",
+            &env.path("k.pub"),
+            "--invoke",
+            "add",
+            "--args",
+            "[1,2]",
+        ],
+        "hash",
+    );
+    env.fails(
+        &["verify", ARITH, "--trusted", &env.path("k.pub")],
+        "not a .twb bundle",
+    );
+}
+
+#[test]
+fn expired_bundles_are_refused() {
+    let env = Env::new();
+    let bundle = env.build(ARITH, "old.twb", &["--expires", "2001-01-01"]);
+    env.fails(
+        &["verify", &bundle, "--trusted", &env.path("k.pub")],
+        "expired",
+    );
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &env.path("k.pub"),
+            "--invoke",
+            "add",
+            "--args",
+            "[1,2]",
+        ],
+        "expired",
+    );
+}
+
+#[test]
+fn bad_invocations_get_clear_errors() {
+    let env = Env::new();
+    let bundle = env.build(ARITH, "arith.twb", &[]);
+    let pubkey = env.path("k.pub");
+    let fails = |export: &str, args: &str, needle: &str| {
+        env.fails(
+            &[
+                "run",
+                &bundle,
+                "--trusted",
+                &pubkey,
+                "--invoke",
+                export,
+                "--args",
+                args,
+            ],
+            needle,
+        )
+    };
+    fails(
+        "nope",
+        "[]",
+        "export `nope` not found; function exports: add(i32, i32) -> (i32)",
+    );
+    fails(
+        "memory",
+        "[]",
+        "export `memory` is a memory, not a function",
+    );
+    fails(
+        "add",
+        "[1]",
+        "`add` takes 2 argument(s) (i32, i32), but 1 were given",
+    );
+    fails("add", "[1, \"x\"]", "argument 1 of `add`: expected i32");
+    fails("add", "[1, 2", "arguments must be a JSON array");
+    fails("add", "{\"a\": 1}", "arguments must be a JSON array");
+    fails("scale", "[1, true]", "argument 1 of `scale`: expected f32");
+    env.fails(
+        &["run", &bundle, "--trusted", &pubkey],
+        "not a WASI command",
+    );
+}
+
+#[test]
+fn guests_that_trap_loop_or_hog_memory_are_stopped() {
+    let env = Env::new();
+    let bundle = env.build(ARITH, "arith.twb", &[]);
+    let pubkey = env.path("k.pub");
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &pubkey,
+            "--invoke",
+            "div",
+            "--args",
+            "[1, 0]",
+        ],
+        "integer divide by zero",
+    );
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &pubkey,
+            "--invoke",
+            "sum_bytes",
+            "--args",
+            "[65530, 100]",
+        ],
+        "out of bounds",
+    );
+    let started = std::time::Instant::now();
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &pubkey,
+            "--invoke",
+            "spin",
+            "--timeout",
+            "300ms",
+        ],
+        "wall-time limit",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let out = env.tw(&[
+        "run",
+        &bundle,
+        "--trusted",
+        &pubkey,
+        "--invoke",
+        "grow",
+        "--args",
+        "[4]",
+        "--max-memory",
+        "128KiB",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "[-1]",
+        "memory.grow past the limit returns -1"
+    );
+    let out = env.tw(&[
+        "run",
+        &bundle,
+        "--trusted",
+        &pubkey,
+        "--invoke",
+        "grow",
+        "--args",
+        "[1]",
+        "--max-memory",
+        "128KiB",
+    ]);
+    assert_eq!(stdout(&out), "[1]");
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &pubkey,
+            "--invoke",
+            "add",
+            "--args",
+            "[1,2]",
+            "--max-memory",
+            "1KiB",
+        ],
+        "over the limit",
+    );
+    env.fails(
+        &[
+            "run",
+            &bundle,
+            "--trusted",
+            &pubkey,
+            "--invoke",
+            "add",
+            "--timeout",
+            "soon",
+        ],
+        "invalid --timeout",
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    let env = Env::new();
+    let out = env.tw(&["build", ARITH]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = env.ok(&["run", "--help"]);
+    assert!(
+        help.contains("--invoke") && help.contains("Examples"),
+        "{help}"
+    );
+    let _ = Path::new(ARITH);
+}

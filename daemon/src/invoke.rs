@@ -1,0 +1,271 @@
+//! Running a guest: a fresh instance per invocation, WASI preview 1 linked in, limits applied.
+//!
+//! Two entry points: [`Runtime::invoke`] calls one exported function with JSON arguments and
+//! returns JSON results; [`Runtime::run_command`] runs a WASI command's `_start` with arguments,
+//! environment, preopened directories and stdio, and returns its exit code. Every failure is an
+//! [`Error`] saying whether the caller, the limits or the guest is at fault; nothing panics on
+//! guest behaviour.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use wasmtime::{Engine, ExternType, Linker, Module, Store, Trap};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use crate::error::{Error, Result};
+use crate::limits::{EpochTicker, Limits, MemoryLimiter};
+use crate::values;
+
+/// Most bytes of stdout or stderr kept from a command whose output is captured.
+pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
+
+/// An engine with its epoch ticker: what every invocation runs on.
+#[derive(Debug)]
+pub struct Runtime {
+    engine: Engine,
+    _ticker: EpochTicker,
+}
+
+/// Where a guest's stdio goes.
+#[derive(Debug, Clone)]
+pub enum Stdio {
+    /// The host process's own stdin, stdout and stderr.
+    Inherit,
+    /// Stdin from these bytes; stdout and stderr captured (up to [`MAX_CAPTURED_OUTPUT`]).
+    Capture { stdin: Vec<u8> },
+    /// No stdin, output discarded.
+    Null,
+}
+
+/// A WASI command's environment.
+#[derive(Debug, Clone)]
+pub struct CommandIo {
+    /// `argv`, including the program name as `argv[0]`.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories: host path and the guest path it appears as.
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Stdio wiring.
+    pub stdio: Stdio,
+}
+
+/// What a WASI command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    /// `proc_exit` status, or 0 when `_start` returned.
+    pub exit_code: i32,
+    /// Captured stdout, with [`Stdio::Capture`].
+    pub stdout: Vec<u8>,
+    /// Captured stderr, with [`Stdio::Capture`].
+    pub stderr: Vec<u8>,
+}
+
+/// Captured stdout and stderr pipes.
+type CapturedOutput = (MemoryOutputPipe, MemoryOutputPipe);
+
+struct State {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+impl Runtime {
+    /// A runtime over `engine`, which must have epoch interruption on (as
+    /// [`crate::engine::base_config`] does).
+    pub fn new(engine: Engine) -> Result<Runtime> {
+        let ticker = EpochTicker::start(&engine)
+            .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Runtime {
+            engine,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine modules must be loaded into.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Calls `export` with JSON `args` lowered by its declared parameter types, and returns the
+    /// results as a JSON array. WASI is linked with null stdio.
+    pub fn invoke(
+        &self,
+        module: &Module,
+        export: &str,
+        args: &Value,
+        limits: &Limits,
+    ) -> Result<Value> {
+        let func_ty = function_export(module, export)?;
+        let params: Vec<_> = func_ty.params().collect();
+        let args = values::lower_args(export, &params, args)?;
+        let io = CommandIo {
+            args: vec![export.to_string()],
+            env: vec![],
+            dirs: vec![],
+            stdio: Stdio::Null,
+        };
+        let (mut store, _pipes) = self.store(&io, limits)?;
+        let instance = self.instantiate(&mut store, module)?;
+        let func = instance.get_func(&mut store, export).ok_or_else(|| {
+            Error::Runtime(format!("export `{export}` vanished after instantiation"))
+        })?;
+        let mut results = vec![wasmtime::Val::I32(0); func_ty.results().len()];
+        func.call(&mut store, &args, &mut results)
+            .map_err(|e| guest_error(e, limits))?;
+        Ok(values::raise_results(&results))
+    }
+
+    /// Runs a WASI command's `_start`.
+    pub fn run_command(
+        &self,
+        module: &Module,
+        io: &CommandIo,
+        limits: &Limits,
+    ) -> Result<CommandOutcome> {
+        if !matches!(module.get_export("_start"), Some(ExternType::Func(_))) {
+            return Err(Error::NotACommand {
+                available: function_exports(module),
+            });
+        }
+        let (mut store, pipes) = self.store(io, limits)?;
+        let instance = self.instantiate(&mut store, module)?;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|e| Error::Instantiate(format!("`_start` has the wrong type: {e}")))?;
+        let exit_code = match start.call(&mut store, ()) {
+            Ok(()) => 0,
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(guest_error(e, limits)),
+            },
+        };
+        let (stdout, stderr) = match pipes {
+            Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(CommandOutcome {
+            exit_code,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn store(
+        &self,
+        io: &CommandIo,
+        limits: &Limits,
+    ) -> Result<(Store<State>, Option<CapturedOutput>)> {
+        let mut builder = WasiCtxBuilder::new();
+        builder.args(&io.args).envs(&io.env);
+        let pipes = match &io.stdio {
+            Stdio::Inherit => {
+                builder.inherit_stdio();
+                None
+            }
+            Stdio::Capture { stdin } => {
+                let out = MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT);
+                let err = MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT);
+                builder
+                    .stdin(MemoryInputPipe::new(stdin.clone()))
+                    .stdout(out.clone())
+                    .stderr(err.clone());
+                Some((out, err))
+            }
+            Stdio::Null => None,
+        };
+        for (host, guest) in &io.dirs {
+            builder
+                .preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(|e| Error::Preopen {
+                    path: host.display().to_string(),
+                    message: format!("{e:#}"),
+                })?;
+        }
+        let state = State {
+            wasi: builder.build_p1(),
+            limiter: MemoryLimiter::new(limits.max_memory),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(limits.deadline_ticks());
+        store.epoch_deadline_trap();
+        Ok((store, pipes))
+    }
+
+    fn instantiate(&self, store: &mut Store<State>, module: &Module) -> Result<wasmtime::Instance> {
+        let mut linker: Linker<State> = Linker::new(&self.engine);
+        p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
+            .map_err(|e| Error::Runtime(format!("cannot link WASI: {e:#}")))?;
+        linker.instantiate(&mut *store, module).map_err(|e| {
+            let limiter = &store.data().limiter;
+            match limiter.refused {
+                Some(requested) => Error::MemoryLimit {
+                    requested,
+                    limit: limiter.limit(),
+                },
+                None => match e.downcast_ref::<Trap>() {
+                    Some(_) => Error::Trap(format!("{e:#}")),
+                    None => Error::Instantiate(format!("{e:#}")),
+                },
+            }
+        })
+    }
+}
+
+fn guest_error(e: wasmtime::Error, limits: &Limits) -> Error {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Error::Timeout(limits.timeout),
+        _ => Error::Trap(format!("{e:#}")),
+    }
+}
+
+fn function_export(module: &Module, name: &str) -> Result<wasmtime::FuncType> {
+    match module.get_export(name) {
+        Some(ExternType::Func(ty)) => Ok(ty),
+        Some(other) => Err(Error::NotAFunction {
+            name: name.to_string(),
+            kind: extern_kind(&other).into(),
+        }),
+        None => Err(Error::UnknownExport {
+            name: name.to_string(),
+            available: function_exports(module),
+        }),
+    }
+}
+
+/// Comma-separated function exports with their signatures, for error messages.
+pub fn function_exports(module: &Module) -> String {
+    let names: Vec<String> = module
+        .exports()
+        .filter_map(|e| match e.ty() {
+            ExternType::Func(f) => {
+                let params: Vec<_> = f.params().collect();
+                let results: Vec<_> = f.results().collect();
+                Some(format!(
+                    "{}{} -> {}",
+                    e.name(),
+                    values::signature(&params),
+                    values::signature(&results)
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn extern_kind(ty: &ExternType) -> &'static str {
+    match ty {
+        ExternType::Func(_) => "function",
+        ExternType::Global(_) => "global",
+        ExternType::Table(_) => "table",
+        ExternType::Memory(_) => "memory",
+        ExternType::Tag(_) => "tag",
+    }
+}

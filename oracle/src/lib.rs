@@ -1,0 +1,29 @@
+//! TensorWasm's differential oracle: the PTX interpreter that stands in for a GPU on machines
+//! without one, behind the [`Backend`] trait that a CUDA runner will also implement.
+//!
+//! ```text
+//! PTX text ──ptx::parse_module──► PtxModule (syntax, lines and columns)
+//!                                   │
+//!              interp::decode ──────► Kernel (typed ops; unsupported subset rejected here)
+//!                                   │
+//!   Launch + DeviceMemory ──interp──► blocks in order, threads interleaved at bar.sync
+//!                                   ▼
+//!                           DeviceMemory updated, LaunchStats
+//! ```
+//!
+//! The crate must never panic on any input and never invent a result that the PTX ISA leaves
+//! unspecified; it reports such cases as [`Error`]s naming the PTX line. It contains no unsafe
+//! code.
+#![forbid(unsafe_code)]
+
+mod backend;
+mod error;
+mod interp;
+mod memory;
+pub mod ptx;
+
+pub use backend::{Backend, Launch, LaunchStats, ParamValue};
+pub use error::{Error, FaultKind, Result, Site};
+pub use interp::{DEFAULT_STEP_LIMIT, Interpreter};
+pub use memory::{ALIGNMENT, BASE_ADDRESS, BufferId, DeviceMemory, GUARD_GAP};
+pub use ptx::{PtxModule, parse_module};
