@@ -104,6 +104,27 @@ pub enum Reason {
     },
 }
 
+impl Reason {
+    /// A short, stable name for the kind of reason, for histograms (`calls`, `float-accumulator`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Calls { .. } => "calls",
+            Reason::IndirectCall { .. } => "indirect-call",
+            Reason::MemoryGrow { .. } => "memory-grow",
+            Reason::GlobalWrite { .. } => "global-write",
+            Reason::Unsupported { .. } => "unsupported-op",
+            Reason::NotOffloadable { .. } => "op-outside-model",
+            Reason::OtherMemory { .. } => "other-memory",
+            Reason::Returns => "returns",
+            Reason::NoInductionVariable { .. } => "no-induction-variable",
+            Reason::TripCount { .. } => "trip-count",
+            Reason::FloatAccumulator { .. } => "float-accumulator",
+            Reason::CarriedScalar { .. } => "carried-scalar",
+            Reason::StoreAddressFromLoad { .. } => "store-address-from-load",
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod aot;
 pub mod exports;
 pub mod fsutil;

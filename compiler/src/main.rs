@@ -72,19 +72,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show a bundle's manifest: name, version, targets, exports, sections, signatures.
+    /// Show a bundle's manifest (targets, exports, sections, signatures), or a module's IR.
     #[command(
-        after_help = "Without --trusted the signatures are checked only against the keys \
-                            they name, which shows the bundle is intact but not who may be \
-                            trusted; nothing is decompressed or run either way."
+        after_help = "Without --trusted the signatures are checked only against the keys they \
+                      name, which shows the bundle is intact but not who may be trusted; nothing \
+                      is decompressed or run either way.\n\nWith --ir the file is a .wasm/.wat \
+                      module and its block IR is printed."
     )]
     Inspect {
-        /// The bundle.
+        /// The bundle (or, with --ir, a module).
         bundle: PathBuf,
         /// Public key files to check the signatures against.
         #[arg(long, value_name = "NAME.pub")]
         trusted: Vec<PathBuf>,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the block IR of a .wasm/.wat module instead.
+        #[arg(long)]
+        ir: bool,
+        /// With --ir: only this function (the index space includes imports).
+        #[arg(long, value_name = "N", requires = "ir")]
+        func: Option<u32>,
+    },
+    /// Report which loop nests of a module could run on a GPU, and why the others cannot.
+    #[command(
+        after_help = "Prints loop nests found, candidates, rejections with a histogram of \
+                            reasons, and one line per loop (function, loop, byte offset, verdict). \
+                            Offload itself is not built yet: candidates still run on the CPU."
+    )]
+    Analyze {
+        /// A .wasm or .wat module.
+        input: PathBuf,
+        /// Print JSON (the whole plan with loop facts).
         #[arg(long)]
         json: bool,
     },
@@ -183,9 +203,17 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => verify(&bundle, &trusted, json),
         Command::Inspect {
             bundle,
+            ir: true,
+            func,
+            ..
+        } => inspect_ir(&bundle, func),
+        Command::Inspect {
+            bundle,
             trusted,
             json,
+            ..
         } => inspect(&bundle, &trusted, json),
+        Command::Analyze { input, json } => analyze(&input, json),
         Command::Run(args) => run(args),
     }
 }
@@ -367,6 +395,39 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
             "{}",
             manifest_text(path, &manifest, &sigs, checked, bytes.len())
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect_ir(path: &Path, func: Option<u32>) -> anyhow::Result<ExitCode> {
+    let wasm = source::read_module(path)?;
+    let ir = tensorwasm_analysis::translate(&wasm)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    match func {
+        None => print!("{ir}"),
+        Some(n) => match ir.functions.iter().find(|f| f.index == n) {
+            Some(f) => print!("{f}"),
+            None => {
+                let have: Vec<String> = ir.functions.iter().map(|f| f.index.to_string()).collect();
+                anyhow::bail!(
+                    "{}: no defined function {n}; defined functions: {}",
+                    path.display(),
+                    have.join(", ")
+                )
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn analyze(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let wasm = source::read_module(path)?;
+    let report = tensorwasm::analyze::coverage(&wasm)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", tensorwasm::analyze::render(&report));
     }
     Ok(ExitCode::SUCCESS)
 }

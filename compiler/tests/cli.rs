@@ -656,3 +656,24 @@ fn usage_errors_exit_with_status_2() {
     );
     let _ = Path::new(ARITH);
 }
+
+#[test]
+fn analyze_reports_every_loop_and_inspect_prints_the_ir() {
+    let env = Env::new();
+    let text = env.ok(&["analyze", ARITH]);
+    assert!(text.contains("loop nests"), "{text}");
+    assert!(text.contains("function 4 loop0"), "{text}");
+    let json: Value = serde_json::from_str(&env.ok(&["analyze", ARITH, "--json"])).unwrap();
+    assert_eq!(json["loops"], 2, "sum_bytes and spin each have one loop");
+    let ir = env.ok(&["inspect", "--ir", ARITH, "--func", "0"]);
+    assert!(ir.starts_with("function 0"), "{ir}");
+    env.fails(
+        &["inspect", "--ir", ARITH, "--func", "99"],
+        "no defined function 99",
+    );
+    let bad = env.write(
+        "bad.wasm",
+        &[0, b'a', b's', b'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 0x0a],
+    );
+    env.fails(&["analyze", &bad], "offset 0x");
+}

@@ -1,0 +1,119 @@
+//! The coverage report of `tensorwasm analyze`: loop nests found, candidates, rejections and a
+//! histogram of reasons, from [`tensorwasm_analysis`].
+//!
+//! Reporting only: this module never changes the module and never fails on a valid one (the
+//! detector returns a verdict for every loop).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use tensorwasm_analysis::{Diagnostic, OffloadPlan, Verdict};
+
+/// What `tensorwasm analyze --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Coverage {
+    /// Loops in the module.
+    pub loops: usize,
+    /// Outermost loop nests.
+    pub nests: usize,
+    /// Nests that passed every check built so far.
+    pub candidates: usize,
+    /// Nests rejected.
+    pub rejected: usize,
+    /// How many nests each kind of reason rejected (a nest may have several).
+    pub reasons: BTreeMap<&'static str, usize>,
+    /// The plan: one verdict per nest, with loop facts.
+    pub plan: OffloadPlan,
+    /// One line per loop.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Translates and analyzes `wasm`.
+pub fn coverage(wasm: &[u8]) -> anyhow::Result<Coverage> {
+    let ir = tensorwasm_analysis::translate(wasm)?;
+    let (plan, diagnostics) = tensorwasm_analysis::analyze(&ir);
+    let mut reasons = BTreeMap::new();
+    let mut candidates = 0;
+    for nest in &plan.nests {
+        match &nest.verdict {
+            Verdict::Candidate { .. } => candidates += 1,
+            Verdict::Rejected { reasons: rs } => {
+                let mut kinds: Vec<&'static str> = rs.iter().map(|r| r.kind()).collect();
+                kinds.dedup();
+                for kind in kinds {
+                    *reasons.entry(kind).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    Ok(Coverage {
+        loops: diagnostics.len(),
+        nests: plan.nests.len(),
+        candidates,
+        rejected: plan.nests.len() - candidates,
+        reasons,
+        plan,
+        diagnostics,
+    })
+}
+
+/// The text report.
+pub fn render(c: &Coverage) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} loops in {} loop nests: {} candidate(s), {} rejected",
+        c.loops, c.nests, c.candidates, c.rejected
+    );
+    if !c.reasons.is_empty() {
+        let _ = writeln!(o, "rejections by reason");
+        for (kind, n) in &c.reasons {
+            let _ = writeln!(o, "  {n:>5}  {kind}");
+        }
+    }
+    let _ = writeln!(o, "loops");
+    for d in &c.diagnostics {
+        let _ = writeln!(o, "  {d}");
+    }
+    let _ = writeln!(
+        o,
+        "note: candidates are not offloaded yet (affine addresses, dependences, PTX lowering and \
+         the oracle are still to come)"
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(wat: &str, expect: &[&str]) {
+        let wasm = wat::parse_str(wat).expect("valid test input");
+        let text = render(&coverage(&wasm).expect("analysis"));
+        for needle in expect {
+            assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn reports_candidates_and_reasons() {
+        check(
+            r#"(module (memory 1)
+                 (func $f)
+                 (func (export "calls") (param i32)
+                   (loop $l (call $f)
+                     (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))
+                 (func (export "fill") (param $p i32) (param $n i32)
+                   (loop $l
+                     (i32.store (local.get $p) (i32.const 0))
+                     (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                     (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#,
+            &[
+                "2 loops in 2 loop nests: 1 candidate(s), 1 rejected",
+                "1  calls",
+                "calls function 0",
+            ],
+        );
+    }
+}
