@@ -34,6 +34,9 @@ $tw run "$work/hello.twb" --trusted "$work/release.pub" -- world
 echo "exit code: $? (the number of arguments the guest was given)"
 set -e
 
+echo "==> tensorwasm analyze (which loop nests could go to a GPU, and why not)"
+$tw analyze samples/wat/arith.wat
+
 echo "==> where each kernel ran"
 echo "no kernels: GPU offload of loop nests is not built yet, so every loop ran on the CPU"
 echo "    (the HTTP daemon tensorwasmd is not built yet either: bundles run in-process)"
