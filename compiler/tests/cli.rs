@@ -677,3 +677,35 @@ fn analyze_reports_every_loop_and_inspect_prints_the_ir() {
     );
     env.fails(&["analyze", &bad], "offset 0x");
 }
+
+#[test]
+fn wasi_preopens_and_environment_are_checked() {
+    let env = Env::new();
+    let bundle = env.build(HELLO, "hello.twb", &[]);
+    let pubkey = env.path("k.pub");
+    let data = env.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let guest_dir = format!("{data}::/data");
+    let out = env.tw(&[
+        "run",
+        &bundle,
+        "--trusted",
+        &pubkey,
+        "--dir",
+        &guest_dir,
+        "--env",
+        "A=1",
+        "--",
+        "x",
+    ]);
+    assert_eq!(stdout(&out), "hello, x");
+    let missing = format!("{}::/data", env.path("missing"));
+    env.fails(
+        &["run", &bundle, "--trusted", &pubkey, "--dir", &missing],
+        "cannot preopen directory",
+    );
+    env.fails(
+        &["run", &bundle, "--trusted", &pubkey, "--env", "NOEQUALS"],
+        "invalid --env",
+    );
+}
