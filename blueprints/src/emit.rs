@@ -13,8 +13,8 @@
 
 use crate::error::{Error, Result};
 use crate::kernel_ir::{
-    Addr, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId, ParamKind,
-    Start, Stmt, StoreOp, UnKind, UnOp, ValType, verify,
+    Addr, AffineTerm, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId,
+    ParamId, ParamKind, Start, Stmt, StoreOp, UnKind, UnOp, ValType, verify,
 };
 use crate::ptx::{
     Address, Axis, Cmp, Entry, Label, Module, Operand, PtxBuilder, PtxVersion, Reg, RegClass, Rnd,
@@ -142,6 +142,115 @@ fn trunc_bounds(src: ValType, dst: ValType, signed: bool) -> (f64, bool, f64) {
 
 const AXES: [Axis; 3] = [Axis::X, Axis::Y, Axis::Z];
 
+/// Whether `v` is a 32-bit value of the given signedness (so `mul.wide` takes it exactly).
+fn fits_ext(v: i64, signed: bool) -> bool {
+    if signed {
+        i32::try_from(v).is_ok()
+    } else {
+        u32::try_from(v).is_ok()
+    }
+}
+
+/// The most addresses one `for` loop keeps in registers (each costs two registers, and one or
+/// two more for a run-time increment); the rest are computed where they are used.
+const MAX_LOOP_POINTERS: usize = 8;
+
+/// How many iterations an unrolled loop body holds.
+const UNROLL: i64 = 8;
+
+/// The largest loop body (in statements and expression nodes, see [`stmts_size`]) that is
+/// unrolled.
+const MAX_UNROLL_BODY: usize = 32;
+
+/// Whether `ss` holds a `for` loop.
+fn has_loop(ss: &[Stmt]) -> bool {
+    ss.iter().any(|s| match s {
+        Stmt::For(_) => true,
+        Stmt::If { then, els, .. } => has_loop(then) || has_loop(els),
+        Stmt::Set(..) | Stmt::Store(..) => false,
+    })
+}
+
+/// Statements plus expression nodes in `ss`: a measure of the code one copy of it becomes.
+fn stmts_size(ss: &[Stmt]) -> usize {
+    ss.iter()
+        .map(|s| match s {
+            Stmt::Set(_, e) => 1 + expr_size(e),
+            Stmt::Store(_, _, e) => 1 + expr_size(e),
+            Stmt::If { cond, then, els } => {
+                1 + expr_size(cond) + stmts_size(then) + stmts_size(els)
+            }
+            Stmt::For(f) => 1 + expr_size(&f.start) + expr_size(&f.bound) + stmts_size(&f.body),
+        })
+        .sum()
+}
+
+fn expr_size(e: &Expr) -> usize {
+    match e {
+        Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Local(_) | Expr::Load(..) => 1,
+        Expr::Unary(_, a) => 1 + expr_size(a),
+        Expr::Binary(_, a, b) => 1 + expr_size(a) + expr_size(b),
+        Expr::Select { cond, then, els } => 1 + expr_size(cond) + expr_size(then) + expr_size(els),
+    }
+}
+
+/// `base + Σ terms` of an address (its constant excluded), held in a register by a `for`
+/// loop: set on loop entry, advanced at the end of every iteration, so that the body reads
+/// the current value instead of recomputing it.
+#[derive(Debug)]
+struct LoopPointer {
+    base: ParamId,
+    terms: Vec<AffineTerm>,
+    reg: Reg,
+}
+
+/// How a loop pointer advances per iteration: `add` plus `Σ factor·ext(stride)`.
+#[derive(Debug, Default)]
+struct Increment {
+    add: i64,
+    strided: Vec<(i64, ParamId, Ext)>,
+}
+
+/// Every address in `ss`, nested loops included.
+fn stmt_addrs<'a>(ss: &'a [Stmt], out: &mut Vec<&'a Addr>) {
+    for s in ss {
+        match s {
+            Stmt::Set(_, e) => expr_addrs(e, out),
+            Stmt::Store(_, a, e) => {
+                expr_addrs(e, out);
+                out.push(a);
+            }
+            Stmt::If { cond, then, els } => {
+                expr_addrs(cond, out);
+                stmt_addrs(then, out);
+                stmt_addrs(els, out);
+            }
+            Stmt::For(f) => {
+                expr_addrs(&f.start, out);
+                expr_addrs(&f.bound, out);
+                stmt_addrs(&f.body, out);
+            }
+        }
+    }
+}
+
+fn expr_addrs<'a>(e: &'a Expr, out: &mut Vec<&'a Addr>) {
+    match e {
+        Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Local(_) => {}
+        Expr::Unary(_, a) => expr_addrs(a, out),
+        Expr::Binary(_, a, b) => {
+            expr_addrs(a, out);
+            expr_addrs(b, out);
+        }
+        Expr::Select { cond, then, els } => {
+            expr_addrs(then, out);
+            expr_addrs(els, out);
+            expr_addrs(cond, out);
+        }
+        Expr::Load(_, a) => out.push(a),
+    }
+}
+
 struct Emitter<'k> {
     k: &'k Kernel,
     target: Target,
@@ -149,6 +258,11 @@ struct Emitter<'k> {
     /// Per param: the global address (pointers) or the value (scalars).
     params: Vec<Reg>,
     counters: Vec<(LoopId, Reg, ValType)>,
+    /// Grid counters known to lie in `[0, 2³¹)` (so `sx(c) = zx(c)`), see [`Emitter::grid_dim`].
+    nonneg: Vec<LoopId>,
+    /// Addresses kept in registers by enclosing `for` loops (see [`Emitter::for_loop`]),
+    /// innermost last.
+    pointers: Vec<LoopPointer>,
     locals: Vec<Reg>,
     exit: Label,
     trap: Label,
@@ -166,6 +280,8 @@ impl<'k> Emitter<'k> {
             b,
             params: Vec::new(),
             counters: Vec::new(),
+            nonneg: Vec::new(),
+            pointers: Vec::new(),
             locals: Vec::new(),
             exit,
             trap,
@@ -230,7 +346,12 @@ impl<'k> Emitter<'k> {
     }
 
     /// `counter = start + (ctaid * ntid + tid) * step`, after leaving when the index reaches
-    /// the trip count (compared as unsigned 64-bit).
+    /// the trip count (compared as unsigned).
+    ///
+    /// Along x the index can pass 2³² (`%nctaid.x` goes to 2³¹−1), so it is computed and
+    /// compared in 64 bits. Along y and z it cannot (PTX ISA, special registers: `%nctaid.y/z`
+    /// ≤ 65535, `%ntid.y` ≤ 1024, `%ntid.z` ≤ 64, so the index is below 2²⁶), and 32 bits
+    /// are exact.
     fn grid_dim(
         &mut self,
         c: LoopId,
@@ -246,46 +367,93 @@ impl<'k> Emitter<'k> {
             b.reg(RegClass::B32),
             b.reg(RegClass::B32),
         );
-        let (prod, tid64, gid) = (
-            b.reg(RegClass::B64),
-            b.reg(RegClass::B64),
-            b.reg(RegClass::B64),
-        );
         b.mov(Ty::U32, cta, Operand::Special(Special::Ctaid(axis)))
             .mov(Ty::U32, ntid, Operand::Special(Special::Ntid(axis)))
-            .mov(Ty::U32, tid, Operand::Special(Special::Tid(axis)))
-            .mul_wide_u32(prod, cta, ntid)
-            .cvt(None, Ty::U64, Ty::U32, tid64, tid)
-            .add(Ty::S64, gid, prod, tid64);
+            .mov(Ty::U32, tid, Operand::Special(Special::Tid(axis)));
         let trip_reg = self.param(Some(trip))?;
-        let trip64 = match self.k.params.get(trip as usize).map(|p| p.kind) {
-            Some(ParamKind::Scalar(ValType::I32)) => {
+        let trip32 = matches!(
+            self.k.params.get(trip as usize).map(|p| p.kind),
+            Some(ParamKind::Scalar(ValType::I32))
+        );
+        let done = self.b.reg(RegClass::Pred);
+        // The index in 32 bits (along y and z) or in 64 (along x).
+        let (g32, gid): (Option<Reg>, Option<Reg>) = if axis == Axis::X {
+            let (prod, tid64, gid) = (
+                self.b.reg(RegClass::B64),
+                self.b.reg(RegClass::B64),
+                self.b.reg(RegClass::B64),
+            );
+            self.b
+                .mul_wide_u32(prod, cta, ntid)
+                .cvt(None, Ty::U64, Ty::U32, tid64, tid)
+                .add(Ty::S64, gid, prod, tid64);
+            let trip64 = if trip32 {
                 let t = self.b.reg(RegClass::B64);
                 self.b.cvt(None, Ty::U64, Ty::U32, t, trip_reg);
                 t
+            } else {
+                trip_reg
+            };
+            self.b.setp(Cmp::Ge, Ty::U64, done, gid, trip64);
+            (None, Some(gid))
+        } else {
+            let g32 = self.b.reg(RegClass::B32);
+            self.b.mad_lo(Ty::U32, g32, cta, ntid, tid);
+            if trip32 {
+                self.b.setp(Cmp::Ge, Ty::U32, done, g32, trip_reg);
+            } else {
+                let g64 = self.b.reg(RegClass::B64);
+                self.b.cvt(None, Ty::U64, Ty::U32, g64, g32).setp(
+                    Cmp::Ge,
+                    Ty::U64,
+                    done,
+                    g64,
+                    trip_reg,
+                );
             }
-            _ => trip_reg,
+            (Some(g32), None)
         };
-        let done = self.b.reg(RegClass::Pred);
-        self.b
-            .setp(Cmp::Ge, Ty::U64, done, gid, trip64)
-            .guard(done)
-            .bra(self.exit);
+        self.b.guard(done).bra(self.exit);
+        let g32 = match (g32, gid) {
+            (Some(g), _) => g,
+            (None, Some(gid)) => {
+                let g = self.b.reg(RegClass::B32);
+                self.b.cvt(None, Ty::U32, Ty::U64, g, gid);
+                g
+            }
+            (None, None) => return Err(Error::Bug("grid index has no register".into())),
+        };
         let start_op = match start {
             Start::Const(v) => Operand::Imm(v),
             Start::Param(p) => Operand::Reg(self.param(Some(p.0))?),
         };
         let counter = self.b.reg(class(ty));
         if ty == ValType::I32 {
-            let g32 = self.b.reg(RegClass::B32);
-            self.b.cvt(None, Ty::U32, Ty::U64, g32, gid).mad_lo(
-                Ty::S32,
-                counter,
-                g32,
-                step,
-                start_op,
-            );
+            // Along y and z the index is at most 65534·1024 + 1023 (y) or 65534·64 + 63 (z):
+            // with a constant start, the counter's range is known, and when it lies in
+            // [0, 2³¹) its sign and zero extensions agree.
+            let max_index: i128 = match axis {
+                Axis::X => -1,
+                Axis::Y => 65_534 * 1024 + 1023,
+                Axis::Z => 65_534 * 64 + 63,
+            };
+            if let (Start::Const(s), true) = (start, max_index >= 0) {
+                let last = i128::from(s) + max_index * i128::from(step);
+                let range = 0..=i128::from(i32::MAX);
+                if range.contains(&i128::from(s)) && range.contains(&last) {
+                    self.nonneg.push(c);
+                }
+            }
+            self.b.mad_lo(Ty::S32, counter, g32, step, start_op);
         } else {
+            let gid = match gid {
+                Some(g) => g,
+                None => {
+                    let g = self.b.reg(RegClass::B64);
+                    self.b.cvt(None, Ty::U64, Ty::U32, g, g32);
+                    g
+                }
+            };
             self.b.mad_lo(Ty::S64, counter, gid, step, start_op);
         }
         self.counters.push((c, counter, ty));
@@ -327,6 +495,18 @@ impl<'k> Emitter<'k> {
         Ok(())
     }
 
+    /// A sequential loop, top-tested: `c = start; while !(c >= bound) { body; c += step }`
+    /// (`<=` for a negative step; signed or unsigned).
+    ///
+    /// Addresses in the body that do not change inside it, or that change by the same amount
+    /// every iteration, live in registers (`LoopPointer`): computed once on entry, advanced
+    /// at the end of each iteration. An address changes by a fixed amount when its terms in
+    /// this loop's counter `c` advance exactly by `step·coef[·ext(stride)]` in wrapping 64-bit
+    /// arithmetic: always for an `i64` counter (the terms are `coef·c·stride mod 2⁶⁴`), and
+    /// for an `i32` counter when `ext(c)` cannot wrap between two iterations that run the
+    /// body: step ±1 and the extension matching the compare (a signed `c < bound` with step 1
+    /// keeps `c + 1 <= i32::MAX`, so `sx(c + 1) = sx(c) + 1`; likewise unsigned, and step −1
+    /// against `c > bound`). Any other address is computed in place as before.
     fn for_loop(&mut self, f: &ForLoop) -> Result<()> {
         let start = self.expr(&f.start)?;
         let bound_value = self.expr(&f.bound)?;
@@ -338,17 +518,165 @@ impl<'k> Emitter<'k> {
         let cmp_ty = if f.signed { sty(f.ty) } else { uty(f.ty) };
         let cmp = if f.step > 0 { Cmp::Ge } else { Cmp::Le };
         let done = self.b.reg(RegClass::Pred);
+        self.b.mov(bty(f.ty), c, start);
+        self.counters.push((f.counter, c, f.ty));
+        let outer_pointers = self.pointers.len();
+        let increments = self.loop_pointers(f)?;
+        if (f.step == 1 || f.step == -1)
+            && !has_loop(&f.body)
+            && stmts_size(&f.body) <= MAX_UNROLL_BODY
+        {
+            // Unrolled by UNROLL: `limit = bound ∓ (UNROLL-1)`; while `c` is before `limit`,
+            // the next UNROLL iterations all pass the bound test, so they run without it.
+            // When computing `limit` wraps, no group of UNROLL fits: the main loop is skipped.
+            let (limit, skip, main_done) = (
+                self.b.reg(class(f.ty)),
+                self.b.reg(RegClass::Pred),
+                self.b.reg(RegClass::Pred),
+            );
+            let (main, rest) = (self.b.label(), self.b.label());
+            let wraps = if f.step > 0 { Cmp::Gt } else { Cmp::Lt };
+            self.b
+                .add(sty(f.ty), limit, bound, -(UNROLL - 1) * f.step)
+                .setp(wraps, cmp_ty, skip, limit, bound)
+                .guard(skip)
+                .bra(rest)
+                .place(main)
+                .setp(cmp, cmp_ty, main_done, c, limit)
+                .guard(main_done)
+                .bra(rest);
+            for _ in 0..UNROLL {
+                self.iteration(f, c, &increments)?;
+            }
+            self.b.bra(main).place(rest);
+        }
         self.b
-            .mov(bty(f.ty), c, start)
             .place(head)
             .setp(cmp, cmp_ty, done, c, bound)
             .guard(done)
             .bra(end);
-        self.counters.push((f.counter, c, f.ty));
-        self.stmts(&f.body)?;
+        self.iteration(f, c, &increments)?;
+        self.pointers.truncate(outer_pointers);
         self.counters.retain(|(id, _, _)| *id != f.counter);
-        self.b.add(sty(f.ty), c, c, f.step).bra(head).place(end);
+        self.b.bra(head).place(end);
         Ok(())
+    }
+
+    /// One iteration of `f`'s body, then its pointers and counter `c` advance.
+    fn iteration(
+        &mut self,
+        f: &ForLoop,
+        c: Reg,
+        increments: &[(Reg, Vec<Reg>, i64)],
+    ) -> Result<()> {
+        self.stmts(&f.body)?;
+        for (ptr, deltas, add) in increments {
+            for d in deltas {
+                self.b.add(Ty::S64, *ptr, *ptr, *d);
+            }
+            if *add != 0 {
+                self.b.add(Ty::S64, *ptr, *ptr, *add);
+            }
+        }
+        self.b.add(sty(f.ty), c, c, f.step);
+        Ok(())
+    }
+
+    /// Sets up the loop pointers of `f` (its counter's register holds `start`), and returns
+    /// each new pointer that advances with what it advances by per iteration: registers
+    /// (computed here, before the loop) and a constant.
+    fn loop_pointers(&mut self, f: &ForLoop) -> Result<Vec<(Reg, Vec<Reg>, i64)>> {
+        let mut addrs = Vec::new();
+        stmt_addrs(&f.body, &mut addrs);
+        let exact_step = f.ty == ValType::I64 || f.step == 1 || f.step == -1;
+        let in_scope = |s: &Self, id: LoopId| s.counters.iter().any(|(c, _, _)| *c == id);
+        let mut out: Vec<(Reg, Vec<Reg>, i64)> = Vec::new();
+        for a in addrs {
+            if out.len() == MAX_LOOP_POINTERS {
+                break;
+            }
+            let terms = &a.offset.terms;
+            if terms.is_empty()
+                || self
+                    .pointers
+                    .iter()
+                    .any(|p| p.base == a.base && p.terms == *terms)
+            {
+                continue;
+            }
+            let mut inc = Increment::default();
+            let mut ok = true;
+            for t in terms {
+                match t.var {
+                    AffineVar::Counter(id) if id == f.counter => {
+                        let ext_ok = f.ty == ValType::I64 || (t.ext == Ext::Signed) == f.signed;
+                        if !exact_step || !ext_ok {
+                            ok = false;
+                            break;
+                        }
+                        let factor = t.coef.wrapping_mul(f.step);
+                        match t.stride {
+                            None => inc.add = inc.add.wrapping_add(factor),
+                            Some((p, ext)) => inc.strided.push((factor, p, ext)),
+                        }
+                    }
+                    AffineVar::Counter(id) if !in_scope(self, id) => {
+                        ok = false;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let value = self.address_terms(a.base, terms)?;
+            let advances = inc.add != 0 || !inc.strided.is_empty();
+            let reg = if advances {
+                // A register of its own: the loop advances it.
+                let ptr = self.b.reg(RegClass::B64);
+                self.b.mov(Ty::B64, ptr, value);
+                let deltas = inc
+                    .strided
+                    .iter()
+                    .map(|&(factor, p, ext)| self.strided_delta(factor, p, ext))
+                    .collect::<Result<Vec<_>>>()?;
+                out.push((ptr, deltas, inc.add));
+                ptr
+            } else {
+                value
+            };
+            self.pointers.push(LoopPointer {
+                base: a.base,
+                terms: terms.clone(),
+                reg,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `factor·ext(stride)` in a `.b64` register: one `mul.wide` when `stride` is an `i32` and
+    /// `factor` fits its extension's 32-bit range (the product of two 32-bit values is exact in
+    /// 64 bits, so it equals the wrapping product), else widen and `mul.lo.s64`.
+    fn strided_delta(&mut self, factor: i64, p: ParamId, ext: Ext) -> Result<Reg> {
+        let t = self.scalar_type(p)?;
+        let s = self.param(Some(p.0))?;
+        let d = self.b.reg(RegClass::B64);
+        let signed = ext == Ext::Signed;
+        if t == ValType::I32 && fits_ext(factor, signed) {
+            self.b.mul_wide(signed, d, s, factor);
+        } else {
+            let s64 = self.widen(s, t, ext);
+            self.b.mul_lo(Ty::S64, d, s64, factor);
+        }
+        Ok(d)
+    }
+
+    fn scalar_type(&self, p: ParamId) -> Result<ValType> {
+        match self.k.params.get(p.0 as usize).map(|p| p.kind) {
+            Some(ParamKind::Scalar(t)) => Ok(t),
+            _ => Err(Error::Bug(format!("affine param {p} is not a scalar"))),
+        }
     }
 
     fn type_of(&self, e: &Expr) -> Result<ValType> {
@@ -759,41 +1087,20 @@ impl<'k> Emitter<'k> {
             .selp(fty(t), d, canonical_nan(t), picked, nan);
     }
 
-    /// `base + Σ coef·ext(var)` in a `.b64` register, and the constant as the displacement
-    /// when it fits (leaving `headroom` bytes for byte-wise accesses).
+    /// `base + Σ coef·ext(var)` in a `.b64` register (a loop pointer's when a `for` loop
+    /// holds it), and the constant as the displacement when it fits (leaving `headroom` bytes
+    /// for byte-wise accesses).
     fn address(&mut self, addr: &Addr, headroom: i32) -> Result<Address> {
-        let mut acc = self.param(Some(addr.base.0))?;
-        for term in &addr.offset.terms {
-            let (v, t) = match term.var {
-                AffineVar::Counter(c) => self.counter(c)?,
-                AffineVar::Param(p) => {
-                    let t = match self.k.params.get(p.0 as usize).map(|p| p.kind) {
-                        Some(ParamKind::Scalar(t)) => t,
-                        _ => return Err(Error::Bug(format!("affine param {p} is not a scalar"))),
-                    };
-                    (self.param(Some(p.0))?, t)
-                }
-            };
-            let mut v64 = self.widen(v, t, term.ext);
-            if let Some((p, ext)) = term.stride {
-                let st = match self.k.params.get(p.0 as usize).map(|p| p.kind) {
-                    Some(ParamKind::Scalar(t)) => t,
-                    _ => return Err(Error::Bug(format!("stride {p} is not a scalar"))),
-                };
-                let s = self.param(Some(p.0))?;
-                let s64 = self.widen(s, st, ext);
-                let prod = self.b.reg(RegClass::B64);
-                self.b.mul_lo(Ty::S64, prod, v64, s64);
-                v64 = prod;
-            }
-            let next = self.b.reg(RegClass::B64);
-            if term.coef == 1 {
-                self.b.add(Ty::S64, next, acc, v64);
-            } else {
-                self.b.mad_lo(Ty::S64, next, v64, term.coef, acc);
-            }
-            acc = next;
-        }
+        let held = self
+            .pointers
+            .iter()
+            .rev()
+            .find(|p| p.base == addr.base && p.terms == addr.offset.terms)
+            .map(|p| p.reg);
+        let acc = match held {
+            Some(r) => r,
+            None => self.address_terms(addr.base, &addr.offset.terms)?,
+        };
         let c = addr.offset.constant;
         match i32::try_from(c) {
             Ok(o) if o.checked_add(headroom).is_some() => Ok(Address {
@@ -809,6 +1116,77 @@ impl<'k> Emitter<'k> {
                 })
             }
         }
+    }
+
+    /// `base + Σ coef·ext(var)[·ext(stride)]` in wrapping 64-bit arithmetic. An `i32`
+    /// variable without a stride whose coefficient fits its extension's 32-bit range is a
+    /// `mul.wide.s32`/`.u32` and an `add.s64` (`ext(var)·coef` is exact in 64 bits, so equal
+    /// to the wrapping product; ptxas makes one `IMAD.WIDE` of the pair); otherwise the
+    /// variable widens first and `mad.lo.s64` adds it.
+    fn address_terms(&mut self, base: ParamId, terms: &[AffineTerm]) -> Result<Reg> {
+        let mut acc = self.param(Some(base.0))?;
+        for term in terms {
+            if term.coef == 0 {
+                continue; // 0·anything adds nothing
+            }
+            let (v, t) = match term.var {
+                AffineVar::Counter(c) => self.counter(c)?,
+                AffineVar::Param(p) => (self.param(Some(p.0))?, self.scalar_type(p)?),
+            };
+            let signed = term.ext == Ext::Signed;
+            if t == ValType::I32 && term.stride.is_none() && fits_ext(term.coef, signed) {
+                let (prod, next) = (self.b.reg(RegClass::B64), self.b.reg(RegClass::B64));
+                self.b
+                    .mul_wide(signed, prod, v, term.coef)
+                    .add(Ty::S64, next, acc, prod);
+                acc = next;
+                continue;
+            }
+            // `coef·zx(v)` with a negative `coef`: subtract `|coef|·zx(v)` (exact in 64 bits).
+            let negated = term.coef.checked_neg().filter(|&m| fits_ext(m, false));
+            if let (ValType::I32, None, false, Some(m)) = (t, term.stride, signed, negated) {
+                let (prod, next) = (self.b.reg(RegClass::B64), self.b.reg(RegClass::B64));
+                self.b
+                    .mul_wide(false, prod, v, m)
+                    .sub(Ty::S64, next, acc, prod);
+                acc = next;
+                continue;
+            }
+            let mut v64 = None;
+            if let Some((p, ext)) = term.stride {
+                let st = self.scalar_type(p)?;
+                let s = self.param(Some(p.0))?;
+                let prod = self.b.reg(RegClass::B64);
+                // Two 32-bit values extended the same way: their product is exact in 64 bits
+                // (`mul.wide`), so equal to the wrapping product of the extended values.
+                let known = matches!(term.var, AffineVar::Counter(c) if self.nonneg.contains(&c));
+                let v_unsigned = term.ext == Ext::Unsigned || known;
+                let v_signed = term.ext == Ext::Signed || known;
+                if t == ValType::I32 && st == ValType::I32 && v_unsigned && ext == Ext::Unsigned {
+                    self.b.mul_wide(false, prod, v, s);
+                } else if t == ValType::I32 && st == ValType::I32 && v_signed && ext == Ext::Signed
+                {
+                    self.b.mul_wide(true, prod, v, s);
+                } else {
+                    let v64 = self.widen(v, t, term.ext);
+                    let s64 = self.widen(s, st, ext);
+                    self.b.mul_lo(Ty::S64, prod, v64, s64);
+                }
+                v64 = Some(prod);
+            }
+            let v64 = match v64 {
+                Some(r) => r,
+                None => self.widen(v, t, term.ext),
+            };
+            let next = self.b.reg(RegClass::B64);
+            if term.coef == 1 {
+                self.b.add(Ty::S64, next, acc, v64);
+            } else {
+                self.b.mad_lo(Ty::S64, next, v64, term.coef, acc);
+            }
+            acc = next;
+        }
+        Ok(acc)
     }
 
     /// `v` as a 64-bit integer (`i32` values widened by `ext`).

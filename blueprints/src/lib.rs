@@ -15,7 +15,8 @@
 //! - [`ptx`]: the typed PTX builder and printer the emitter goes through.
 //! - [`launch`]: [`LaunchPlan`], how the host launches a kernel.
 //! - [`ptxas`]: running NVIDIA's `ptxas` (tests, and cubins at build time).
-//! - [`samples`]: reference kernels (vector add, saxpy, relu, matmul, stencil, integer divide).
+//! - [`samples`]: reference kernels (vector add, saxpy, relu, matmul, conv2d, stencil, integer
+//!   divide).
 //!
 //! Tuned templates (tiled matmul, conv2d, stencils) are not built yet.
 //!

@@ -539,6 +539,30 @@ impl PtxBuilder {
         )
     }
 
+    /// `mul.wide.s32 d, a, b` (`signed`) or `mul.wide.u32`: the exact 64-bit product of two
+    /// 32-bit operands, sign- or zero-extended.
+    pub fn mul_wide(
+        &mut self,
+        signed: bool,
+        d: Reg,
+        a: impl Into<Operand>,
+        b: impl Into<Operand>,
+    ) -> &mut Self {
+        let (a, b) = (a.into(), b.into());
+        let (narrow, wide) = if signed {
+            (Ty::S32, Ty::S64)
+        } else {
+            (Ty::U32, Ty::U64)
+        };
+        self.check_reg(d, wide);
+        self.check(a, narrow);
+        self.check(b, narrow);
+        self.push(
+            vec!["mul", "wide", narrow.name()],
+            vec![Arg::Op(d.into()), Arg::Op(a), Arg::Op(b)],
+        )
+    }
+
     /// Integer `mad.lo.ty d, a, b, c` (`a*b + c`, low half).
     pub fn mad_lo(
         &mut self,

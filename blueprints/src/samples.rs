@@ -1,5 +1,5 @@
 //! Reference kernels written directly in KernelIR: vector add, saxpy, relu with a branch,
-//! a matmul with a sequential inner loop, a 2D stencil and an integer division that can trap.
+//! a matmul with a sequential inner loop, a 2D convolution with two, a 2D stencil and an integer division that can trap.
 //!
 //! They are what a front end would produce for the matching Wasm loops, and they are used by
 //! tests here (ptxas, golden PTX) and by other crates (the oracle's interpreter). They are not
@@ -100,6 +100,67 @@ pub fn matmul() -> Result<Kernel> {
     k.build()
 }
 
+/// A valid single-channel 2D convolution (cross-correlation) over `f32`, row-major:
+/// `out[y][x] = Σ_ky Σ_kx in[y+ky][x+kx] * k[ky][kx]` for `x < ow`, `y < oh`, with `in`
+/// `w` wide, a `kh`×`kw` filter, `x` on x and `y` on y, and the `ky` then `kx` loops
+/// sequential inside each thread: the C loop `acc += in[(y+ky)*w + (x+kx)] * k[ky*kw + kx]`
+/// from `acc = 0`.
+pub fn conv2d() -> Result<Kernel> {
+    let mut k = KernelBuilder::new("conv2d");
+    let (input, filter, out) = (k.ptr("in"), k.ptr("k"), k.ptr("out"));
+    let w = k.scalar("w", ValType::I32);
+    let ow = k.scalar("ow", ValType::I32);
+    let oh = k.scalar("oh", ValType::I32);
+    let kh = k.scalar("kh", ValType::I32);
+    let kw = k.scalar("kw", ValType::I32);
+    let x = k.grid(ValType::I32, Start::Const(0), 1, ow);
+    let y = k.grid(ValType::I32, Start::Const(0), 1, oh);
+    let acc = k.local(ValType::F32);
+    let (ky, kx) = (k.loop_id(), k.loop_id());
+    let in_at = Addr::new(
+        input,
+        Affine::constant(0)
+            .plus_strided(4, y, w)
+            .plus_strided(4, ky, w)
+            .plus(4, x)
+            .plus(4, kx),
+    );
+    let k_at = Addr::new(
+        filter,
+        Affine::constant(0).plus_strided(4, ky, kw).plus(4, kx),
+    );
+    let out_at = Addr::new(out, Affine::constant(0).plus_strided(4, y, ow).plus(4, x));
+    let prod = Expr::binary(
+        BinOp::F32Mul,
+        Expr::load(LoadOp::F32Load, in_at),
+        Expr::load(LoadOp::F32Load, k_at),
+    );
+    let inner = Stmt::For(ForLoop {
+        counter: kx,
+        ty: ValType::I32,
+        start: Expr::i32(0),
+        bound: Expr::param(kw),
+        step: 1,
+        signed: true,
+        body: vec![Stmt::Set(
+            acc,
+            Expr::binary(BinOp::F32Add, Expr::local(acc), prod),
+        )],
+    });
+    k.push(Stmt::Set(acc, Expr::f32(0.0)));
+    k.push(Stmt::For(ForLoop {
+        counter: ky,
+        ty: ValType::I32,
+        start: Expr::i32(0),
+        bound: Expr::param(kh),
+        step: 1,
+        signed: true,
+        body: vec![inner],
+    }));
+    k.push(Stmt::Store(StoreOp::F32Store, out_at, Expr::local(acc)));
+    k.build()
+}
+
 /// A 5-point stencil over the interior of a `w`-wide row-major `f32` grid:
 /// `out[i][j] = 0.25 * (in[i-1][j] + in[i+1][j] + in[i][j-1] + in[i][j+1])` for
 /// `1 <= i < h-1`, `1 <= j < w-1` (the trip counts `tw = w-2`, `th = h-2` are live-ins).
@@ -153,6 +214,7 @@ pub fn all() -> Result<Vec<Kernel>> {
         saxpy()?,
         relu()?,
         matmul()?,
+        conv2d()?,
         stencil2d()?,
         idiv()?,
     ])
