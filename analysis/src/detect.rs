@@ -16,6 +16,7 @@
 //!
 //! This is an analysis: it never fails and never panics, whatever the IR holds.
 
+use crate::candidate::Candidate;
 use crate::ir::{Block, FunctionIr, Imm, Loop, ModuleIr, OpClass, Opcode, Terminator, Value};
 use crate::loops::{FuncInfo, LoopFacts, TripCount, analyze_function};
 use crate::opcode::ScalarOpcode as S;
@@ -102,6 +103,44 @@ pub enum Reason {
         /// Byte offset of the store.
         offset: u32,
     },
+    /// A load or store address that is not affine in the loop counters and live-ins.
+    AddressNotAffine {
+        /// Byte offset of the access.
+        offset: u32,
+        /// The operator.
+        op: String,
+        /// Why.
+        why: String,
+    },
+    /// A loop whose trip count changes with the iteration of an enclosing loop.
+    NonRectangular {
+        /// The loop.
+        lp: Loop,
+    },
+    /// Two iterations of a parallel loop touch the same bytes, at least one writing.
+    CarriedDependence {
+        /// Byte offset of a writing access.
+        offset: u32,
+        /// Byte offset of the access it conflicts with.
+        other: u32,
+        /// Why.
+        why: String,
+    },
+    /// A local used after the nest whose value there has no closed form.
+    LiveOut {
+        /// The local.
+        local: u32,
+    },
+    /// The nest leaves in a way the rewrite cannot reproduce.
+    Exits {
+        /// How.
+        why: String,
+    },
+    /// The symbolic evaluation gave up.
+    Evaluation {
+        /// Why.
+        why: String,
+    },
 }
 
 impl Reason {
@@ -121,6 +160,12 @@ impl Reason {
             Reason::FloatAccumulator { .. } => "float-accumulator",
             Reason::CarriedScalar { .. } => "carried-scalar",
             Reason::StoreAddressFromLoad { .. } => "store-address-from-load",
+            Reason::AddressNotAffine { .. } => "address-not-affine",
+            Reason::NonRectangular { .. } => "non-rectangular",
+            Reason::CarriedDependence { .. } => "carried-dependence",
+            Reason::LiveOut { .. } => "live-out",
+            Reason::Exits { .. } => "exits",
+            Reason::Evaluation { .. } => "too-complex",
         }
     }
 }
@@ -163,26 +208,32 @@ impl fmt::Display for Reason {
                 f,
                 "store address depends on a loaded value (offset {offset:#x})"
             ),
+            Reason::AddressNotAffine { offset, op, why } => {
+                write!(f, "{op} address {why} (offset {offset:#x})")
+            }
+            Reason::NonRectangular { lp } => write!(
+                f,
+                "{lp}: trip count depends on an enclosing loop's iteration (non-rectangular nest)"
+            ),
+            Reason::CarriedDependence { offset, other, why } => write!(
+                f,
+                "loop-carried dependence between the accesses at {offset:#x} and {other:#x}: {why}"
+            ),
+            Reason::LiveOut { local } => write!(
+                f,
+                "l{local} is used after the loop and its final value has no closed form"
+            ),
+            Reason::Exits { why } => write!(f, "the nest's exit {why}"),
+            Reason::Evaluation { why } => write!(f, "too complex to analyze: {why}"),
         }
     }
 }
 
-/// The checks a candidate has not been through yet.
-pub const PENDING: &[&str] = &[
-    "affine addresses",
-    "iteration dependences",
-    "live-outs",
-    "traps",
-];
-
 /// The verdict on one loop nest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Verdict {
-    /// Passed every check built so far.
-    Candidate {
-        /// Checks not built yet ([`PENDING`]).
-        pending: Vec<String>,
-    },
+    /// Offloadable, with the plan for lowering and guarding it.
+    Candidate(Box<Candidate>),
     /// Rejected, with every reason found (at least one), the most fundamental first.
     Rejected {
         /// The reasons.
@@ -193,9 +244,15 @@ pub enum Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Verdict::Candidate { pending } => {
-                write!(f, "candidate (not yet checked: {})", pending.join(", "))
-            }
+            Verdict::Candidate(c) => write!(
+                f,
+                "offloadable: grid {}",
+                c.grid
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             Verdict::Rejected { reasons } => {
                 let r: Vec<String> = reasons.iter().map(ToString::to_string).collect();
                 write!(f, "rejected: {}", r.join("; "))
@@ -313,7 +370,20 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
     let mut reasons = Vec::new();
     let root = nest.first().copied().unwrap_or(Loop(0));
     body_reasons(info, root, &mut reasons);
+    // The symbolic evaluation finds induction variables and trip counts the local patterns of
+    // `loops` miss (a counter updated on two paths, a test on a copy of the counter).
+    let eval = reasons
+        .is_empty()
+        .then(|| crate::symbolic::evaluate_nest(info, facts, root));
+    let symbolic_trip = |lp: Loop| {
+        eval.as_ref()
+            .and_then(|e| e.loops.get(&lp))
+            .is_some_and(|l| l.trip.is_some())
+    };
     for &lp in nest {
+        if symbolic_trip(lp) {
+            continue;
+        }
         match facts.get(lp.index()) {
             Some(f) if f.ivs.is_empty() => reasons.push(Reason::NoInductionVariable { lp }),
             Some(LoopFacts {
@@ -330,10 +400,15 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
             }),
         }
     }
-    let ivs: HashSet<u32> = facts
+    let mut ivs: HashSet<u32> = facts
         .get(root.index())
         .map(|f| f.ivs.iter().map(|iv| iv.local).collect())
         .unwrap_or_default();
+    // Pointers an inner loop advances and the outer loop never resets are induction variables
+    // of the outer loop too (the evaluator finds their step, e.g. `4 * T2`).
+    if let Some(e) = eval.as_ref().and_then(|e| e.loops.get(&root)) {
+        ivs.extend(e.ivs.keys());
+    }
     carried_scalars(info, root, &ivs, &mut reasons);
     indirect_stores(info, root, &mut reasons);
     let mut unique = Vec::new();
@@ -342,12 +417,12 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
             unique.push(r);
         }
     }
-    if unique.is_empty() {
-        Verdict::Candidate {
-            pending: PENDING.iter().map(ToString::to_string).collect(),
-        }
-    } else {
-        Verdict::Rejected { reasons: unique }
+    if !unique.is_empty() {
+        return Verdict::Rejected { reasons: unique };
+    }
+    match crate::candidate::build(info, facts, nest) {
+        Ok(c) => Verdict::Candidate(Box::new(c)),
+        Err(reasons) => Verdict::Rejected { reasons },
     }
 }
 
@@ -419,37 +494,87 @@ fn offloadable(op: Opcode) -> bool {
     }
 }
 
-/// Locals read in an iteration of `root` before that iteration writes them.
+/// Locals read in an iteration of `root` on some path from its head that has not written them
+/// yet in that iteration (a must-be-assigned dataflow over the nest, back edges ignored: any path
+/// to a back edge passes its loop's head first, so they can only add assignments).
 fn carried_scalars(info: &FuncInfo<'_>, root: Loop, ivs: &HashSet<u32>, out: &mut Vec<Reason>) {
+    let func = info.func;
     let sets = info.local_sets(root);
+    let Some(data) = func.loop_data(root) else {
+        return;
+    };
+    let is_back_edge = |from: Block, to: Block| {
+        func.block(to)
+            .and_then(|t| t.innermost_loop)
+            .is_some_and(|l| {
+                func.loop_data(l).is_some_and(|d| d.header == to) && info.in_loop(l, from)
+            })
+    };
+    // Topological order of the nest's blocks without back edges (DFS post-order, reversed).
+    let mut order = Vec::new();
     let mut seen = HashSet::new();
-    for (b, i, inst) in info.insts_in(root) {
-        let (Opcode::Scalar(S::LocalGet), Imm::Local(l)) = (inst.op, &inst.imm) else {
-            continue;
-        };
-        let Some(local_sets) = sets.get(l) else {
-            continue;
-        };
-        if ivs.contains(l) || seen.contains(l) || !info.dom.is_reachable(b) {
+    let mut stack = vec![(data.header, false)];
+    while let Some((b, done)) = stack.pop() {
+        if done {
+            order.push(b);
             continue;
         }
-        let covered = local_sets.iter().any(|&(sb, si)| {
-            if sb == b {
-                si < i
-            } else {
-                info.dom.dominates(sb, b)
+        if !seen.insert(b) {
+            continue;
+        }
+        stack.push((b, true));
+        if let Some(bd) = func.block(b) {
+            for s in bd.term.successors() {
+                if info.in_loop(root, s.block)
+                    && !is_back_edge(b, s.block)
+                    && !seen.contains(&s.block)
+                {
+                    stack.push((s.block, false));
+                }
             }
-        });
-        if covered {
-            continue;
         }
-        seen.insert(*l);
-        match info.func.local_type(*l) {
-            Some(ty) if ty.is_float() => out.push(Reason::FloatAccumulator {
-                local: *l,
-                ty: ty.to_string(),
-            }),
-            _ => out.push(Reason::CarriedScalar { local: *l }),
+    }
+    order.reverse();
+    let mut assigned_in: BTreeMap<Block, std::collections::BTreeSet<u32>> = BTreeMap::new();
+    assigned_in.insert(data.header, Default::default());
+    let mut reported = HashSet::new();
+    for &b in &order {
+        let Some(mut assigned) = assigned_in.get(&b).cloned() else {
+            continue;
+        };
+        let Some(bd) = func.block(b) else { continue };
+        for inst in &bd.insts {
+            match (inst.op, &inst.imm) {
+                (Opcode::Scalar(S::LocalGet), Imm::Local(l))
+                    if sets.contains_key(l)
+                        && !ivs.contains(l)
+                        && !assigned.contains(l)
+                        && reported.insert(*l) =>
+                {
+                    match func.local_type(*l) {
+                        Some(ty) if ty.is_float() => out.push(Reason::FloatAccumulator {
+                            local: *l,
+                            ty: ty.to_string(),
+                        }),
+                        _ => out.push(Reason::CarriedScalar { local: *l }),
+                    }
+                }
+                (Opcode::Scalar(S::LocalSet | S::LocalTee), Imm::Local(l)) => {
+                    assigned.insert(*l);
+                }
+                _ => {}
+            }
+        }
+        for s in bd.term.successors() {
+            if !info.in_loop(root, s.block) || is_back_edge(b, s.block) {
+                continue;
+            }
+            match assigned_in.get_mut(&s.block) {
+                Some(cur) => cur.retain(|l| assigned.contains(l)),
+                None => {
+                    assigned_in.insert(s.block, assigned.clone());
+                }
+            }
         }
     }
 }

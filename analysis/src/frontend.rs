@@ -41,6 +41,7 @@ pub fn translate(wasm: &[u8]) -> Result<ModuleIr> {
     let ctx = ModuleCtx { types: &types };
     let mut functions = Vec::new();
     let mut num_defined = 0u32;
+    let mut function_names = std::collections::BTreeMap::new();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| Error::Invalid {
             message: e.message().to_string(),
@@ -49,15 +50,28 @@ pub fn translate(wasm: &[u8]) -> Result<ModuleIr> {
         if let Payload::CodeSectionStart { count, .. } = payload {
             num_defined = count;
         }
-        if let Payload::CodeSectionEntry(body) = payload {
+        if let Payload::CodeSectionEntry(body) = &payload {
             let imported = types.as_ref().function_count().saturating_sub(num_defined);
             let index = imported.saturating_add(functions.len() as u32);
-            functions.push(translate_function(&ctx, index, &body)?);
+            functions.push(translate_function(&ctx, index, body)?);
+        }
+        if let Payload::CustomSection(reader) = &payload
+            && let wasmparser::KnownCustom::Name(names) = reader.as_known()
+        {
+            // The name section is advisory: a malformed one is ignored, never an error.
+            for sub in names.into_iter().flatten() {
+                if let wasmparser::Name::Function(map) = sub {
+                    for naming in map.into_iter().flatten() {
+                        function_names.insert(naming.index, naming.name.to_string());
+                    }
+                }
+            }
         }
     }
     Ok(ModuleIr {
         num_imported_functions: types.as_ref().function_count().saturating_sub(num_defined),
         functions,
+        function_names,
     })
 }
 

@@ -395,4 +395,20 @@ pub struct ModuleIr {
     pub num_imported_functions: u32,
     /// One entry per defined function, in order.
     pub functions: Vec<FunctionIr>,
+    /// Function names from the `name` section (function index space), where present.
+    pub function_names: std::collections::BTreeMap<u32, String>,
+}
+
+impl ModuleIr {
+    /// The defined function with index `index` (function index space).
+    pub fn function(&self, index: u32) -> Option<&FunctionIr> {
+        let i = index.checked_sub(self.num_imported_functions)?;
+        self.functions.get(i as usize)
+    }
+
+    /// The defined function named `name` in the `name` section.
+    pub fn function_named(&self, name: &str) -> Option<&FunctionIr> {
+        let (&index, _) = self.function_names.iter().find(|(_, n)| *n == name)?;
+        self.function(index)
+    }
 }

@@ -18,14 +18,18 @@
 //! fuzzes in seconds.
 #![forbid(unsafe_code)]
 
+pub mod candidate;
 pub mod detect;
 pub mod dom;
 pub mod frontend;
 pub mod ir;
+pub mod liveness;
 pub mod loops;
 
 pub mod opcode;
+pub mod poly;
 pub mod print;
+pub mod symbolic;
 pub mod verify;
 
 pub use detect::{Diagnostic, NestVerdict, OffloadPlan, Reason, Verdict, analyze};

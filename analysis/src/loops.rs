@@ -483,7 +483,7 @@ fn base_local(info: &FuncInfo<'_>, mut v: Value) -> Option<u32> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pred {
+pub(crate) enum Pred {
     Ne,
     Eq,
     Lt,
@@ -493,7 +493,7 @@ enum Pred {
 }
 
 impl Pred {
-    fn negate(self) -> Pred {
+    pub(crate) fn negate(self) -> Pred {
         match self {
             Pred::Ne => Pred::Eq,
             Pred::Eq => Pred::Ne,
@@ -504,7 +504,7 @@ impl Pred {
         }
     }
 
-    fn mirror(self) -> Pred {
+    pub(crate) fn mirror(self) -> Pred {
         match self {
             Pred::Lt => Pred::Gt,
             Pred::Gt => Pred::Lt,
@@ -515,7 +515,7 @@ impl Pred {
     }
 }
 
-fn pred_of(op: Opcode) -> Option<Pred> {
+pub(crate) fn pred_of(op: Opcode) -> Option<Pred> {
     let Opcode::Scalar(op) = op else { return None };
     Some(match op {
         S::I32Ne | S::I64Ne => Pred::Ne,
@@ -546,7 +546,7 @@ fn leaves(info: &FuncInfo<'_>, lp: Loop, mut b: Block) -> bool {
 }
 
 /// The controlling exit test: (condition, continue when true, tested at the bottom).
-fn exit_test(
+pub(crate) fn exit_test(
     info: &FuncInfo<'_>,
     lp: Loop,
     latches: &[Block],

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::Path;
 use tensorwasm_analysis::loops::{FuncInfo, analyze_function};
-use tensorwasm_analysis::{analyze, translate, verify::verify};
+use tensorwasm_analysis::{Verdict, analyze, translate, verify::verify};
 
 fn report(wat_text: &str) -> String {
     let wasm = wat::parse_str(wat_text).expect("test input is valid wat");
@@ -23,6 +23,11 @@ fn report(wat_text: &str) -> String {
     let (plan, diags) = analyze(&module);
     for d in &diags {
         let _ = writeln!(out, "{d}");
+    }
+    for nest in &plan.nests {
+        if let Verdict::Candidate(c) = &nest.verdict {
+            let _ = writeln!(out, "\nfunction {} {} plan\n{c}", nest.function, nest.root);
+        }
     }
     let loops: usize = module.functions.iter().map(|f| f.loops.len()).sum();
     assert_eq!(diags.len(), loops, "one diagnostic per loop");

@@ -1,0 +1,929 @@
+//! From a nest that passed the body checks to a candidate: affine addresses, the grid, the
+//! dependence test and its runtime conditions, live-outs with closed forms, traps, and a
+//! profitability estimate. Conditions 2–6 of the offload model (DESIGN.md).
+//!
+//! **Grid.** The root loop is grid dimension 0 (x). A directly nested loop becomes the next
+//! dimension while: it is its parent's only nested loop, the parent stores nothing outside it,
+//! its trip count is fixed for the nest (rectangular), the dependence test still passes with it,
+//! and there are fewer than three dimensions. Every other loop stays sequential inside a thread,
+//! in its original order, so every float result is computed in the CPU's order.
+//!
+//! **Dependence test.** Each address is split into `base + Σ c_g·k_g + Σ c_s·k_s + constant`
+//! (grid and sequential loops). Accesses with the same base form a *group*. For a group that
+//! writes, every access must move with the same per-thread strides `c_g`; then two threads can
+//! touch the same byte only if their *footprints* (the bytes one thread touches, from the
+//! sequential loops and the constants) overlap at the distance their strides put them. Proved
+//! statically when the numbers are constants or the strides pack exactly
+//! (`c_{d+1} = c_d · T_d`), refuted statically when constant and overlapping (a carried
+//! dependence: prefix sums, in-place stencils), otherwise left to the guard as a runtime
+//! condition. Groups with different bases may be the same memory (two pointer arguments), so a
+//! writing group and any other group get a runtime no-overlap condition — the alias check of
+//! the guard.
+
+use crate::detect::Reason;
+use crate::ir::{Loop, OpClass, Opcode, Terminator};
+use crate::loops::{FuncInfo, LoopFacts, TripCount};
+use crate::opcode::ScalarOpcode as S;
+use crate::poly::{Poly, Sym};
+use crate::symbolic::{Alts, NestEval, TripForm, evaluate_nest};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Fewest threads for which the guard dispatches (a heuristic: below this a launch costs more
+/// than the loop; see docs/OFFLOAD.md).
+pub const MIN_THREADS: u64 = 4096;
+
+/// One memory access of a candidate, split for the dependence test and the host's range check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessPlan {
+    /// Byte offset of the operator.
+    pub offset: u32,
+    /// Operator name.
+    pub op: String,
+    /// Whether it writes.
+    pub store: bool,
+    /// Bytes touched.
+    pub width: u32,
+    /// The full address.
+    pub addr: Poly,
+    /// Its group (index into [`Candidate::groups`]).
+    pub group: usize,
+    /// Stride per grid dimension (bytes per iteration), outermost first.
+    pub grid: Vec<Poly>,
+    /// Stride per enclosing sequential loop.
+    pub seq: Vec<(Loop, Poly)>,
+    /// The constant part.
+    pub constant: i64,
+}
+
+/// Accesses sharing one base.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// The base (live-ins only, no constant).
+    pub base: Poly,
+    /// Whether some access of the group writes.
+    pub writes: bool,
+}
+
+/// A check the guard makes at run time, before dispatching.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Condition {
+    /// A bottom-tested loop runs at least once, so its trip count formula holds.
+    AtLeastOnce {
+        /// The loop.
+        lp: Loop,
+    },
+    /// The trip count's division is exact (else the loop would not end this way).
+    ExactTrip {
+        /// The loop.
+        lp: Loop,
+    },
+    /// The bytes two groups touch do not overlap.
+    NoOverlap {
+        /// A writing group.
+        a: usize,
+        /// Another group.
+        b: usize,
+    },
+    /// Different threads touch different bytes of a writing group.
+    DisjointThreads {
+        /// The group.
+        group: usize,
+    },
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::AtLeastOnce { lp } => write!(f, "T{} >= 1", lp.0),
+            Condition::ExactTrip { lp } => write!(f, "T{} divides exactly", lp.0),
+            Condition::NoOverlap { a, b } => write!(f, "range(G{a}) ∩ range(G{b}) = ∅"),
+            Condition::DisjointThreads { group } => {
+                write!(f, "threads touch disjoint bytes of G{group}")
+            }
+        }
+    }
+}
+
+/// Everything the compiler needs to lower and guard a nest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// Loops mapped to grid dimensions, outermost (x) first.
+    pub grid: Vec<Loop>,
+    /// Loops run sequentially inside each thread.
+    pub sequential: Vec<Loop>,
+    /// Trip count of each loop of the nest.
+    pub trips: BTreeMap<Loop, TripForm>,
+    /// Induction variables per loop: local → step.
+    pub ivs: BTreeMap<Loop, BTreeMap<u32, Poly>>,
+    /// Locals whose value on entry the kernel needs.
+    pub live_ins: Vec<u32>,
+    /// Locals constant on entry (not passed; folded).
+    pub entry_constants: BTreeMap<u32, i64>,
+    /// Every memory access.
+    pub accesses: Vec<AccessPlan>,
+    /// Access groups.
+    pub groups: Vec<Group>,
+    /// Checks the guard makes at run time.
+    pub conditions: Vec<Condition>,
+    /// Locals used after the nest, with their values after it.
+    pub live_outs: Vec<(u32, Poly)>,
+    /// Operators that can trap (they set the kernel's trap flag): name and offset.
+    pub traps: Vec<(String, u32)>,
+    /// Operators per thread: arithmetic, memory (over the sequential loops' trip counts).
+    pub work: (Poly, Poly),
+}
+
+impl Candidate {
+    /// The number of threads: the product of the grid loops' trip counts.
+    pub fn threads(&self) -> String {
+        let t: Vec<String> = self.grid.iter().map(|l| format!("T{}", l.0)).collect();
+        t.join("*")
+    }
+}
+
+impl fmt::Display for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |ls: &[Loop]| {
+            if ls.is_empty() {
+                "-".to_string()
+            } else {
+                ls.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        writeln!(
+            f,
+            "  grid {} (x first); sequential {}",
+            names(&self.grid),
+            names(&self.sequential)
+        )?;
+        for (lp, t) in &self.trips {
+            write!(f, "  T{} = {t}", lp.0)?;
+            if let Some(ivs) = self.ivs.get(lp) {
+                for (l, s) in ivs {
+                    write!(f, "; l{l} += {s}")?;
+                }
+            }
+            writeln!(f)?;
+        }
+        let li: Vec<String> = self.live_ins.iter().map(|l| format!("l{l}")).collect();
+        let ec: Vec<String> = self
+            .entry_constants
+            .iter()
+            .filter(|(l, _)| self.live_ins.contains(l) || self.mentioned(**l))
+            .map(|(l, c)| format!("l{l}={c}"))
+            .collect();
+        writeln!(
+            f,
+            "  live-ins {}{}",
+            if li.is_empty() {
+                "-".into()
+            } else {
+                li.join(" ")
+            },
+            if ec.is_empty() {
+                String::new()
+            } else {
+                format!("; constant on entry {}", ec.join(" "))
+            }
+        )?;
+        for (i, g) in self.groups.iter().enumerate() {
+            writeln!(
+                f,
+                "  G{i}: base {}{}",
+                g.base,
+                if g.writes { ", written" } else { ", read only" }
+            )?;
+        }
+        for a in &self.accesses {
+            writeln!(f, "    {:#x} {} G{} [{}]", a.offset, a.op, a.group, a.addr)?;
+        }
+        let conds: Vec<String> = self.conditions.iter().map(ToString::to_string).collect();
+        writeln!(
+            f,
+            "  runtime conditions: {}",
+            if conds.is_empty() {
+                "none".into()
+            } else {
+                conds.join("; ")
+            }
+        )?;
+        let lo: Vec<String> = self
+            .live_outs
+            .iter()
+            .map(|(l, p)| format!("l{l} = {p}"))
+            .collect();
+        writeln!(
+            f,
+            "  live-outs: {}",
+            if lo.is_empty() {
+                "none".into()
+            } else {
+                lo.join("; ")
+            }
+        )?;
+        let tr: Vec<String> = self
+            .traps
+            .iter()
+            .map(|(op, off)| format!("{op} at {off:#x}"))
+            .collect();
+        writeln!(
+            f,
+            "  may trap (sets the trap flag): {}",
+            if tr.is_empty() {
+                "nothing".into()
+            } else {
+                tr.join(", ")
+            }
+        )?;
+        write!(
+            f,
+            "  per thread: {} arithmetic, {} memory ops; dispatched when {} >= {MIN_THREADS}",
+            self.work.0,
+            self.work.1,
+            self.threads()
+        )
+    }
+}
+
+impl Candidate {
+    fn mentioned(&self, l: u32) -> bool {
+        self.accesses
+            .iter()
+            .any(|a| a.addr.mentions(|s| s == Sym::Local(l)))
+    }
+}
+
+/// Builds the candidate for `nest` (root first), or the reasons it is not one.
+pub fn build(
+    info: &FuncInfo<'_>,
+    facts: &[LoopFacts],
+    nest: &[Loop],
+) -> Result<Candidate, Vec<Reason>> {
+    let root = nest.first().copied().unwrap_or(Loop(0));
+    let eval = evaluate_nest(info, facts, root);
+    if let Some(why) = &eval.gave_up {
+        return Err(vec![Reason::Evaluation { why: why.clone() }]);
+    }
+    let mut reasons = Vec::new();
+    // Rectangular trip counts.
+    let mut trips = BTreeMap::new();
+    for &lp in nest {
+        match eval.loops.get(&lp).and_then(|e| e.trip.clone()) {
+            Some(t) if t.symbols().iter().all(|s| s.is_invariant()) => {
+                trips.insert(lp, t);
+            }
+            Some(_) => reasons.push(Reason::NonRectangular { lp }),
+            None => reasons.push(Reason::TripCount {
+                lp,
+                why: "not computable from the values on entry to the nest".into(),
+            }),
+        }
+    }
+    // Affine addresses.
+    for a in &eval.accesses {
+        if let Err(why) = affine(a.addr.as_ref()) {
+            reasons.push(Reason::AddressNotAffine {
+                offset: a.offset,
+                op: a.op.clone(),
+                why: why.into(),
+            });
+        }
+    }
+    // Live-outs.
+    let live_outs = match live_outs(info, root, &eval) {
+        Ok(l) => l,
+        Err(mut r) => {
+            reasons.append(&mut r);
+            Vec::new()
+        }
+    };
+    if !reasons.is_empty() {
+        return Err(reasons);
+    }
+    let trip_poly = |lp: Loop| -> Poly {
+        trips
+            .get(&lp)
+            .and_then(TripForm::as_poly)
+            .unwrap_or_else(|| Poly::sym(Sym::Trip(lp)))
+    };
+    // Grid: grow from the root while the dependence test holds.
+    let func = info.func;
+    let children = |lp: Loop| -> Vec<Loop> {
+        nest.iter()
+            .copied()
+            .filter(|&c| func.loop_data(c).and_then(|d| d.parent) == Some(lp))
+            .collect()
+    };
+    let stores_outside = |lp: Loop, child: Loop| -> bool {
+        info.insts_in(lp)
+            .iter()
+            .any(|(b, _, inst)| inst.op.class() == OpClass::Store && !info.in_loop(child, *b))
+    };
+    let mut grid = vec![root];
+    let mut deps = dependences(&eval, &grid, nest, &trip_poly);
+    let (groups, accesses, conditions) = deps?;
+    let mut best = (groups, accesses, conditions);
+    while grid.len() < 3 {
+        let Some(&last) = grid.last() else { break };
+        let [child] = children(last)[..] else { break };
+        if stores_outside(last, child) {
+            break;
+        }
+        let mut g = grid.clone();
+        g.push(child);
+        deps = dependences(&eval, &g, nest, &trip_poly);
+        match deps {
+            Ok(d) => {
+                grid = g;
+                best = d;
+            }
+            Err(_) => break,
+        }
+    }
+    let (groups, accesses, dep_conditions) = best;
+    // Trip-count conditions first, then the alias checks.
+    let mut conditions = Vec::new();
+    for &lp in nest {
+        if let Some(f) = facts.get(lp.index())
+            && let TripCount::Known { at_least_once, .. } = f.trip_count
+        {
+            if at_least_once {
+                conditions.push(Condition::AtLeastOnce { lp });
+            }
+            if let Some(t) = trips.get(&lp)
+                && t.exact
+                && t.as_poly().is_none()
+            {
+                conditions.push(Condition::ExactTrip { lp });
+            }
+        }
+    }
+    conditions.extend(dep_conditions);
+    let sequential: Vec<Loop> = nest.iter().copied().filter(|l| !grid.contains(l)).collect();
+    Ok(Candidate {
+        live_ins: live_ins(info, root, &eval, &accesses, &trips, &live_outs),
+        ivs: eval
+            .loops
+            .iter()
+            .map(|(l, e)| (*l, e.ivs.clone()))
+            .collect(),
+        entry_constants: eval.entry_constants.clone(),
+        traps: traps(info, root),
+        work: work(info, &grid, &sequential, &trip_poly),
+        grid,
+        sequential,
+        trips,
+        accesses,
+        groups,
+        conditions,
+        live_outs,
+    })
+}
+
+fn affine(addr: Option<&Alts>) -> Result<(), &'static str> {
+    let Some(alts) = addr else {
+        return Err("not an affine expression of the loop counters and live-ins");
+    };
+    for (m, _) in alts.all().iter().flat_map(Poly::terms) {
+        if m.iter().any(|s| matches!(s, Sym::Head(..))) {
+            return Err("depends on a value carried across iterations");
+        }
+        if m.iter().filter(|s| matches!(s, Sym::Iter(_))).count() > 1 {
+            return Err("multiplies two loop counters");
+        }
+    }
+    Ok(())
+}
+
+type Deps = (Vec<Group>, Vec<AccessPlan>, Vec<Condition>);
+
+fn dependences(
+    eval: &NestEval,
+    grid: &[Loop],
+    nest: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+) -> Result<Deps, Vec<Reason>> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut plans = Vec::new();
+    for a in &eval.accesses {
+        let Some(addrs) = &a.addr else { continue };
+        for addr in addrs.all() {
+            let mut rest = addr.clone();
+            let mut gs = Vec::new();
+            for &g in grid {
+                let (r, c) = rest.split_linear(Sym::Iter(g)).unwrap_or_default();
+                gs.push(c);
+                rest = r;
+            }
+            let mut seq = Vec::new();
+            for &s in nest.iter().filter(|l| !grid.contains(l)) {
+                let (r, c) = rest.split_linear(Sym::Iter(s)).unwrap_or_default();
+                if c != Poly::default() {
+                    seq.push((s, c));
+                }
+                rest = r;
+            }
+            let constant = rest.constant_term();
+            let base = rest.sub(&Poly::constant(constant)).unwrap_or_default();
+            let group = match groups.iter().position(|g| g.base == base) {
+                Some(i) => i,
+                None => {
+                    groups.push(Group {
+                        base,
+                        writes: false,
+                    });
+                    groups.len() - 1
+                }
+            };
+            if a.store
+                && let Some(g) = groups.get_mut(group)
+            {
+                g.writes = true;
+            }
+            plans.push(AccessPlan {
+                offset: a.offset,
+                op: a.op.clone(),
+                store: a.store,
+                width: a.width,
+                addr: addr.clone(),
+                group,
+                grid: gs,
+                seq,
+                constant,
+            });
+        }
+    }
+    let mut conditions = Vec::new();
+    let mut reasons = Vec::new();
+    let push = |c: Condition, v: &mut Vec<Condition>| {
+        if !v.contains(&c) {
+            v.push(c);
+        }
+    };
+    for (i, p) in plans.iter().enumerate() {
+        for q in plans.iter().skip(i) {
+            if !p.store && !q.store {
+                continue;
+            }
+            let (w, o) = if p.store { (p, q) } else { (q, p) };
+            if w.group != o.group {
+                let (a, b) = (w.group.min(o.group), w.group.max(o.group));
+                let (a, b) = if groups.get(a).is_some_and(|g| g.writes) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                push(Condition::NoOverlap { a, b }, &mut conditions);
+                continue;
+            }
+            let base = groups
+                .get(w.group)
+                .map(|g| g.base.clone())
+                .unwrap_or_default();
+            match pair_test(w, o, grid, trip, &base) {
+                Proof::Proved => {}
+                Proof::Runtime => push(
+                    Condition::DisjointThreads { group: w.group },
+                    &mut conditions,
+                ),
+                Proof::Refuted(why) => {
+                    let r = Reason::CarriedDependence {
+                        offset: w.offset,
+                        other: o.offset,
+                        why,
+                    };
+                    if !reasons.contains(&r) {
+                        reasons.push(r);
+                    }
+                }
+            }
+        }
+    }
+    if reasons.is_empty() {
+        Ok((groups, plans, conditions))
+    } else {
+        Err(reasons)
+    }
+}
+
+enum Proof {
+    Proved,
+    Runtime,
+    Refuted(String),
+}
+
+/// The bytes one access touches relative to the group base, over the loops in `dims`:
+/// `[lo, hi)`, when every stride and trip count is a constant.
+fn span(
+    p: &AccessPlan,
+    dims: &[(Loop, Poly)],
+    trip: &dyn Fn(Loop) -> Poly,
+) -> Option<(i128, i128)> {
+    let mut lo = i128::from(p.constant);
+    let mut hi = lo;
+    for (l, c) in dims {
+        let c = i128::from(c.as_constant()?);
+        let t = i128::from(trip(*l).as_constant()?.max(1) - 1);
+        lo += (c * t).min(0);
+        hi += (c * t).max(0);
+    }
+    Some((lo, hi + i128::from(p.width)))
+}
+
+/// Can two different threads touch the same byte, `w` writing and `o` reading or writing?
+fn pair_test(
+    w: &AccessPlan,
+    o: &AccessPlan,
+    grid: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+    base: &Poly,
+) -> Proof {
+    let grid_dims = |p: &AccessPlan| -> Vec<(Loop, Poly)> {
+        grid.iter().copied().zip(p.grid.iter().cloned()).collect()
+    };
+    if w.grid != o.grid {
+        // Different strides: only whole ranges that do not meet are safe.
+        let all = |p: &AccessPlan| {
+            let mut d = grid_dims(p);
+            d.extend(p.seq.iter().cloned());
+            span(p, &d, trip)
+        };
+        return match (all(w), all(o)) {
+            (Some((wl, wh)), Some((ol, oh))) if wh <= ol || oh <= wl => Proof::Proved,
+            (Some(_), Some(_)) => Proof::Refuted(format!(
+                "the accesses of base {base} move with different strides across iterations \
+                 and their ranges overlap"
+            )),
+            _ => Proof::Runtime,
+        };
+    }
+    // Same strides: thread t touches S(t) + [lo, hi) for each access.
+    for (d, c) in w.grid.iter().enumerate() {
+        if *c == Poly::default() {
+            let lp = grid.get(d).copied().unwrap_or(Loop(0));
+            return Proof::Refuted(format!(
+                "every iteration of {lp} touches the same bytes of base {base}"
+            ));
+        }
+    }
+    // Offsets of `o` relative to `w` that the sequential loops can produce, each an open
+    // interval of `S(t) - S(t')` values that make the two accesses overlap.
+    let mut windows: Vec<(i128, i128)> = Vec::new();
+    let (ww, wo) = (i128::from(w.width), i128::from(o.width));
+    let d0 = i128::from(o.constant) - i128::from(w.constant);
+    let same_seq = w.seq == o.seq;
+    let seq_consts: Option<Vec<(i128, i128)>> = w
+        .seq
+        .iter()
+        .map(|(l, s)| {
+            Some((
+                i128::from(s.as_constant()?),
+                i128::from(trip(*l).as_constant()?.max(1)),
+            ))
+        })
+        .collect();
+    match seq_consts {
+        Some(dims)
+            if same_seq
+                && dims
+                    .iter()
+                    .map(|(_, t)| 2 * t - 1)
+                    .try_fold(1i128, |a, x| {
+                        let p = a.checked_mul(x)?;
+                        (p <= 65_536).then_some(p)
+                    })
+                    .is_some() =>
+        {
+            // Every difference u of sequential iteration numbers, exactly.
+            let mut sums = vec![0i128];
+            for (s, t) in dims {
+                let mut next = Vec::with_capacity(sums.len() * (2 * t as usize - 1));
+                for base in &sums {
+                    for u in -(t - 1)..=(t - 1) {
+                        next.push(base + s * u);
+                    }
+                }
+                next.sort_unstable();
+                next.dedup();
+                sums = next;
+            }
+            for sum in sums {
+                windows.push((d0 + sum - ww, d0 + sum + wo));
+            }
+        }
+        _ => {
+            let (Some((wl, wh)), Some((ol, oh))) = (span(w, &w.seq, trip), span(o, &o.seq, trip))
+            else {
+                return Proof::Runtime;
+            };
+            windows.push((ol - wh, oh - wl));
+        }
+    }
+    // All constant: decide exactly, enumerating the outer grid digits.
+    if let Some(found) = exact_conflict(&w.grid, grid, trip, &windows) {
+        return match found {
+            None => Proof::Proved,
+            Some(apart) => Proof::Refuted(format!(
+                "iterations {apart} apart touch the same bytes of base {base}"
+            )),
+        };
+    }
+    let Some((c, n)) = lattice(&w.grid, grid, trip) else {
+        return Proof::Runtime;
+    };
+    let c = i128::from(c.unsigned_abs());
+    // The smallest |m| != 0 with m*c inside some window.
+    let mut nearest: Option<i128> = None;
+    for (a, b) in windows {
+        for m in [1i128, -1] {
+            let (lo, hi) = if m > 0 { (a, b) } else { (-b, -a) };
+            let k = (lo.div_euclid(c) + 1).max(1);
+            if k * c < hi {
+                nearest = Some(nearest.map_or(k, |n: i128| n.min(k)));
+            }
+        }
+    }
+    let Some(m) = nearest else {
+        return Proof::Proved;
+    };
+    match n {
+        Some(n) if n <= m => Proof::Proved,
+        // A conflict for every grid of more than m threads; the guard dispatches only grids of
+        // at least MIN_THREADS, so a small distance is a dependence for every launch.
+        _ if m < i128::from(MIN_THREADS) => Proof::Refuted(format!(
+            "iterations {m} apart touch the same bytes of base {base} (stride {c} bytes)"
+        )),
+        _ => Proof::Runtime,
+    }
+}
+
+/// With constant strides and trip counts: whether two different grid points `t != t'` have
+/// `S(t) - S(t')` inside a window. `None`: not all constant, or too many to enumerate;
+/// `Some(None)`: no conflict; `Some(Some(d))`: a conflict `d` iterations of the innermost
+/// stride apart (or in another dimension).
+fn exact_conflict(
+    strides: &[Poly],
+    grid: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+    windows: &[(i128, i128)],
+) -> Option<Option<i128>> {
+    let mut dims: Vec<(i128, i128)> = strides
+        .iter()
+        .zip(grid)
+        .map(|(c, l)| {
+            Some((
+                i128::from(c.as_constant()?.unsigned_abs()),
+                i128::from(trip(*l).as_constant()?.max(1)),
+            ))
+        })
+        .collect::<Option<_>>()?;
+    dims.sort();
+    let (c, t) = *dims.first()?;
+    if c == 0 {
+        return None;
+    }
+    // Outer digit differences, each with whether it is non-zero.
+    let mut outer: Vec<(i128, bool)> = vec![(0, false)];
+    for &(s, tt) in &dims[1..] {
+        let mut next = Vec::new();
+        for &(o, nz) in &outer {
+            for u in -(tt - 1)..=(tt - 1) {
+                next.push((o + s * u, nz || u != 0));
+                if next.len() > 65_536 {
+                    return None;
+                }
+            }
+        }
+        outer = next;
+    }
+    let mut best: Option<i128> = None;
+    for &(lo, hi) in windows {
+        if windows.len().saturating_mul(outer.len()) > 1_000_000 {
+            return None;
+        }
+        for &(o, nz) in &outer {
+            // m*c in (lo - o, hi - o), |m| <= t - 1, and (m != 0 or nz).
+            let (a, b) = (lo - o, hi - o);
+            let first = a.div_euclid(c) + 1; // smallest m with m*c > a
+            let last = (b - 1).div_euclid(c); // largest m with m*c < b
+            let (first, last) = (first.max(-(t - 1)), last.min(t - 1));
+            if first > last {
+                continue;
+            }
+            let m = if first > 0 {
+                first
+            } else if last < 0 {
+                last
+            } else if nz {
+                0
+            } else if last >= 1 {
+                1.min(last).max(first)
+            } else if first <= -1 {
+                -1
+            } else {
+                continue; // only m = 0 on the same grid point
+            };
+            if m == 0 && !nz {
+                continue;
+            }
+            let d = m.abs().max(1);
+            best = Some(best.map_or(d, |b: i128| b.min(d)));
+        }
+    }
+    Some(best)
+}
+
+/// The grid strides as one linear index: `(smallest stride, thread count if constant)`, when
+/// every next stride is the previous one times its trip count, or all are constants that do not
+/// interleave.
+fn lattice(
+    strides: &[Poly],
+    grid: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+) -> Option<(i64, Option<i128>)> {
+    let mut dims: Vec<(Poly, Loop)> = strides.iter().cloned().zip(grid.iter().copied()).collect();
+    dims.sort_by_key(|(c, _)| c.as_constant().map_or(u64::MAX, |c| c.unsigned_abs()));
+    let c0 = dims.first()?.0.as_constant()?;
+    let mut count: Option<i128> = Some(1);
+    let mut cur = dims.first()?.clone();
+    let mut rest: Vec<(Poly, Loop)> = dims.split_off(1);
+    loop {
+        count = match (count, trip(cur.1).as_constant()) {
+            (Some(n), Some(t)) => n.checked_mul(i128::from(t.max(0))),
+            _ => None,
+        };
+        if rest.is_empty() {
+            return Some((c0, count));
+        }
+        let next = cur.0.mul(&trip(cur.1))?;
+        let neg = next.scale(-1)?;
+        let pos = rest.iter().position(|(c, _)| *c == next || *c == neg)?;
+        cur = rest.swap_remove(pos);
+    }
+}
+
+/// Values used after the nest, each with its closed form.
+fn live_outs(
+    info: &FuncInfo<'_>,
+    root: Loop,
+    eval: &NestEval,
+) -> Result<Vec<(u32, Poly)>, Vec<Reason>> {
+    let func = info.func;
+    let Some(data) = func.loop_data(root) else {
+        return Ok(Vec::new());
+    };
+    let mut targets = BTreeSet::new();
+    for &b in &data.blocks {
+        let Some(bd) = func.block(b) else { continue };
+        if !info.dom.is_reachable(b) {
+            continue;
+        }
+        for s in bd.term.successors() {
+            if !info.in_loop(root, s.block) {
+                if !s.args.is_empty() {
+                    return Err(vec![Reason::Exits {
+                        why: "passes values on the stack out of the loop".into(),
+                    }]);
+                }
+                targets.insert(s.block);
+            }
+        }
+        if matches!(bd.term, Terminator::Return(_)) {
+            return Err(vec![Reason::Returns]);
+        }
+    }
+    if targets.len() > 1 {
+        return Err(vec![Reason::Exits {
+            why: format!("{} exit targets", targets.len()),
+        }]);
+    }
+    let Some(&target) = targets.iter().next() else {
+        return Ok(Vec::new()); // never exits: the trip count check already failed
+    };
+    let live = crate::liveness::live_at_entry(func, target);
+    let mut out = Vec::new();
+    let mut reasons = Vec::new();
+    let exit = eval.exit.clone().unwrap_or_default();
+    for l in info.local_sets(root).into_keys() {
+        if !live.contains(l) {
+            continue;
+        }
+        match exit
+            .get(&l)
+            .cloned()
+            .flatten()
+            .as_ref()
+            .and_then(Alts::single)
+        {
+            Some(p) if p.symbols().all(|s| s.is_invariant()) => out.push((l, p.clone())),
+            _ => reasons.push(Reason::LiveOut { local: l }),
+        }
+    }
+    if reasons.is_empty() {
+        Ok(out)
+    } else {
+        Err(reasons)
+    }
+}
+
+fn live_ins(
+    info: &FuncInfo<'_>,
+    root: Loop,
+    eval: &NestEval,
+    accesses: &[AccessPlan],
+    trips: &BTreeMap<Loop, TripForm>,
+    live_outs: &[(u32, Poly)],
+) -> Vec<u32> {
+    let written = info.local_sets(root);
+    let mut out = BTreeSet::new();
+    for (_, _, inst) in info.insts_in(root) {
+        if let (Opcode::Scalar(S::LocalGet), crate::ir::Imm::Local(l)) = (inst.op, &inst.imm)
+            && !written.contains_key(l)
+            && !eval.entry_constants.contains_key(l)
+        {
+            out.insert(*l);
+        }
+    }
+    let mut add = |p: &Poly| {
+        for s in p.symbols() {
+            if let Sym::Local(l) = s {
+                out.insert(l);
+            }
+        }
+    };
+    accesses.iter().for_each(|a| add(&a.addr));
+    trips.values().for_each(|t| add(&t.num));
+    live_outs.iter().for_each(|(_, p)| add(p));
+    out.into_iter().collect()
+}
+
+fn traps(info: &FuncInfo<'_>, root: Loop) -> Vec<(String, u32)> {
+    info.insts_in(root)
+        .into_iter()
+        .filter(|(b, _, _)| info.dom.is_reachable(*b))
+        .filter(|(_, _, inst)| {
+            matches!(
+                inst.op,
+                Opcode::Scalar(
+                    S::I32DivS
+                        | S::I32DivU
+                        | S::I32RemS
+                        | S::I32RemU
+                        | S::I64DivS
+                        | S::I64DivU
+                        | S::I64RemS
+                        | S::I64RemU
+                        | S::I32TruncF32S
+                        | S::I32TruncF32U
+                        | S::I32TruncF64S
+                        | S::I32TruncF64U
+                        | S::I64TruncF32S
+                        | S::I64TruncF32U
+                        | S::I64TruncF64S
+                        | S::I64TruncF64U
+                )
+            )
+        })
+        .map(|(_, _, inst)| (inst.op.name(), inst.offset))
+        .collect()
+}
+
+/// Operators one thread runs: (arithmetic, memory), over the sequential loops' trip counts.
+fn work(
+    info: &FuncInfo<'_>,
+    grid: &[Loop],
+    sequential: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+) -> (Poly, Poly) {
+    let (mut arith, mut mem) = (Poly::default(), Poly::default());
+    let Some(&inner) = grid.last() else {
+        return (arith, mem);
+    };
+    let Some(data) = info.func.loop_data(inner) else {
+        return (arith, mem);
+    };
+    for &b in &data.blocks {
+        let Some(bd) = info.func.block(b) else {
+            continue;
+        };
+        let c = bd.counts;
+        let mut factor = Poly::constant(1);
+        let mut l = bd.innermost_loop;
+        while let Some(lp) = l {
+            if sequential.contains(&lp) {
+                factor = factor.mul(&trip(lp)).unwrap_or(factor);
+            }
+            l = info.func.loop_data(lp).and_then(|d| d.parent);
+        }
+        let a = i64::from(c.int_arith + c.float_arith + c.conversion + c.compare);
+        let m = i64::from(c.load + c.store);
+        arith = factor.scale(a).and_then(|x| arith.add(&x)).unwrap_or(arith);
+        mem = factor.scale(m).and_then(|x| mem.add(&x)).unwrap_or(mem);
+    }
+    (arith, mem)
+}

@@ -1,0 +1,162 @@
+//! The C samples (`samples/wasm/`, built by `samples/build.sh` with clang -O2): every offloadable
+//! kernel is detected in both forms — the bare kernel and inlined into a WASI program's `main` —
+//! and every must-reject kernel is rejected with the right reason. Golden files hold the IR, the
+//! loop facts, the verdicts and the plans of the function holding the kernel. Refresh with
+//! `BLESS=1 cargo test -p tensorwasm-analysis --test samples`.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use tensorwasm_analysis::ir::{FunctionIr, ModuleIr};
+use tensorwasm_analysis::loops::{FuncInfo, analyze_function};
+use tensorwasm_analysis::{NestVerdict, Verdict, analyze, translate, verify::verify};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// What the kernel's nest must come out as.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Offloadable, with this many grid dimensions.
+    Offload { grid: usize },
+    /// Rejected, with a reason of this kind.
+    Reject(&'static str),
+}
+
+const SAMPLES: &[(&str, Expect)] = &[
+    ("vadd", Expect::Offload { grid: 1 }),
+    ("saxpy", Expect::Offload { grid: 1 }),
+    ("relu_clamp", Expect::Offload { grid: 1 }),
+    ("matmul", Expect::Offload { grid: 2 }),
+    ("conv2d", Expect::Offload { grid: 2 }),
+    ("jacobi2d", Expect::Offload { grid: 2 }),
+    // clang unrolls the column loop with a remainder iteration after it, a store outside the
+    // inner loop: only the row loop becomes a grid dimension.
+    ("transpose", Expect::Offload { grid: 1 }),
+    ("batched_matmul", Expect::Offload { grid: 3 }),
+    ("histogram", Expect::Reject("store-address-from-load")),
+    ("prefix_sum", Expect::Reject("float-accumulator")),
+    ("prefix_mem", Expect::Reject("carried-dependence")),
+    ("fsum", Expect::Reject("float-accumulator")),
+    ("calls_fn", Expect::Reject("calls")),
+    ("bound_changes", Expect::Reject("trip-count")),
+];
+
+fn load(form: &str, name: &str) -> ModuleIr {
+    let path = root().join(format!("samples/wasm/{form}/{name}.wasm"));
+    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let module = translate(&wasm).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    verify(&module).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    module
+}
+
+/// The function holding the kernel: the export in the bare form, `main` in the WASI form.
+fn kernel_function<'m>(module: &'m ModuleIr, form: &str, name: &str) -> &'m FunctionIr {
+    let names: &[&str] = if form == "bare" {
+        &[name]
+    } else {
+        &["__original_main", "main"]
+    };
+    names
+        .iter()
+        .filter_map(|n| module.function_named(n))
+        .find(|f| !f.loops.is_empty())
+        .unwrap_or_else(|| panic!("{form}/{name}: no function {names:?} with loops"))
+}
+
+fn report(module: &ModuleIr, func: &FunctionIr, nests: &[&NestVerdict]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{func}");
+    let info = FuncInfo::new(func);
+    for facts in analyze_function(&info) {
+        let _ = write!(out, "{facts}");
+    }
+    out.push('\n');
+    for n in nests {
+        let _ = writeln!(
+            out,
+            "function {} {} (offset {:#x}): {}",
+            n.function, n.root, n.offset, n.verdict
+        );
+    }
+    for n in nests {
+        if let Verdict::Candidate(c) = &n.verdict {
+            let _ = writeln!(out, "\n{} plan\n{c}", n.root);
+        }
+    }
+    let _ = module;
+    out
+}
+
+fn check_golden(form: &str, name: &str, actual: &str) {
+    let path = root().join(format!("analysis/tests/golden/samples/{form}/{name}.out"));
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expect = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expect == actual,
+        "golden mismatch for {form}/{name} (rerun with BLESS=1 to accept)\n--- expected\n{expect}\n--- actual\n{actual}"
+    );
+}
+
+fn check(form: &str) {
+    let mut failures = Vec::new();
+    for &(name, expect) in SAMPLES {
+        let module = load(form, name);
+        let func = kernel_function(&module, form, name);
+        let (plan, diags) = analyze(&module);
+        let loops: usize = module.functions.iter().map(|f| f.loops.len()).sum();
+        assert_eq!(diags.len(), loops, "{form}/{name}: one diagnostic per loop");
+        let nests: Vec<&NestVerdict> = plan
+            .nests
+            .iter()
+            .filter(|n| n.function == func.index)
+            .collect();
+        let candidates: Vec<usize> = nests
+            .iter()
+            .filter_map(|n| match &n.verdict {
+                Verdict::Candidate(c) => Some(c.grid.len()),
+                Verdict::Rejected { .. } => None,
+            })
+            .collect();
+        let ok = match expect {
+            Expect::Offload { grid } => candidates.iter().any(|&g| g >= grid),
+            Expect::Reject(kind) => {
+                let kinds: Vec<&str> = nests
+                    .iter()
+                    .filter_map(|n| match &n.verdict {
+                        Verdict::Rejected { reasons } => Some(reasons),
+                        Verdict::Candidate(_) => None,
+                    })
+                    .flatten()
+                    .map(|r| r.kind())
+                    .collect();
+                candidates.is_empty() && kinds.contains(&kind)
+            }
+        };
+        if !ok {
+            let verdicts: Vec<String> = nests
+                .iter()
+                .map(|n| format!("  {}: {}", n.root, n.verdict))
+                .collect();
+            failures.push(format!(
+                "{form}/{name}: expected {expect:?}, got\n{}",
+                verdicts.join("\n")
+            ));
+        }
+        check_golden(form, name, &report(&module, func, &nests));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn bare_kernels() {
+    check("bare");
+}
+
+#[test]
+fn kernels_inlined_into_wasi_main() {
+    check("wasi");
+}
