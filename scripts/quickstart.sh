@@ -36,6 +36,10 @@ set -e
 
 echo "==> tensorwasm analyze (which loop nests could go to a GPU, and why not)"
 $tw analyze samples/wat/arith.wat
+echo "==> a C matmul compiled by clang -O2: the plan, and its kernel lowered to PTX"
+$tw analyze samples/wasm/bare/matmul.wasm | tail -n 14
+$tw build samples/wasm/bare/matmul.wasm -o "$work/matmul.twb" --key "$work/release.key" --emit-ptx "$work/kernels"
+ls "$work/kernels"
 
 echo "==> where each kernel ran"
 echo "no kernels: GPU offload of loop nests is not built yet, so every loop ran on the CPU"

@@ -334,6 +334,18 @@ pub fn build(
         if stores_outside(last, child) {
             break;
         }
+        // A scalar carried from one iteration of the child to the next (other than its
+        // induction variables) would become a race between threads.
+        let child_ivs: std::collections::HashSet<u32> = eval
+            .loops
+            .get(&child)
+            .map(|e| e.ivs.keys().copied().collect())
+            .unwrap_or_default();
+        let mut carried = Vec::new();
+        crate::detect::carried_scalars(info, child, &child_ivs, &mut carried);
+        if !carried.is_empty() {
+            break;
+        }
         let mut g = grid.clone();
         g.push(child);
         deps = dependences(&eval, &g, nest, &trip_poly);

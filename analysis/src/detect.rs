@@ -324,12 +324,13 @@ pub fn analyze(module: &ModuleIr) -> (OffloadPlan, Vec<Diagnostic>) {
             let root = Loop(li as u32);
             let nest = nest_loops(func, root);
             let verdict = decide(&info, &facts, &nest);
+            let text = verdict.to_string();
             for &lp in &nest {
                 let offset = func.loop_data(lp).map_or(0, |d| d.offset);
                 let message = if lp == root {
-                    verdict.to_string()
+                    text.clone()
                 } else {
-                    format!("in nest {root}: {verdict}")
+                    format!("in nest {root}: {text}")
                 };
                 diags.push(Diagnostic {
                     function: func.index,
@@ -497,7 +498,12 @@ fn offloadable(op: Opcode) -> bool {
 /// Locals read in an iteration of `root` on some path from its head that has not written them
 /// yet in that iteration (a must-be-assigned dataflow over the nest, back edges ignored: any path
 /// to a back edge passes its loop's head first, so they can only add assignments).
-fn carried_scalars(info: &FuncInfo<'_>, root: Loop, ivs: &HashSet<u32>, out: &mut Vec<Reason>) {
+pub(crate) fn carried_scalars(
+    info: &FuncInfo<'_>,
+    root: Loop,
+    ivs: &HashSet<u32>,
+    out: &mut Vec<Reason>,
+) {
     let func = info.func;
     let sets = info.local_sets(root);
     let Some(data) = func.loop_data(root) else {

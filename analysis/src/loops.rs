@@ -231,6 +231,8 @@ pub struct FuncInfo<'f> {
     /// Dominators.
     pub dom: DomTree,
     defs: Vec<Option<(Block, usize)>>,
+    /// The constant propagation over the locals, computed on first use.
+    local_consts: std::cell::OnceCell<crate::symbolic::LocalConsts>,
 }
 
 impl<'f> FuncInfo<'f> {
@@ -250,7 +252,15 @@ impl<'f> FuncInfo<'f> {
             func,
             dom: DomTree::new(func),
             defs,
+            local_consts: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The forward constant propagation over the locals of the function (the same for every
+    /// nest, so computed once).
+    pub fn local_consts(&self) -> &crate::symbolic::LocalConsts {
+        self.local_consts
+            .get_or_init(|| crate::symbolic::LocalConsts::new(self.func))
     }
 
     /// Where `v` is defined by an instruction (not for block parameters).

@@ -15,6 +15,9 @@ macro_rules! define_opcodes {
         pub enum ScalarOpcode { $($op,)* }
 
         impl ScalarOpcode {
+            /// Every variant, in declaration order (`ALL[op as usize] == op`).
+            const ALL: &'static [ScalarOpcode] = &[$(ScalarOpcode::$op,)*];
+
             fn visit_name(self) -> &'static str {
                 match self { $(ScalarOpcode::$op => stringify!($visit),)* }
             }
@@ -31,6 +34,9 @@ macro_rules! define_simd_opcodes {
         pub enum SimdOpcode { $($op,)* }
 
         impl SimdOpcode {
+            /// Every variant, in declaration order (`ALL[op as usize] == op`).
+            const ALL: &'static [SimdOpcode] = &[$(SimdOpcode::$op,)*];
+
             fn visit_name(self) -> &'static str {
                 match self { $(SimdOpcode::$op => stringify!($visit),)* }
             }
@@ -125,9 +131,55 @@ const CONVERSION_MARKERS: &[&str] = &[
     "reinterpret_",
 ];
 
+/// Name and class of every operator, computed once: [`Opcode::name`] and [`Opcode::class`] are
+/// called per instruction by the front end and the analyses.
+struct Table {
+    scalar: Vec<(String, OpClass)>,
+    simd: Vec<(String, OpClass)>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let entry = |op: Opcode| (op.compute_name(), op.compute_class());
+        Table {
+            scalar: ScalarOpcode::ALL
+                .iter()
+                .map(|&op| entry(Opcode::Scalar(op)))
+                .collect(),
+            simd: SimdOpcode::ALL
+                .iter()
+                .map(|&op| entry(Opcode::Simd(op)))
+                .collect(),
+        }
+    })
+}
+
 impl Opcode {
+    fn entry(self) -> &'static (String, OpClass) {
+        let t = table();
+        match self {
+            Opcode::Scalar(op) => &t.scalar[op as usize],
+            Opcode::Simd(op) => &t.simd[op as usize],
+        }
+    }
+
     /// The Wasm text name, e.g. `i32.add`, `local.get`, `br_if`.
     pub fn name(self) -> String {
+        self.entry().0.clone()
+    }
+
+    /// [`Opcode::name`] without allocating.
+    pub fn name_str(self) -> &'static str {
+        &self.entry().0
+    }
+
+    /// The class this operator is counted under.
+    pub fn class(self) -> OpClass {
+        self.entry().1
+    }
+
+    fn compute_name(self) -> String {
         let visit = match self {
             Opcode::Scalar(op) => op.visit_name(),
             Opcode::Simd(op) => op.visit_name(),
@@ -139,9 +191,8 @@ impl Opcode {
         }
     }
 
-    /// The class this operator is counted under.
-    pub fn class(self) -> OpClass {
-        let name = self.name();
+    fn compute_class(self) -> OpClass {
+        let name = self.compute_name();
         let (head, rest) = name.split_once('.').unwrap_or(("", name.as_str()));
         if rest.starts_with("load") || rest.contains(".load") {
             return OpClass::Load;
@@ -182,13 +233,13 @@ impl Opcode {
 
 impl fmt::Display for Opcode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
+        f.write_str(self.name_str())
     }
 }
 
 impl Serialize for Opcode {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
+        s.serialize_str(self.name_str())
     }
 }
 
@@ -198,6 +249,26 @@ mod tests {
 
     fn check(op: Opcode, expect: &str) {
         assert_eq!(format!("{op} {:?}", op.class()), expect);
+    }
+
+    #[test]
+    fn variant_tables_are_indexed_by_discriminant() {
+        for (i, &op) in ScalarOpcode::ALL.iter().enumerate() {
+            assert_eq!(op as usize, i);
+            let op = Opcode::Scalar(op);
+            assert_eq!(
+                (op.name(), op.class()),
+                (op.compute_name(), op.compute_class())
+            );
+        }
+        for (i, &op) in SimdOpcode::ALL.iter().enumerate() {
+            assert_eq!(op as usize, i);
+            let op = Opcode::Simd(op);
+            assert_eq!(
+                (op.name(), op.class()),
+                (op.compute_name(), op.compute_class())
+            );
+        }
     }
 
     #[test]

@@ -232,6 +232,10 @@ pub struct NestEval {
     pub entry_constants: BTreeMap<u32, i64>,
     /// Why the evaluation stopped early, if it did.
     pub gave_up: Option<String>,
+    /// The value of every SSA value of the nest, from the last pass (the one in terms of the
+    /// loops' iteration numbers); missing or `None`: not known.
+    #[serde(skip)]
+    pub values: HashMap<Value, Option<Alts>>,
 }
 
 struct Walker<'a, 'f> {
@@ -250,7 +254,7 @@ type Outgoing = (Block, Block, State, Vec<Val>);
 
 /// Evaluates the nest rooted at `root` (an outermost loop of `info.func`).
 pub fn evaluate_nest(info: &FuncInfo<'_>, facts: &[LoopFacts], root: Loop) -> NestEval {
-    let entry_constants = entry_constants(info.func, root);
+    let entry_constants = entry_constants(info, root);
     let mut w = Walker {
         info,
         facts,
@@ -286,6 +290,7 @@ pub fn evaluate_nest(info: &FuncInfo<'_>, facts: &[LoopFacts], root: Loop) -> Ne
         exit,
         entry_constants: w.entry_constants,
         gave_up: w.gave_up,
+        values: w.values,
     }
 }
 
@@ -805,7 +810,7 @@ fn split_div(expr: &Expr) -> Option<(&Expr, i64, bool)> {
 
 /// The nodes of `lp`'s body in topological order: its own blocks, and one node per directly
 /// nested loop (its header), back edges to `lp`'s header ignored.
-fn region_order(info: &FuncInfo<'_>, lp: Loop) -> Vec<Block> {
+pub fn region_order(info: &FuncInfo<'_>, lp: Loop) -> Vec<Block> {
     let func = info.func;
     let Some(data) = func.loop_data(lp) else {
         return Vec::new();
@@ -866,26 +871,51 @@ fn region_order(info: &FuncInfo<'_>, lp: Loop) -> Vec<Block> {
     order
 }
 
-/// Locals that hold the same constant on every path into `root`'s header from outside it: a
-/// forward constant propagation over the function (locals start at zero, parameters unknown).
-fn entry_constants(func: &FunctionIr, root: Loop) -> BTreeMap<u32, i64> {
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum C {
-        Unset,
-        Const(i64),
-        Any,
+/// A local's value in [`LocalConsts`]: not reached yet, one constant, or anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum C {
+    Unset,
+    Const(i64),
+    Any,
+}
+
+/// A forward constant propagation of the locals over a whole function (locals start at zero,
+/// parameters unknown): for every block, the state at its end, `None` where not reached. It does
+/// not depend on the nest, so it is computed once per function ([`FuncInfo::local_consts`]) and
+/// [`entry_constants`] only joins the states on the edges into a nest's header.
+#[derive(Debug)]
+pub struct LocalConsts {
+    /// `None`: the propagation was skipped (function too large) or did not settle; claim nothing.
+    out: Option<Vec<Option<Vec<C>>>>,
+}
+
+impl LocalConsts {
+    /// Runs the propagation over `func`.
+    pub fn new(func: &FunctionIr) -> LocalConsts {
+        LocalConsts {
+            out: local_consts(func),
+        }
     }
+}
+
+fn join(a: C, b: C) -> C {
+    match (a, b) {
+        (C::Unset, x) | (x, C::Unset) => x,
+        (C::Const(x), C::Const(y)) if x == y => a,
+        _ => C::Any,
+    }
+}
+
+/// The state at the end of every block, or `None` (too large, or not settled).
+fn local_consts(func: &FunctionIr) -> Option<Vec<Option<Vec<C>>>> {
     let nl = func.locals.len();
     let nb = func.blocks.len();
-    let mut out = BTreeMap::new();
     // Cost cap: skip very large functions rather than spend quadratic time.
     if nl.saturating_mul(nb) > 4_000_000 {
-        return out;
+        return None;
     }
-    let Some(header) = func.loop_data(root).map(|d| d.header) else {
-        return out;
-    };
     let mut at: Vec<Option<Vec<C>>> = vec![None; nb];
+    let mut out: Vec<Option<Vec<C>>> = vec![None; nb];
     let init: Vec<C> = (0..nl)
         .map(|l| {
             if (l as u32) < func.num_params {
@@ -895,24 +925,31 @@ fn entry_constants(func: &FunctionIr, root: Loop) -> BTreeMap<u32, i64> {
             }
         })
         .collect();
-    at[0] = Some(init);
-    let join = |a: C, b: C| match (a, b) {
-        (C::Unset, x) | (x, C::Unset) => x,
-        (C::Const(x), C::Const(y)) if x == y => a,
-        _ => C::Any,
-    };
-    let mut into_header: Option<Vec<C>> = None;
+    if let Some(slot) = at.first_mut() {
+        *slot = Some(init);
+    }
+    // Blocks whose state changed since they were last processed. Processing any other block
+    // again would change nothing, so skipping it gives the same rounds and the same result.
+    let mut dirty = vec![false; nb];
+    if let Some(d) = dirty.first_mut() {
+        *d = true;
+    }
+    let mut consts: HashMap<Value, i64> = HashMap::new();
     let mut changed = true;
     let mut rounds = 0;
     while changed && rounds < 32 {
         changed = false;
         rounds += 1;
         for bi in 0..nb {
+            if !dirty[bi] {
+                continue;
+            }
+            dirty[bi] = false;
             let Some(mut st) = at[bi].clone() else {
                 continue;
             };
             let bd = &func.blocks[bi];
-            let mut consts: HashMap<Value, i64> = HashMap::new();
+            consts.clear();
             for inst in &bd.insts {
                 match (inst.op, &inst.imm) {
                     (Opcode::Scalar(S::I32Const | S::I64Const), Imm::Int(c)) => {
@@ -932,20 +969,16 @@ fn entry_constants(func: &FunctionIr, root: Loop) -> BTreeMap<u32, i64> {
                     _ => {}
                 }
             }
-            let from_inside = bd.innermost_loop.is_some_and(|l| is_within(func, l, root));
             for s in bd.term.successors() {
                 let t = s.block.index();
-                if s.block == header && !from_inside {
-                    let h = into_header.get_or_insert_with(|| vec![C::Unset; nl]);
-                    for (x, y) in h.iter_mut().zip(&st) {
-                        *x = join(*x, *y);
-                    }
-                }
-                let Some(slot) = at.get_mut(t) else { continue };
+                let Some(slot) = at.get_mut(t) else {
+                    continue;
+                };
                 match slot {
                     None => {
                         *slot = Some(st.clone());
                         changed = true;
+                        dirty[t] = true;
                     }
                     Some(cur) => {
                         for (x, y) in cur.iter_mut().zip(&st) {
@@ -953,16 +986,49 @@ fn entry_constants(func: &FunctionIr, root: Loop) -> BTreeMap<u32, i64> {
                             if j != *x {
                                 *x = j;
                                 changed = true;
+                                dirty[t] = true;
                             }
                         }
                     }
                 }
             }
-            st.clear();
+            out[bi] = Some(st);
         }
     }
     if changed {
-        return out; // did not settle: claim nothing
+        return None; // did not settle: claim nothing
+    }
+    Some(out)
+}
+
+/// Locals that hold the same constant on every path into `root`'s header from outside it, from
+/// the function's [`LocalConsts`]. (The states only grow while the propagation runs and a
+/// block's transfer is monotone, so joining the settled end states of the blocks that branch to
+/// the header from outside the nest is the join over every state the propagation saw there.)
+fn entry_constants(info: &FuncInfo<'_>, root: Loop) -> BTreeMap<u32, i64> {
+    let func = info.func;
+    let mut out = BTreeMap::new();
+    let Some(states) = &info.local_consts().out else {
+        return out;
+    };
+    let Some(header) = func.loop_data(root).map(|d| d.header) else {
+        return out;
+    };
+    let mut into_header: Option<Vec<C>> = None;
+    for (bd, st) in func.blocks.iter().zip(states) {
+        let Some(st) = st else { continue };
+        let from_inside = bd.innermost_loop.is_some_and(|l| is_within(func, l, root));
+        if from_inside {
+            continue;
+        }
+        for s in bd.term.successors() {
+            if s.block == header {
+                let h = into_header.get_or_insert_with(|| vec![C::Unset; func.locals.len()]);
+                for (x, y) in h.iter_mut().zip(st) {
+                    *x = join(*x, *y);
+                }
+            }
+        }
     }
     if let Some(h) = into_header {
         for (l, c) in h.into_iter().enumerate() {

@@ -624,6 +624,11 @@ impl<'k> Emitter<'k> {
                         ok = false;
                         break;
                     }
+                    // A local may change anywhere in the body: never hoisted.
+                    AffineVar::Local(_) => {
+                        ok = false;
+                        break;
+                    }
                     _ => {}
                 }
             }
@@ -1132,6 +1137,20 @@ impl<'k> Emitter<'k> {
             let (v, t) = match term.var {
                 AffineVar::Counter(c) => self.counter(c)?,
                 AffineVar::Param(p) => (self.param(Some(p.0))?, self.scalar_type(p)?),
+                AffineVar::Local(l) => {
+                    let r = self
+                        .locals
+                        .get(l.0 as usize)
+                        .copied()
+                        .ok_or_else(|| Error::Bug(format!("local {l} has no register")))?;
+                    let t = self
+                        .k
+                        .locals
+                        .get(l.0 as usize)
+                        .copied()
+                        .ok_or_else(|| Error::Bug(format!("local {l} is not declared")))?;
+                    (r, t)
+                }
             };
             let signed = term.ext == Ext::Signed;
             if t == ValType::I32 && term.stride.is_none() && fits_ext(term.coef, signed) {

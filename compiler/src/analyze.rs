@@ -17,7 +17,7 @@ pub struct Coverage {
     pub loops: usize,
     /// Outermost loop nests.
     pub nests: usize,
-    /// Nests that passed every check built so far.
+    /// Nests that are offloadable (a candidate with a plan).
     pub candidates: usize,
     /// Nests rejected.
     pub rejected: usize,
@@ -27,6 +27,10 @@ pub struct Coverage {
     pub plan: OffloadPlan,
     /// One line per loop.
     pub diagnostics: Vec<Diagnostic>,
+    /// Function names from the module's `name` section.
+    pub function_names: BTreeMap<u32, String>,
+    /// Each offloadable nest lowered to a kernel (PTX for sm_75), or why not.
+    pub kernels: Vec<crate::kernels::KernelReport>,
 }
 
 /// Translates and analyzes `wasm`.
@@ -53,8 +57,10 @@ pub fn coverage(wasm: &[u8]) -> anyhow::Result<Coverage> {
         candidates,
         rejected: plan.nests.len() - candidates,
         reasons,
-        plan,
         diagnostics,
+        function_names: ir.function_names.clone(),
+        kernels: crate::kernels::kernels(&ir, &plan, tensorwasm_blueprints::Target::SM_75),
+        plan,
     })
 }
 
@@ -63,7 +69,7 @@ pub fn render(c: &Coverage) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{} loops in {} loop nests: {} candidate(s), {} rejected",
+        "{} loops in {} loop nests: {} offloadable, {} rejected",
         c.loops, c.nests, c.candidates, c.rejected
     );
     if !c.reasons.is_empty() {
@@ -74,12 +80,49 @@ pub fn render(c: &Coverage) -> String {
     }
     let _ = writeln!(o, "loops");
     for d in &c.diagnostics {
-        let _ = writeln!(o, "  {d}");
+        let name = c
+            .function_names
+            .get(&d.function)
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let _ = writeln!(o, "  {d}{name}");
+    }
+    for nest in &c.plan.nests {
+        if let Verdict::Candidate(plan) = &nest.verdict {
+            let _ = writeln!(
+                o,
+                "plan for function {} {} (offset {:#x})\n{plan}",
+                nest.function, nest.root, nest.offset
+            );
+        }
+    }
+    for k in &c.kernels {
+        match &k.error {
+            None => {
+                let _ = writeln!(
+                    o,
+                    "kernel {} (function {} loop{}): {}-D grid, {} params, PTX {} lines",
+                    k.name,
+                    k.function,
+                    k.root,
+                    k.grid,
+                    k.params.len(),
+                    k.ptx.as_deref().map_or(0, |p| p.lines().count())
+                );
+            }
+            Some(e) => {
+                let _ = writeln!(
+                    o,
+                    "kernel {} (function {} loop{}): not lowered: {e}",
+                    k.name, k.function, k.root
+                );
+            }
+        }
     }
     let _ = writeln!(
         o,
-        "note: candidates are not offloaded yet (affine addresses, dependences, PTX lowering and \
-         the oracle are still to come)"
+        "note: kernels are not offloaded yet: the oracle and the guarded rewrite that put them \
+         in a bundle are still to come"
     );
     o
 }
@@ -110,7 +153,8 @@ mod tests {
                      (local.set $p (i32.add (local.get $p) (i32.const 4)))
                      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#,
             &[
-                "2 loops in 2 loop nests: 1 candidate(s), 1 rejected",
+                "2 loops in 2 loop nests: 1 offloadable, 1 rejected",
+                "grid loop",
                 "1  calls",
                 "calls function 0",
             ],

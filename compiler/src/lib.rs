@@ -22,6 +22,8 @@ pub mod analyze;
 pub mod aot;
 pub mod exports;
 pub mod fsutil;
+pub mod kernels;
+pub mod lower;
 pub mod pipeline;
 pub mod source;
 pub mod time;

@@ -78,6 +78,7 @@ impl Display for Affine {
             let var = match t.var {
                 AffineVar::Counter(c) => c.to_string(),
                 AffineVar::Param(p) => p.to_string(),
+                AffineVar::Local(l) => l.to_string(),
             };
             write!(f, "{}*{}({var})", t.coef, ext_name(t.ext))?;
             if let Some((p, e)) = t.stride {

@@ -108,13 +108,17 @@ pub enum Ext {
     Unsigned,
 }
 
-/// A variable of an affine offset: a loop counter in scope or an integer scalar param.
+/// A variable of an affine offset: a loop counter in scope, an integer scalar param, or an
+/// integer local (a value the thread computed, e.g. a counter clang keeps after an unrolled loop;
+/// addresses with a local are computed where they are used, never hoisted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AffineVar {
     /// A loop counter.
     Counter(LoopId),
     /// An integer scalar param.
     Param(ParamId),
+    /// An integer local.
+    Local(LocalId),
 }
 
 impl From<LoopId> for AffineVar {
@@ -169,7 +173,7 @@ impl Affine {
         let var = var.into();
         let ext = match var {
             AffineVar::Counter(_) => Ext::Signed,
-            AffineVar::Param(_) => Ext::Unsigned,
+            AffineVar::Param(_) | AffineVar::Local(_) => Ext::Unsigned,
         };
         self.plus_ext(coef, var, ext)
     }

@@ -17,8 +17,8 @@
 //!   fitting it, and start/bound of its type; `Set` and `Store` values have the local's / the
 //!   store's type.
 //! - **memory**: loads and stores go only through pointer params that are not the trap flag; each
-//!   affine variable is a counter in scope or an integer scalar param, and each stride an
-//!   integer scalar param.
+//!   affine variable is a counter in scope, an integer scalar param or a definitely-assigned
+//!   integer local, and each stride an integer scalar param.
 //! - **depth**: statement and expression nesting stays within [`MAX_DEPTH`] (so every recursive
 //!   walk in this crate is bounded).
 //!
@@ -186,7 +186,7 @@ impl Verifier<'_> {
                 }
             }
             Stmt::Store(op, addr, e) => {
-                self.addr(addr)?;
+                self.addr(addr, asg)?;
                 self.expect(e, op.value_type(), asg, depth)?;
             }
             Stmt::If { cond, then, els } => {
@@ -221,7 +221,7 @@ impl Verifier<'_> {
         Ok(())
     }
 
-    fn addr(&self, a: &Addr) -> Result<()> {
+    fn addr(&self, a: &Addr, asg: &[bool]) -> Result<()> {
         if self.param_kind(a.base) != Some(ParamKind::Ptr) {
             return self.fail(format!(
                 "memory access through {}, not a pointer param",
@@ -242,6 +242,11 @@ impl Verifier<'_> {
                     }
                 }
                 AffineVar::Counter(_) => {}
+                AffineVar::Local(l) => {
+                    if !self.local(l, asg)?.is_int() {
+                        return self.fail(format!("address uses {l}, not an integer local"));
+                    }
+                }
             }
             if let Some((p, _)) = t.stride
                 && !matches!(self.param_kind(p), Some(ParamKind::Scalar(t)) if t.is_int())
@@ -291,7 +296,7 @@ impl Verifier<'_> {
                 Ok(t)
             }
             Expr::Load(op, addr) => {
-                self.addr(addr)?;
+                self.addr(addr, asg)?;
                 Ok(op.value_type())
             }
         }

@@ -1,0 +1,407 @@
+//! End-to-end check of detection, lowering, the PTX emitter and the PTX interpreter against
+//! Wasmtime, on the bare C samples: the kernel run on the memory the CPU had when it reached the
+//! loop nest must leave memory exactly as the CPU loop leaves it, and every live-out's closed form
+//! must give the value the CPU computed.
+//!
+//! How the CPU state at the nest's entry and exit is observed: two copies of the module, each
+//! with a probe spliced into the function's bytes — before the nest's `loop` opcode, and before
+//! the first instruction after the nest — that stores every local into a scratch page and hits
+//! `unreachable`. Running a copy up to its probe gives the memory and locals at that point.
+//!
+//! This is a fixed-input smoke test of the whole path, not the randomized oracle (issue 5).
+
+use std::path::Path;
+
+use tensorwasm::lower::{ParamSource, lower};
+use tensorwasm_analysis::ir::{Block, FunctionIr, ValType as WasmTy};
+use tensorwasm_analysis::poly::Sym;
+use tensorwasm_analysis::{NestVerdict, Verdict, analyze, translate};
+use tensorwasm_blueprints::kernel_ir::{ParamKind, ValType};
+use tensorwasm_blueprints::{EmitOptions, LaunchPlan, Target, emit_ptx};
+use tensorwasm_oracle::{Backend, DeviceMemory, Interpreter, Launch, ParamValue};
+use wasm_encoder::{Encode, Instruction, MemArg};
+use wasmtime::{Engine, Instance, Module, Store, Val};
+
+const PAGES: u64 = 16;
+const SCRATCH: u32 = (PAGES as u32 - 1) * 65536;
+const HEAP: u32 = 70_016;
+
+/// `wasm` with `probe` spliced in before the operator at byte offset `at` of defined function
+/// `defined` (index among defined functions).
+fn splice(wasm: &[u8], defined: usize, at: u32, probe: &[u8]) -> Vec<u8> {
+    let mut module = wasm_encoder::Module::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.expect("valid sample");
+        if let wasmparser::Payload::CodeSectionStart { range, .. } = &payload {
+            let reader = wasmparser::CodeSectionReader::new(wasmparser::BinaryReader::new(
+                &wasm[range.clone()],
+                range.start,
+            ))
+            .expect("code section");
+            let mut code = wasm_encoder::CodeSection::new();
+            for (i, body) in reader.into_iter().enumerate() {
+                let r = body.expect("body").range();
+                let bytes = &wasm[r.clone()];
+                if i == defined {
+                    let cut = at as usize - r.start;
+                    let mut new = bytes[..cut].to_vec();
+                    new.extend_from_slice(probe);
+                    new.extend_from_slice(&bytes[cut..]);
+                    code.raw(&new);
+                } else {
+                    code.raw(bytes);
+                }
+            }
+            module.section(&code);
+            continue;
+        }
+        if matches!(payload, wasmparser::Payload::CodeSectionEntry(_)) {
+            continue;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            module.section(&wasm_encoder::RawSection {
+                id,
+                data: &wasm[range],
+            });
+        }
+    }
+    module.finish()
+}
+
+/// Stores every local at `SCRATCH + 8*i`, then traps.
+fn probe(func: &FunctionIr) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, t) in func.locals.iter().enumerate() {
+        let mem = MemArg {
+            offset: 0,
+            align: 0,
+            memory_index: 0,
+        };
+        Instruction::I32Const((SCRATCH + 8 * i as u32) as i32).encode(&mut out);
+        Instruction::LocalGet(i as u32).encode(&mut out);
+        match t {
+            WasmTy::I32 => Instruction::I32Store(mem),
+            WasmTy::I64 => Instruction::I64Store(mem),
+            WasmTy::F32 => Instruction::F32Store(mem),
+            WasmTy::F64 => Instruction::F64Store(mem),
+            other => panic!("local of type {other}"),
+        }
+        .encode(&mut out);
+    }
+    Instruction::Unreachable.encode(&mut out);
+    out
+}
+
+/// The offset of the first instruction control reaches when the nest exits, or `None` when the
+/// function returns right after it.
+fn exit_offset(func: &FunctionIr, nest: &NestVerdict) -> Option<u32> {
+    let data = func.loop_data(nest.root).expect("root");
+    let mut target: Option<Block> = None;
+    for &b in &data.blocks {
+        for s in func.block(b).expect("block").term.successors() {
+            if !data.blocks.contains(&s.block) {
+                target = Some(s.block);
+            }
+        }
+    }
+    let mut b = target.expect("the nest exits");
+    for _ in 0..16 {
+        let bd = func.block(b).expect("block");
+        if let Some(first) = bd.insts.first() {
+            return Some(first.offset);
+        }
+        match &bd.term {
+            tensorwasm_analysis::ir::Terminator::Jump(c) => b = c.block,
+            tensorwasm_analysis::ir::Terminator::Return(vals) if vals.is_empty() => return None,
+            other => panic!("no instruction after the nest: {other:?}"),
+        }
+    }
+    panic!("no instruction after the nest")
+}
+
+struct Snapshot {
+    memory: Vec<u8>,
+    locals: Vec<u64>,
+}
+
+/// Runs `export` of `wasm` with `args` after `setup`, expecting the probe's trap (or, with
+/// `nlocals == 0`, a normal return).
+fn run_to_probe(
+    engine: &Engine,
+    wasm: &[u8],
+    export: &str,
+    args: &[Val],
+    setup: &dyn Fn(&mut [u8]),
+    nlocals: usize,
+) -> Snapshot {
+    let module = Module::new(engine, wasm).expect("probed module compiles");
+    let mut store = Store::new(engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiate");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let have = memory.size(&store);
+    memory.grow(&mut store, PAGES - have).expect("grow");
+    setup(memory.data_mut(&mut store));
+    let f = instance.get_func(&mut store, export).expect("export");
+    let result = f.call(&mut store, args, &mut []);
+    if nlocals == 0 {
+        result.expect("the function returns");
+    } else {
+        let err = result.expect_err("the probe traps");
+        assert!(
+            format!("{err:?}").contains("unreachable"),
+            "unexpected trap: {err:?}"
+        );
+    }
+    let data = memory.data(&store).to_vec();
+    let locals = (0..nlocals)
+        .map(|i| {
+            let at = SCRATCH as usize + 8 * i;
+            u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+        })
+        .collect();
+    Snapshot {
+        memory: data,
+        locals,
+    }
+}
+
+fn fill(mem: &mut [u8], at: u32, n: u32, seed: u32) {
+    let mut x = seed.wrapping_mul(2654435761).wrapping_add(1);
+    for i in 0..n {
+        x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+        // Exact multiples of 2^-8 in [-4, 4): sums stay exact or round the same everywhere.
+        let v = ((x >> 16) as i32 % 2048 - 1024) as f32 / 256.0;
+        let p = (at + 4 * i) as usize;
+        mem[p..p + 4].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+struct Case {
+    name: &'static str,
+    args: Vec<Val>,
+    /// (address, float count) of each input buffer to fill.
+    inputs: Vec<(u32, u32)>,
+}
+
+fn cases() -> Vec<Case> {
+    let i = Val::I32;
+    let f = |v: f32| Val::F32(v.to_bits());
+    let buf = |k: u32| HEAP + k * 8192;
+    vec![
+        Case {
+            name: "vadd",
+            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(buf(2) as i32), i(37)],
+            inputs: vec![(buf(1), 37), (buf(2), 37)],
+        },
+        Case {
+            name: "saxpy",
+            args: vec![i(buf(0) as i32), i(buf(1) as i32), f(2.5), i(41)],
+            inputs: vec![(buf(0), 41), (buf(1), 41)],
+        },
+        Case {
+            name: "relu_clamp",
+            args: vec![i(buf(0) as i32), f(-0.25), f(0.5), i(33)],
+            inputs: vec![(buf(0), 33)],
+        },
+        Case {
+            name: "matmul",
+            args: vec![
+                i(buf(0) as i32),
+                i(buf(1) as i32),
+                i(buf(2) as i32),
+                i(5),
+                i(6),
+                i(7),
+            ],
+            inputs: vec![(buf(1), 35), (buf(2), 42)],
+        },
+        Case {
+            name: "conv2d",
+            args: vec![
+                i(buf(0) as i32),
+                i(buf(1) as i32),
+                i(buf(2) as i32),
+                i(9),
+                i(8),
+                i(3),
+                i(2),
+            ],
+            inputs: vec![(buf(1), 72), (buf(2), 6)],
+        },
+        Case {
+            name: "jacobi2d",
+            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(7), i(9)],
+            inputs: vec![(buf(1), 63)],
+        },
+        Case {
+            name: "transpose",
+            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(5), i(7)],
+            inputs: vec![(buf(1), 35)],
+        },
+        Case {
+            name: "batched_matmul",
+            args: vec![
+                i(buf(0) as i32),
+                i(buf(1) as i32),
+                i(buf(2) as i32),
+                i(3),
+                i(4),
+                i(5),
+                i(3),
+            ],
+            inputs: vec![(buf(1), 36), (buf(2), 45)],
+        },
+    ]
+}
+
+fn local_value(func: &FunctionIr, snap: &Snapshot, l: u32) -> u64 {
+    let raw = snap.locals[l as usize];
+    match func.local_type(l) {
+        Some(WasmTy::I32 | WasmTy::F32) => raw & 0xffff_ffff,
+        _ => raw,
+    }
+}
+
+#[test]
+fn bare_sample_kernels_match_wasmtime() {
+    let engine = Engine::default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/bare");
+    let mut checked = 0;
+    for case in cases() {
+        let wasm = std::fs::read(root.join(format!("{}.wasm", case.name))).expect("sample");
+        let module = translate(&wasm).expect("translate");
+        let (plan, _) = analyze(&module);
+        let setup = |mem: &mut [u8]| {
+            for (k, &(at, n)) in case.inputs.iter().enumerate() {
+                fill(mem, at, n, k as u32 + 1);
+            }
+        };
+        for nest in &plan.nests {
+            let Verdict::Candidate(cand) = &nest.verdict else {
+                continue;
+            };
+            let what = format!("{} {}", case.name, nest.root);
+            let func = module.function(nest.function).expect("function");
+            let defined = (nest.function - module.num_imported_functions) as usize;
+            let p = probe(func);
+            let entry_wasm = splice(&wasm, defined, nest.offset, &p);
+            let n = func.locals.len();
+            let entry = run_to_probe(&engine, &entry_wasm, case.name, &case.args, &setup, n);
+            let exit = match exit_offset(func, nest) {
+                Some(at) => {
+                    let exit_wasm = splice(&wasm, defined, at, &p);
+                    run_to_probe(&engine, &exit_wasm, case.name, &case.args, &setup, n)
+                }
+                None => {
+                    // The function returns right after the nest: nothing is live after it.
+                    assert!(
+                        cand.live_outs.is_empty(),
+                        "{what}: live-outs before a return"
+                    );
+                    run_to_probe(&engine, &wasm, case.name, &case.args, &setup, 0)
+                }
+            };
+
+            // Symbol values at the nest's entry.
+            let sym = |s: Sym| -> Option<i128> {
+                match s {
+                    Sym::Local(l) => Some(i128::from(local_value(func, &entry, l))),
+                    Sym::Trip(lp) => cand.trips.get(&lp)?.eval(&|s| match s {
+                        Sym::Local(l) => Some(i128::from(local_value(func, &entry, l))),
+                        _ => None,
+                    }),
+                    _ => None,
+                }
+            };
+            // Live-outs: the closed form gives what the CPU computed.
+            for (l, poly) in &cand.live_outs {
+                let v = poly.eval(&sym).expect("closed form evaluates");
+                let mask: u128 = match func.local_type(*l) {
+                    Some(WasmTy::I64) => u64::MAX.into(),
+                    _ => u32::MAX.into(),
+                };
+                assert_eq!(
+                    (v as u128) & mask,
+                    u128::from(local_value(func, &exit, *l)),
+                    "{what}: live-out l{l} = {poly}"
+                );
+            }
+
+            // The kernel on the memory the CPU had at the nest's entry.
+            let low = lower(func, nest, cand, "k").unwrap_or_else(|e| panic!("{what}: {e}"));
+            let ptx = emit_ptx(&low.kernel, &EmitOptions::for_target(Target::SM_75)).expect("emit");
+            let mut dev = DeviceMemory::new();
+            let mut window = entry.memory.clone();
+            window.truncate(SCRATCH as usize);
+            let mem_id = dev.alloc(window);
+            let mut params = Vec::new();
+            for (src, param) in low.sources.iter().zip(&low.kernel.params) {
+                let value = match src {
+                    ParamSource::Memory => ParamValue::Ptr(mem_id),
+                    ParamSource::TrapFlag => ParamValue::Ptr(dev.alloc_zeroed(4)),
+                    ParamSource::Local(l) => {
+                        let v = local_value(func, &entry, *l);
+                        match param.kind {
+                            ParamKind::Scalar(ValType::I32) => ParamValue::U32(v as u32),
+                            ParamKind::Scalar(ValType::I64) => ParamValue::U64(v),
+                            ParamKind::Scalar(ValType::F32) => {
+                                ParamValue::F32(f32::from_bits(v as u32))
+                            }
+                            ParamKind::Scalar(ValType::F64) => ParamValue::F64(f64::from_bits(v)),
+                            ParamKind::Ptr => panic!("{what}: local as pointer"),
+                        }
+                    }
+                    ParamSource::Trip(lp) => {
+                        let t = sym(Sym::Trip(tensorwasm_analysis::ir::Loop(*lp)))
+                            .expect("trip count evaluates");
+                        assert!(t >= 1, "{what}: trip count {t}");
+                        match param.kind {
+                            ParamKind::Scalar(ValType::I64) => ParamValue::U64(t as u64),
+                            _ => ParamValue::U32(t as u32),
+                        }
+                    }
+                    ParamSource::Product(syms) => {
+                        let mut v: u64 = 1;
+                        for s in syms {
+                            v = v.wrapping_mul(sym(*s).expect("symbol evaluates") as u64);
+                        }
+                        ParamValue::U64(v)
+                    }
+                    ParamSource::Global(g) => panic!("{what}: reads global {g}"),
+                };
+                params.push(value);
+            }
+            let trips: Vec<u64> = cand
+                .grid
+                .iter()
+                .map(|g| sym(Sym::Trip(*g)).expect("grid trip") as u64)
+                .collect();
+            let plan = LaunchPlan::for_kernel(&low.kernel, None).expect("launch plan");
+            let launch = Launch {
+                grid: plan.grid_dims(&trips).expect("grid"),
+                block: plan.block,
+                params,
+            };
+            Interpreter::new()
+                .launch(&ptx, "k", &launch, &mut dev)
+                .unwrap_or_else(|e| panic!("{what}: interpreter: {e}"));
+            let gpu = dev.read(mem_id).expect("read back");
+            let cpu = &exit.memory[..SCRATCH as usize];
+            if let Some(at) = gpu.iter().zip(cpu).position(|(a, b)| a != b) {
+                panic!(
+                    "{what}: memory differs at address {at:#x}: kernel {:02x?}, CPU {:02x?}",
+                    &gpu[at..at + 4],
+                    &cpu[at..at + 4]
+                );
+            }
+            assert_ne!(
+                entry.memory[..SCRATCH as usize],
+                exit.memory[..SCRATCH as usize],
+                "{what}: the nest wrote nothing (the test would prove nothing)"
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} kernels checked against Wasmtime");
+    assert!(checked >= 8, "only {checked} kernels checked");
+}
