@@ -64,6 +64,10 @@ pub struct Group {
     pub base: Poly,
     /// Whether some access of the group writes.
     pub writes: bool,
+    /// The bytes the group's accesses may touch over the whole nest, `[lo, hi)`, over the
+    /// live-ins and trip counts, when the accesses differ only by constants. Symbolic strides are
+    /// taken as non-negative here; the host evaluates each access's extremes exactly.
+    pub range: Option<(Poly, Poly)>,
 }
 
 /// A check the guard makes at run time, before dispatching.
@@ -192,9 +196,13 @@ impl fmt::Display for Candidate {
             }
         )?;
         for (i, g) in self.groups.iter().enumerate() {
+            let range = match &g.range {
+                Some((lo, hi)) => format!("[{lo}, {hi})"),
+                None => "per access".into(),
+            };
             writeln!(
                 f,
-                "  G{i}: base {}{}",
+                "  G{i}: base {}{}, bytes {range}",
                 g.base,
                 if g.writes { ", written" } else { ", read only" }
             )?;
@@ -448,6 +456,7 @@ fn dependences(
                     groups.push(Group {
                         base,
                         writes: false,
+                        range: None,
                     });
                     groups.len() - 1
                 }
@@ -469,6 +478,9 @@ fn dependences(
                 constant,
             });
         }
+    }
+    for (gi, g) in groups.iter_mut().enumerate() {
+        g.range = group_range(plans.iter().filter(|p| p.group == gi), trip);
     }
     let mut conditions = Vec::new();
     let mut reasons = Vec::new();
@@ -521,6 +533,50 @@ fn dependences(
     } else {
         Err(reasons)
     }
+}
+
+/// `[lo, hi)` of a group's accesses (see [`Group::range`]).
+fn group_range<'p>(
+    members: impl Iterator<Item = &'p AccessPlan>,
+    trip: &dyn Fn(Loop) -> Poly,
+) -> Option<(Poly, Poly)> {
+    let mut best: Option<(Poly, Poly)> = None;
+    for p in members {
+        let mut lo = p.addr.clone();
+        let mut hi = p.addr.clone();
+        // Replace every iteration number by its extreme: 0 or T - 1 by the stride's sign.
+        let iters: Vec<Sym> = p
+            .addr
+            .symbols()
+            .filter(|s| matches!(s, Sym::Iter(_)))
+            .collect();
+        for s in iters {
+            let Sym::Iter(lp) = s else { continue };
+            let last = trip(lp).sub(&Poly::constant(1))?;
+            let (_, c) = p.addr.split_linear(s)?;
+            let negative = c.as_constant().is_some_and(|c| c < 0);
+            let (at_lo, at_hi) = if negative {
+                (last.clone(), Poly::default())
+            } else {
+                (Poly::default(), last.clone())
+            };
+            lo = lo.substitute(s, &at_lo)?;
+            hi = hi.substitute(s, &at_hi)?;
+        }
+        let hi = hi.add(&Poly::constant(i64::from(p.width)))?;
+        best = Some(match best {
+            None => (lo, hi),
+            Some((blo, bhi)) => {
+                let dlo = lo.sub(&blo)?.as_constant()?;
+                let dhi = hi.sub(&bhi)?.as_constant()?;
+                (
+                    if dlo < 0 { lo } else { blo },
+                    if dhi > 0 { hi } else { bhi },
+                )
+            }
+        });
+    }
+    best
 }
 
 enum Proof {
