@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use wasmtime::{Engine, ExternType, Linker, Module, Store, Trap};
+use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -22,10 +22,24 @@ use crate::values;
 pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
 
 /// An engine with its epoch ticker: what every invocation runs on.
-#[derive(Debug)]
 pub struct Runtime {
     engine: Engine,
+    linker: Linker<State>,
     _ticker: EpochTicker,
+}
+
+/// A module linked against WASI once, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Prepared {
+    module: Module,
+    pre: InstancePre<State>,
+}
+
+impl Prepared {
+    /// The module this was prepared from.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
 }
 
 /// Where a guest's stdio goes.
@@ -66,9 +80,28 @@ pub struct CommandOutcome {
 /// Captured stdout and stderr pipes.
 type CapturedOutput = (MemoryOutputPipe, MemoryOutputPipe);
 
-struct State {
+/// Per-store host state: WASI and the memory limiter.
+pub struct State {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
@@ -77,8 +110,12 @@ impl Runtime {
     pub fn new(engine: Engine) -> Result<Runtime> {
         let ticker = EpochTicker::start(&engine)
             .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
+        let mut linker: Linker<State> = Linker::new(&engine);
+        p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
+            .map_err(|e| Error::Runtime(format!("cannot link WASI: {e:#}")))?;
         Ok(Runtime {
             engine,
+            linker,
             _ticker: ticker,
         })
     }
@@ -86,6 +123,19 @@ impl Runtime {
     /// The engine modules must be loaded into.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Links `module` against WASI once (imports resolved, type-checked), for many
+    /// instantiations. Fails when the module imports something the runtime does not provide.
+    pub fn prepare(&self, module: &Module) -> Result<Prepared> {
+        let pre = self
+            .linker
+            .instantiate_pre(module)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        Ok(Prepared {
+            module: module.clone(),
+            pre,
+        })
     }
 
     /// Calls `export` with JSON `args` lowered by its declared parameter types, and returns the
@@ -97,17 +147,23 @@ impl Runtime {
         args: &Value,
         limits: &Limits,
     ) -> Result<Value> {
-        let func_ty = function_export(module, export)?;
+        self.invoke_prepared(&self.prepare(module)?, export, args, limits)
+    }
+
+    /// [`Runtime::invoke`] on a prepared module: a fresh store and instance, nothing shared
+    /// with any other call.
+    pub fn invoke_prepared(
+        &self,
+        prepared: &Prepared,
+        export: &str,
+        args: &Value,
+        limits: &Limits,
+    ) -> Result<Value> {
+        let func_ty = function_export(&prepared.module, export)?;
         let params: Vec<_> = func_ty.params().collect();
         let args = values::lower_args(export, &params, args)?;
-        let io = CommandIo {
-            args: vec![export.to_string()],
-            env: vec![],
-            dirs: vec![],
-            stdio: Stdio::Null,
-        };
-        let (mut store, _pipes) = self.store(&io, limits)?;
-        let instance = self.instantiate(&mut store, module)?;
+        let mut store = self.bare_store(WasiCtxBuilder::new().build_p1(), limits);
+        let instance = instantiate(&mut store, prepared)?;
         let func = instance.get_func(&mut store, export).ok_or_else(|| {
             Error::Runtime(format!("export `{export}` vanished after instantiation"))
         })?;
@@ -124,13 +180,26 @@ impl Runtime {
         io: &CommandIo,
         limits: &Limits,
     ) -> Result<CommandOutcome> {
-        if !matches!(module.get_export("_start"), Some(ExternType::Func(_))) {
+        self.run_prepared(&self.prepare(module)?, io, limits)
+    }
+
+    /// [`Runtime::run_command`] on a prepared module.
+    pub fn run_prepared(
+        &self,
+        prepared: &Prepared,
+        io: &CommandIo,
+        limits: &Limits,
+    ) -> Result<CommandOutcome> {
+        if !matches!(
+            prepared.module.get_export("_start"),
+            Some(ExternType::Func(_))
+        ) {
             return Err(Error::NotACommand {
-                available: function_exports(module),
+                available: function_exports(&prepared.module),
             });
         }
         let (mut store, pipes) = self.store(io, limits)?;
-        let instance = self.instantiate(&mut store, module)?;
+        let instance = instantiate(&mut store, prepared)?;
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(|e| Error::Instantiate(format!("`_start` has the wrong type: {e}")))?;
@@ -183,35 +252,36 @@ impl Runtime {
                     message: format!("{e:#}"),
                 })?;
         }
+        Ok((self.bare_store(builder.build_p1(), limits), pipes))
+    }
+
+    fn bare_store(&self, wasi: WasiP1Ctx, limits: &Limits) -> Store<State> {
         let state = State {
-            wasi: builder.build_p1(),
+            wasi,
             limiter: MemoryLimiter::new(limits.max_memory),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(limits.deadline_ticks());
         store.epoch_deadline_trap();
-        Ok((store, pipes))
+        store
     }
+}
 
-    fn instantiate(&self, store: &mut Store<State>, module: &Module) -> Result<wasmtime::Instance> {
-        let mut linker: Linker<State> = Linker::new(&self.engine);
-        p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
-            .map_err(|e| Error::Runtime(format!("cannot link WASI: {e:#}")))?;
-        linker.instantiate(&mut *store, module).map_err(|e| {
-            let limiter = &store.data().limiter;
-            match limiter.refused {
-                Some(requested) => Error::MemoryLimit {
-                    requested,
-                    limit: limiter.limit(),
-                },
-                None => match e.downcast_ref::<Trap>() {
-                    Some(_) => Error::Trap(format!("{e:#}")),
-                    None => Error::Instantiate(format!("{e:#}")),
-                },
-            }
-        })
-    }
+fn instantiate(store: &mut Store<State>, prepared: &Prepared) -> Result<wasmtime::Instance> {
+    prepared.pre.instantiate(&mut *store).map_err(|e| {
+        let limiter = &store.data().limiter;
+        match limiter.refused {
+            Some(requested) => Error::MemoryLimit {
+                requested,
+                limit: limiter.limit(),
+            },
+            None => match e.downcast_ref::<Trap>() {
+                Some(_) => Error::Trap(format!("{e:#}")),
+                None => Error::Instantiate(format!("{e:#}")),
+            },
+        }
+    })
 }
 
 fn guest_error(e: wasmtime::Error, limits: &Limits) -> Error {

@@ -10,8 +10,8 @@
 //!
 //! This crate links Wasmtime *without* Cranelift: it can deserialize code that `tensorwasm build`
 //! precompiled, and it cannot compile Wasm. It never parses Wasm for analysis. The HTTP daemon
-//! `tensorwasmd` (issue: multi-tenant daemon) is not built yet; `tensorwasm run` uses this crate
-//! in-process.
+//! `tensorwasmd` lives in [`server`] (cargo feature `server`, on by default; library users such
+//! as the compiler turn it off); `tensorwasm run` uses the runtime in-process.
 
 #![deny(unsafe_code)]
 
@@ -20,6 +20,8 @@ pub mod error;
 pub mod invoke;
 pub mod limits;
 pub mod restore;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod values;
 
 pub use error::{Error, Result};

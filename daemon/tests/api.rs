@@ -1,0 +1,554 @@
+//! The HTTP API against the real binary: the happy path, and every refusal with its status
+//! and stable error code — with the daemon still serving afterwards.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn deploy_list_inspect_invoke_replace_delete() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+
+    let r = d.deploy("arith", ALICE, &arith(1));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["outcome"], "created");
+    assert!(r.header("x-request-id").is_some());
+
+    let r = d.req("GET", "/v1/bundles", Some(READER), b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["bundles"][0]["name"], "arith");
+    assert_eq!(r.json()["tenant"], "acme");
+
+    let r = d.req("GET", "/v1/bundles/arith", Some(READER), b"");
+    assert_eq!(r.status, 200);
+    let info = r.json();
+    assert_eq!(info["version"], 1);
+    assert_eq!(info["kernels"], json!([]));
+    assert!(
+        info["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "add" && e["params"] == json!(["i32", "i32"]))
+    );
+
+    let r = d.invoke("arith", "add", INVOKER, "[1, 2]");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["results"], json!([3]));
+    assert_eq!(v["ran_on"], "cpu");
+    assert_eq!(v["kernels"], json!([]));
+    assert_eq!(v["bundle"]["version"], 1);
+    let r = d.invoke("arith", "scale", INVOKER, "[0.1, 3]");
+    assert_eq!(r.json()["results"], json!([0.3]));
+
+    // Same bytes again: idempotent. A newer version replaces (POST works like PUT).
+    let r = d.deploy("arith", ALICE, &arith(1));
+    assert_eq!(
+        (r.status, r.json()["outcome"].clone()),
+        (200, json!("unchanged"))
+    );
+    let r = d.req("POST", "/v1/bundles/arith", Some(ALICE), &arith(2));
+    assert_eq!(
+        (r.status, r.json()["outcome"].clone()),
+        (200, json!("replaced"))
+    );
+    assert_eq!(
+        d.invoke("arith", "add", ALICE, "[2, 2]").json()["bundle"]["version"],
+        2
+    );
+
+    let r = d.req("DELETE", "/v1/bundles/arith", Some(ALICE), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = d.req("GET", "/v1/bundles/arith", Some(ALICE), b"");
+    assert_eq!((r.status, r.code()), (404, "bundle-not-found".into()));
+    let r = d.req("DELETE", "/v1/bundles/arith", Some(ALICE), b"");
+    assert_eq!(r.status, 404);
+
+    // The audit log saw both deploys, the no-op aside, and the delete.
+    let audit = std::fs::read_to_string(fx.data().join("audit.jsonl")).unwrap();
+    let actions: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let oks: Vec<_> = actions
+        .iter()
+        .filter(|a| a["outcome"] == "ok")
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap(),
+                a["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(oks, [("deploy", 1), ("deploy", 2), ("delete", 2)]);
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["request_id"].is_string() && a["who"] == "alice")
+    );
+    assert!(actions[0]["digest"].as_str().unwrap().len() == 64);
+}
+
+#[test]
+fn authentication_rights_and_tenants() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    assert_eq!(d.deploy("arith", ALICE, &arith(1)).status, 201);
+
+    let r = d.req("GET", "/v1/bundles", None, b"");
+    assert_eq!((r.status, r.code()), (401, "missing-token".into()));
+    assert!(r.header("www-authenticate").is_some());
+    let r = d.req("GET", "/v1/bundles", Some("not-a-token-at-all"), b"");
+    assert_eq!((r.status, r.code()), (401, "invalid-token".into()));
+    let r = d.raw(b"GET /v1/bundles HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YTpi\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.code()), (401, "invalid-token".into()));
+
+    // Missing rights.
+    let r = d.deploy("arith", READER, &arith(2));
+    assert_eq!((r.status, r.code()), (403, "forbidden".into()));
+    let r = d.invoke("arith", "add", READER, "[1, 2]");
+    assert_eq!((r.status, r.code()), (403, "forbidden".into()));
+    let r = d.req("DELETE", "/v1/bundles/arith", Some(INVOKER), b"");
+    assert_eq!((r.status, r.code()), (403, "forbidden".into()));
+
+    // Tenant B sees nothing of tenant A, with the same answer as for a name nobody uses.
+    let missing = d.req("GET", "/v1/bundles/nope", Some(BOB), b"");
+    for (method, path, body) in [
+        ("GET", "/v1/bundles/arith", &b""[..]),
+        ("POST", "/v1/bundles/arith/invoke/add", &b"[1, 2]"[..]),
+        ("POST", "/v1/bundles/arith/run", &b"{}"[..]),
+        ("DELETE", "/v1/bundles/arith", &b""[..]),
+    ] {
+        let r = d.req(method, path, Some(BOB), body);
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "bundle-not-found".into()),
+            "{method} {path}"
+        );
+        assert_eq!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace("arith", "nope"),
+            missing.json()["error"]["message"]
+        );
+    }
+    assert_eq!(
+        d.req("GET", "/v1/bundles", Some(BOB), b"").json()["bundles"],
+        json!([])
+    );
+    // Bob deploying his own `arith` does not touch Alice's.
+    assert_eq!(d.deploy("arith", BOB, &arith(5)).status, 201);
+    assert_eq!(
+        d.invoke("arith", "add", ALICE, "[1, 1]").json()["bundle"]["version"],
+        1
+    );
+    assert_eq!(
+        d.invoke("arith", "add", BOB, "[1, 1]").json()["bundle"]["version"],
+        5
+    );
+}
+
+#[test]
+fn rate_limit_gives_429_with_retry_after() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    assert_eq!(d.deploy("arith", ALICE, &arith(1)).status, 201);
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| d.invoke("arith", "add", SLOW, "[1, 2]").status)
+        .collect();
+    assert_eq!(&statuses[..2], &[200, 200]);
+    let r = d.invoke("arith", "add", SLOW, "[1, 2]");
+    assert_eq!((r.status, r.code()), (429, "rate-limited".into()));
+    assert!(r.header("retry-after").is_some());
+    // Other tokens are unaffected.
+    assert_eq!(d.invoke("arith", "add", ALICE, "[1, 2]").status, 200);
+}
+
+#[test]
+fn bad_requests_are_refused_with_their_codes() {
+    let fx = Fixture::new();
+    let d = fx.start(&[
+        "--max-request-bytes",
+        "1KiB",
+        "--max-bundle-bytes",
+        "256KiB",
+    ]);
+    assert_eq!(d.deploy("arith", ALICE, &arith(1)).status, 201);
+    let check = |r: Resp, status: u16, code: &str| {
+        assert_eq!(
+            (r.status, r.code()),
+            (status, code.to_string()),
+            "{}",
+            r.text()
+        );
+    };
+    check(d.invoke("arith", "add", ALICE, "[1,"), 400, "bad-json");
+    check(
+        d.invoke("arith", "add", ALICE, "{\"a\": 1}"),
+        400,
+        "bad-json",
+    );
+    check(d.invoke("arith", "add", ALICE, "[1]"), 400, "bad-arity");
+    check(
+        d.invoke("arith", "add", ALICE, "[1, \"x\"]"),
+        400,
+        "bad-argument",
+    );
+    check(
+        d.invoke("arith", "add", ALICE, "[1.5, 2]"),
+        400,
+        "bad-argument",
+    );
+    check(
+        d.invoke("arith", "nope", ALICE, "[]"),
+        404,
+        "unknown-export",
+    );
+    check(
+        d.invoke("arith", "memory", ALICE, "[]"),
+        400,
+        "not-a-function",
+    );
+    check(
+        d.invoke("ghost", "add", ALICE, "[]"),
+        404,
+        "bundle-not-found",
+    );
+    let big = format!("[{}1]", "1, ".repeat(600));
+    check(d.invoke("arith", "add", ALICE, &big), 413, "body-too-large");
+    check(
+        d.deploy("big", ALICE, &vec![0u8; 300 << 10]),
+        413,
+        "body-too-large",
+    );
+    // A body larger than declared limit but sent chunked is cut off too.
+    let mut chunked = b"POST /v1/bundles/arith/invoke/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-token-0123456789\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    chunked.extend_from_slice(format!("800\r\n{}\r\n0\r\n\r\n", " ".repeat(0x800)).as_bytes());
+    check(d.raw(&chunked), 413, "body-too-large");
+    check(
+        d.req("POST", "/v1/bundles/arith/run", Some(ALICE), b"{}"),
+        400,
+        "not-a-command",
+    );
+    check(
+        d.req(
+            "POST",
+            "/v1/bundles/arith/run",
+            Some(ALICE),
+            b"{\"bogus\": 1}",
+        ),
+        400,
+        "bad-json",
+    );
+    check(
+        d.req("GET", "/v2/bundles", Some(ALICE), b""),
+        404,
+        "no-route",
+    );
+    check(
+        d.req("PATCH", "/v1/bundles/arith", Some(ALICE), b""),
+        405,
+        "method-not-allowed",
+    );
+    // Path tricks in names never reach the file system.
+    for name in [
+        "..",
+        "%2e%2e",
+        "..%2Fkeys",
+        "a%2Fb",
+        "UPPER",
+        ".hidden",
+        "-rf",
+        "a%00b",
+        "%C3%A9",
+    ] {
+        check(d.deploy(name, ALICE, &arith(1)), 400, "invalid-name");
+        check(d.invoke(name, "add", ALICE, "[1, 2]"), 400, "invalid-name");
+    }
+    let long = "a".repeat(65);
+    check(d.deploy(&long, ALICE, &arith(1)), 400, "invalid-name");
+    // Still serving.
+    assert_eq!(
+        d.invoke("arith", "add", ALICE, "[1, 2]").json()["results"],
+        json!([3])
+    );
+}
+
+#[test]
+fn hostile_bundles_are_refused() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    let check = |r: Resp, status: u16, code: &str| {
+        assert_eq!(
+            (r.status, r.code()),
+            (status, code.to_string()),
+            "{}",
+            r.text()
+        );
+    };
+    // Tampered: one flipped byte in the code section, in the manifest, or truncated.
+    let good = arith(3);
+    let mut tampered = good.clone();
+    let at = tampered.len() - 100;
+    tampered[at] ^= 0x40;
+    check(d.deploy("arith", ALICE, &tampered), 422, "invalid-bundle");
+    let mut tampered = good.clone();
+    tampered[40] ^= 1;
+    let r = d.deploy("arith", ALICE, &tampered);
+    assert_eq!(r.status, 422, "{}", r.text());
+    check(
+        d.deploy("arith", ALICE, &good[..good.len() / 2]),
+        422,
+        "invalid-bundle",
+    );
+    check(
+        d.deploy("arith", ALICE, b"not a bundle"),
+        422,
+        "invalid-bundle",
+    );
+    check(d.deploy("arith", ALICE, b""), 422, "invalid-bundle");
+    // Signed by a key the operator does not trust.
+    let untrusted = bundle(ARITH, "arith", 1, None, other_key());
+    check(
+        d.deploy("arith", ALICE, &untrusted),
+        422,
+        "untrusted-signer",
+    );
+    // Expired.
+    let expired = bundle(ARITH, "arith", 1, Some(1_000_000), key());
+    check(d.deploy("arith", ALICE, &expired), 422, "bundle-expired");
+    // Name in the URL differs from the signed name.
+    check(d.deploy("other", ALICE, &good), 400, "name-mismatch");
+    // Rollback and same-version conflicts.
+    assert_eq!(d.deploy("arith", ALICE, &good).status, 201);
+    check(d.deploy("arith", ALICE, &arith(2)), 409, "rollback-refused");
+    let same_version_other_bytes = bundle(ARITH, "arith", 3, Some(4_000_000_000), key());
+    check(
+        d.deploy("arith", ALICE, &same_version_other_bytes),
+        409,
+        "version-conflict",
+    );
+    assert_eq!(
+        d.invoke("arith", "add", ALICE, "[1, 2]").json()["bundle"]["version"],
+        3
+    );
+    // Nothing refused was stored.
+    assert_eq!(files_under(&fx.data().join("bundles")), ["acme/arith.twb"]);
+    let audit = std::fs::read_to_string(fx.data().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"code\":\"rollback-refused\""), "{audit}");
+    assert!(audit.contains("\"code\":\"untrusted-signer\""), "{audit}");
+}
+
+const GUESTS: &str = r#"(module
+  (memory 1)
+  (func (export "spin") (loop $l br $l))
+  (func (export "ok") (result i32) i32.const 7)
+  (func (export "hog") (result i32)
+    ;; grows to the limit and traps when refused
+    (block $done
+      (loop $more
+        (br_if $done (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+        br $more))
+    unreachable))"#;
+
+const BIG_MEMORY: &str = r#"(module (memory 64) (func (export "f") (result i32) i32.const 1))"#;
+
+#[test]
+fn guests_that_spin_trap_or_hog_memory_fail_alone() {
+    let fx = Fixture::new();
+    let d = fx.start(&["--invoke-timeout", "300ms", "--max-memory", "2MiB"]);
+    let guests = bundle(GUESTS, "guests", 1, None, key());
+    assert_eq!(d.deploy("guests", ALICE, &guests).status, 201);
+    // A module whose initial memory is over the limit can never run: refused at deploy.
+    let big = bundle(BIG_MEMORY, "big", 1, None, key());
+    let r = d.deploy("big", ALICE, &big);
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "memory-limit-exceeded".into()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(d.deploy("arith", ALICE, &arith(1)).status, 201);
+    assert_eq!(d.deploy("arith", BOB, &arith(1)).status, 201);
+
+    // A spinning guest is stopped at its deadline while another tenant is served quickly.
+    let addr = d.addr;
+    let spinner = std::thread::spawn(move || {
+        let d = Daemon { addr, child: None };
+        let started = Instant::now();
+        let r = d.invoke("guests", "spin", ALICE, "[]");
+        (r.status, r.code(), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..20 {
+        let started = Instant::now();
+        let r = d.invoke("arith", "add", BOB, "[1, 2]");
+        assert_eq!(r.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let (status, code, took) = spinner.join().unwrap();
+    assert_eq!((status, code.as_str()), (504, "deadline-exceeded"));
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+
+    let r = d.invoke("arith", "div", ALICE, "[1, 0]");
+    assert_eq!((r.status, r.code()), (422, "guest-trap".into()));
+    assert!(r.text().contains("divide by zero"), "{}", r.text());
+    let r = d.invoke("guests", "hog", ALICE, "[]");
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "guest-trap".into()),
+        "{}",
+        r.text()
+    );
+    // Each failure was alone: the same bundles still serve.
+    assert_eq!(
+        d.invoke("guests", "ok", ALICE, "[]").json()["results"],
+        json!([7])
+    );
+    assert_eq!(
+        d.invoke("arith", "add", ALICE, "[1, 2]").json()["results"],
+        json!([3])
+    );
+
+    let metrics = d.req("GET", "/metrics", None, b"").text();
+    for needle in [
+        "tensorwasmd_invocations_total{kind=\"invoke\",outcome=\"deadline-exceeded\"} 1",
+        "tensorwasmd_guest_traps_total 2",
+        "tensorwasmd_bundles 3",
+        "tensorwasmd_http_requests_total{route=\"/v1/bundles/{name}/invoke/{export}\",method=\"POST\",status=\"200\"}",
+        "tensorwasmd_http_request_duration_seconds_bucket",
+        "tensorwasmd_restore_duration_seconds_count 3",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in:\n{metrics}");
+    }
+}
+
+#[test]
+fn wasi_commands_get_stdin_args_env_and_exit_codes() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    let hello = bundle(HELLO, "hello", 1, None, key());
+    assert_eq!(d.deploy("hello", ALICE, &hello).status, 201);
+    let r = d.req(
+        "POST",
+        "/v1/bundles/hello/run",
+        Some(INVOKER),
+        br#"{"args": ["world"], "env": {"A": "1"}, "stdin": "ignored"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["stdout"], "hello, world\n");
+    assert_eq!(v["stdout_encoding"], "utf-8");
+    assert_eq!(v["exit_code"], 1);
+    assert_eq!(v["ran_on"], "cpu");
+    let r = d.req("POST", "/v1/bundles/hello/run", Some(INVOKER), b"");
+    assert_eq!(r.json()["stdout"], "hello, stranger\n");
+    assert_eq!(r.json()["exit_code"], 0);
+    let r = d.req(
+        "POST",
+        "/v1/bundles/hello/run",
+        Some(INVOKER),
+        br#"{"stdin_base64": "!!!"}"#,
+    );
+    assert_eq!((r.status, r.code()), (400, "bad-request".into()));
+    let r = d.req(
+        "POST",
+        "/v1/bundles/hello/run",
+        Some(INVOKER),
+        br#"{"env": {"A=B": "1"}}"#,
+    );
+    assert_eq!((r.status, r.code()), (400, "bad-request".into()));
+}
+
+#[test]
+fn probes_and_metrics_need_no_token() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    assert_eq!(d.req("GET", "/healthz", None, b"").json()["status"], "ok");
+    assert_eq!(d.req("GET", "/readyz", None, b"").json()["status"], "ready");
+    let m = d.req("GET", "/metrics", None, b"");
+    assert_eq!(m.status, 200);
+    assert!(
+        m.text().contains("# TYPE tensorwasmd_bundles gauge"),
+        "{}",
+        m.text()
+    );
+}
+
+#[test]
+fn help_teaches_and_bad_configs_are_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorwasmd"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for needle in [
+        "Quick start",
+        "--trusted",
+        "--invoke-timeout",
+        "rollback",
+        "[[token]]",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+    let fx = Fixture::new();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tensorwasmd"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let data = fx.data().display().to_string();
+    let tokens = fx.path("tokens.toml").display().to_string();
+    let empty = fx.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (args, needle) in [
+        (
+            vec!["--tokens", &tokens],
+            "--data-dir and --tokens are required",
+        ),
+        (
+            vec!["--data-dir", &data, "--tokens", &tokens],
+            "no trusted keys",
+        ),
+        (
+            vec![
+                "--data-dir",
+                &data,
+                "--tokens",
+                &tokens,
+                "--trusted",
+                empty.to_str().unwrap(),
+            ],
+            "no trusted public keys",
+        ),
+        (
+            vec!["--data-dir", &data, "--tokens", &data, "--trusted", &tokens],
+            "not a tensorwasm public key",
+        ),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let cfg = fx.path("bad.toml");
+    std::fs::write(&cfg, "listen = 5\n").unwrap();
+    let out = run(&["--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+}
