@@ -137,8 +137,13 @@ impl Config {
                     .into(),
             );
         }
-        if self.max_concurrent == 0 || self.max_connections == 0 {
-            return Err("max-concurrent and max-connections must be at least 1".into());
+        if !(1..=MAX_COUNT).contains(&self.max_concurrent)
+            || !(1..=MAX_COUNT).contains(&self.max_connections)
+            || !(1..=MAX_COUNT).contains(&self.max_headers)
+        {
+            return Err(format!(
+                "max-concurrent, max-connections and max-headers must be 1 to {MAX_COUNT}"
+            ));
         }
         if self.max_header_bytes < 1024 {
             return Err("max-header-bytes must be at least 1KiB".into());
@@ -152,6 +157,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// Largest accepted value of the count settings.
+pub const MAX_COUNT: usize = 1_000_000;
 
 /// Twice the number of CPUs, at least 4.
 pub fn default_concurrency() -> usize {
