@@ -22,6 +22,7 @@ pub mod analyze;
 pub mod aot;
 pub mod exports;
 pub mod fsutil;
+pub mod oracle;
 pub mod pipeline;
 pub mod source;
 pub mod time;
