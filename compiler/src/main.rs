@@ -119,6 +119,58 @@ enum Command {
                             print as a JSON array."
     )]
     Run(RunArgs),
+    /// Check a hand-written PTX kernel against a Wasm reference function on random inputs.
+    #[command(
+        after_help = "Example:\n  tensorwasm oracle --wasm samples/oracle/saxpy/saxpy.wat --export saxpy \\\n      \
+                      --ptx samples/oracle/saxpy/saxpy.ptx --entry saxpy --plan \
+                      samples/oracle/saxpy/plan.toml\n\nThe plan (TOML, docs/ORACLE.md) says which \
+                      function parameters are sizes, buffers and scalars and how they fill the \
+                      kernel's parameters, grid and block. Each case runs the function in \
+                      Wasmtime and the kernel on the PTX interpreter over the same memory; memory \
+                      must be byte-identical afterwards except float lanes where both hold a NaN, \
+                      and a CPU trap must raise the kernel's trap flag. A failing case is shrunk \
+                      and printed with a seed that replays it (--seed).\n\nExit status: 0 when \
+                      every case passes, 1 on a counterexample, 2 on a usage or input error \
+                      (plan, PTX, module)."
+    )]
+    Oracle(OracleArgs),
+}
+
+#[derive(Args, Debug)]
+struct OracleArgs {
+    /// The reference module (.wasm or .wat); its memory 0 must be exported or imported.
+    #[arg(long, value_name = "REF.wasm")]
+    wasm: PathBuf,
+    /// The exported reference function.
+    #[arg(long, value_name = "F")]
+    export: String,
+    /// The kernel's PTX.
+    #[arg(long, value_name = "K.ptx")]
+    ptx: PathBuf,
+    /// The kernel's .entry name.
+    #[arg(long, value_name = "NAME")]
+    entry: String,
+    /// How the function's arguments map to the kernel's launch.
+    #[arg(long, value_name = "PLAN.toml")]
+    plan: PathBuf,
+    /// Cases to run.
+    #[arg(long, value_name = "N", default_value_t = tensorwasm_oracle::harness::DEFAULT_CASES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    cases: u32,
+    /// Run seed (decimal or 0x hex); default: a fresh one, printed in the report.
+    #[arg(long, value_name = "S", value_parser = parse_seed)]
+    seed: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("`{s}` is not a seed: expected a decimal or 0x-prefixed hex u64"))
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +274,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => inspect(&bundle, &trusted, json),
         Command::Analyze { input, json } => analyze(&input, json),
         Command::Run(args) => run(args),
+        Command::Oracle(args) => Ok(oracle(&args)),
     }
 }
 
@@ -685,4 +738,78 @@ fn parse_size(text: &str) -> anyhow::Result<usize> {
     let n: u64 = number.trim().parse().map_err(|_| bad())?;
     let bytes = n.checked_mul(scale).ok_or_else(bad)?;
     usize::try_from(bytes).map_err(|_| bad())
+}
+
+/// Exit status of `tensorwasm oracle` on a usage or input error.
+const INPUT_ERROR: u8 = 2;
+
+fn oracle(args: &OracleArgs) -> ExitCode {
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let config = tensorwasm_oracle::harness::Config {
+        cases: args.cases,
+        seed,
+        ..Default::default()
+    };
+    let files = tensorwasm::oracle::OracleFiles {
+        wasm: &args.wasm,
+        export: &args.export,
+        ptx: &args.ptx,
+        entry: &args.entry,
+        plan: &args.plan,
+    };
+    let started = std::time::Instant::now();
+    let report = match tensorwasm::oracle::check_files(&files, &config) {
+        Ok(report) => report,
+        Err(e) => {
+            if args.json {
+                println!("{}", json!({ "result": "error", "error": e.to_string() }));
+            }
+            eprintln!("error: {e}");
+            return ExitCode::from(INPUT_ERROR);
+        }
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let replay = match &report.verdict {
+        tensorwasm_oracle::harness::Verdict::Fail(c) => Some(format!(
+            "tensorwasm oracle --wasm {} --export {} --ptx {} --entry {} --plan {} --seed {:#x}",
+            args.wasm.display(),
+            args.export,
+            args.ptx.display(),
+            args.entry,
+            args.plan.display(),
+            c.case_seed
+        )),
+        tensorwasm_oracle::harness::Verdict::Pass => None,
+    };
+    if args.json {
+        let mut value =
+            serde_json::to_value(&report).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("elapsed_ms".into(), json!(elapsed_ms));
+            obj.insert("replay".into(), json!(replay));
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        println!("{report}");
+        if let Some(cmd) = &replay {
+            println!("  {cmd}");
+        }
+        println!("  time: {:.2} s", elapsed_ms as f64 / 1000.0);
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILURE)
+    }
+}
+
+/// A seed nobody chose: the clock's nanoseconds mixed with the process id.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    tensorwasm_oracle::harness::case_seed(nanos ^ u64::from(std::process::id()).rotate_left(32), 1)
 }

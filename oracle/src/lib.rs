@@ -18,6 +18,7 @@
 
 mod backend;
 mod error;
+pub mod harness;
 mod interp;
 mod memory;
 pub mod ptx;
