@@ -25,7 +25,7 @@ use crate::ir::{Loop, OpClass, Opcode, Terminator};
 use crate::loops::{FuncInfo, LoopFacts, TripCount};
 use crate::opcode::ScalarOpcode as S;
 use crate::poly::{Poly, Sym};
-use crate::symbolic::{Alts, NestEval, TripForm, evaluate_nest};
+use crate::symbolic::{Alts, NestEval, TripForm};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -266,14 +266,15 @@ impl Candidate {
     }
 }
 
-/// Builds the candidate for `nest` (root first), or the reasons it is not one.
+/// Builds the candidate for `nest` (root first) from its symbolic evaluation, or the reasons it
+/// is not one.
 pub fn build(
     info: &FuncInfo<'_>,
     facts: &[LoopFacts],
     nest: &[Loop],
+    eval: &NestEval,
 ) -> Result<Candidate, Vec<Reason>> {
     let root = nest.first().copied().unwrap_or(Loop(0));
-    let eval = evaluate_nest(info, facts, root);
     if let Some(why) = &eval.gave_up {
         return Err(vec![Reason::Evaluation { why: why.clone() }]);
     }
@@ -303,7 +304,7 @@ pub fn build(
         }
     }
     // Live-outs.
-    let live_outs = match live_outs(info, root, &eval) {
+    let live_outs = match live_outs(info, root, eval) {
         Ok(l) => l,
         Err(mut r) => {
             reasons.append(&mut r);
@@ -333,9 +334,7 @@ pub fn build(
             .any(|(b, _, inst)| inst.op.class() == OpClass::Store && !info.in_loop(child, *b))
     };
     let mut grid = vec![root];
-    let mut deps = dependences(&eval, &grid, nest, &trip_poly);
-    let (groups, accesses, conditions) = deps?;
-    let mut best = (groups, accesses, conditions);
+    let mut best = dependences(eval, &grid, nest, &trip_poly)?;
     while grid.len() < 3 {
         let Some(&last) = grid.last() else { break };
         let [child] = children(last)[..] else { break };
@@ -356,8 +355,7 @@ pub fn build(
         }
         let mut g = grid.clone();
         g.push(child);
-        deps = dependences(&eval, &g, nest, &trip_poly);
-        match deps {
+        match dependences(eval, &g, nest, &trip_poly) {
             Ok(d) => {
                 grid = g;
                 best = d;
@@ -386,7 +384,7 @@ pub fn build(
     conditions.extend(dep_conditions);
     let sequential: Vec<Loop> = nest.iter().copied().filter(|l| !grid.contains(l)).collect();
     Ok(Candidate {
-        live_ins: live_ins(info, root, &eval, &accesses, &trips, &live_outs),
+        live_ins: live_ins(info, root, eval, &accesses, &trips, &live_outs),
         ivs: eval
             .loops
             .iter()

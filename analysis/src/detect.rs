@@ -421,7 +421,9 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
     if !unique.is_empty() {
         return Verdict::Rejected { reasons: unique };
     }
-    match crate::candidate::build(info, facts, nest) {
+    // No reason means the body checks passed, so the evaluation above ran: reuse it.
+    let eval = eval.unwrap_or_else(|| crate::symbolic::evaluate_nest(info, facts, root));
+    match crate::candidate::build(info, facts, nest, &eval) {
         Ok(c) => Verdict::Candidate(Box::new(c)),
         Err(reasons) => Verdict::Rejected { reasons },
     }

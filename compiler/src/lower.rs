@@ -110,7 +110,7 @@ pub fn lower(
     lw.run()?;
     let Lowerer {
         mut kernel,
-        sources,
+        mut sources,
         ..
     } = lw;
     if kernel.can_trap() {
@@ -120,11 +120,7 @@ pub fn lower(
             kind: ParamKind::Ptr,
         });
         kernel.trap_flag = Some(id);
-        let mut sources = sources;
         sources.push(ParamSource::TrapFlag);
-        tensorwasm_blueprints::kernel_ir::verify(&kernel)
-            .map_err(|e| format!("lowering produced an invalid kernel: {e}"))?;
-        return Ok(Lowered { kernel, sources });
     }
     tensorwasm_blueprints::kernel_ir::verify(&kernel)
         .map_err(|e| format!("lowering produced an invalid kernel: {e}"))?;
