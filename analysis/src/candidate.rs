@@ -22,7 +22,7 @@
 
 use crate::detect::Reason;
 use crate::ir::{Loop, OpClass, Opcode, Terminator};
-use crate::loops::{FuncInfo, LoopFacts, TripCount};
+use crate::loops::FuncInfo;
 use crate::opcode::ScalarOpcode as S;
 use crate::poly::{Poly, Sym};
 use crate::symbolic::{Alts, NestEval, TripForm};
@@ -270,7 +270,6 @@ impl Candidate {
 /// is not one.
 pub fn build(
     info: &FuncInfo<'_>,
-    facts: &[LoopFacts],
     nest: &[Loop],
     eval: &NestEval,
 ) -> Result<Candidate, Vec<Reason>> {
@@ -366,19 +365,16 @@ pub fn build(
     let (groups, accesses, dep_conditions) = best;
     // Trip-count conditions first, then the alias checks.
     let mut conditions = Vec::new();
+    // Both come from the symbolic evaluation, which also finds trip counts that the local loop
+    // facts miss (a bound reached through a chain of locals): a bottom-tested loop's formula holds
+    // only if the body runs at least once, whichever analysis found it.
     for &lp in nest {
-        if let Some(f) = facts.get(lp.index())
-            && let TripCount::Known { at_least_once, .. } = f.trip_count
-        {
-            if at_least_once {
-                conditions.push(Condition::AtLeastOnce { lp });
-            }
-            if let Some(t) = trips.get(&lp)
-                && t.exact
-                && t.as_poly().is_none()
-            {
-                conditions.push(Condition::ExactTrip { lp });
-            }
+        let Some(t) = trips.get(&lp) else { continue };
+        if eval.loops.get(&lp).is_some_and(|e| e.bottom) {
+            conditions.push(Condition::AtLeastOnce { lp });
+        }
+        if t.exact && t.as_poly().is_none() {
+            conditions.push(Condition::ExactTrip { lp });
         }
     }
     conditions.extend(dep_conditions);

@@ -423,7 +423,7 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
     }
     // No reason means the body checks passed, so the evaluation above ran: reuse it.
     let eval = eval.unwrap_or_else(|| crate::symbolic::evaluate_nest(info, facts, root));
-    match crate::candidate::build(info, facts, nest, &eval) {
+    match crate::candidate::build(info, nest, &eval) {
         Ok(c) => Verdict::Candidate(Box::new(c)),
         Err(reasons) => Verdict::Rejected { reasons },
     }
