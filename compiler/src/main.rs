@@ -163,6 +163,11 @@ struct OracleArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Where the kernel runs: `interpreter` (the PTX interpreter, any host) or `cuda` (GPU 0
+    /// through the CUDA driver; exits 2 when the host has no GPU).
+    #[arg(long, value_name = "B", default_value = "interpreter",
+          value_parser = ["interpreter", "cuda"])]
+    backend: String,
 }
 
 fn parse_seed(s: &str) -> Result<u64, String> {
@@ -757,8 +762,22 @@ fn oracle(args: &OracleArgs) -> ExitCode {
         entry: &args.entry,
         plan: &args.plan,
     };
+    let mut backend: Box<dyn tensorwasm_oracle::Backend> = if args.backend == "cuda" {
+        match tensorwasm_oracle::CudaBackend::new(0) {
+            Ok(b) => Box::new(b),
+            Err(e) => {
+                if args.json {
+                    println!("{}", json!({ "result": "error", "error": e.to_string() }));
+                }
+                eprintln!("error: --backend cuda: {e}");
+                return ExitCode::from(INPUT_ERROR);
+            }
+        }
+    } else {
+        Box::new(tensorwasm_oracle::Interpreter::new())
+    };
     let started = std::time::Instant::now();
-    let report = match tensorwasm::oracle::check_files(&files, &config) {
+    let report = match tensorwasm::oracle::check_files(&files, &config, backend.as_mut()) {
         Ok(report) => report,
         Err(e) => {
             if args.json {
@@ -771,13 +790,18 @@ fn oracle(args: &OracleArgs) -> ExitCode {
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let replay = match &report.verdict {
         tensorwasm_oracle::harness::Verdict::Fail(c) => Some(format!(
-            "tensorwasm oracle --wasm {} --export {} --ptx {} --entry {} --plan {} --seed {:#x}",
+            "tensorwasm oracle --wasm {} --export {} --ptx {} --entry {} --plan {} --seed {:#x}{}",
             args.wasm.display(),
             args.export,
             args.ptx.display(),
             args.entry,
             args.plan.display(),
-            c.case_seed
+            c.case_seed,
+            if args.backend == "cuda" {
+                " --backend cuda"
+            } else {
+                ""
+            }
         )),
         tensorwasm_oracle::harness::Verdict::Pass => None,
     };

@@ -18,6 +18,7 @@ use tensorwasm_analysis::poly::Sym;
 use tensorwasm_analysis::{NestVerdict, Verdict, analyze, translate};
 use tensorwasm_blueprints::kernel_ir::{ParamKind, ValType};
 use tensorwasm_blueprints::{EmitOptions, LaunchPlan, Target, emit_ptx};
+use tensorwasm_oracle::record::LaunchRecord;
 use tensorwasm_oracle::{Backend, DeviceMemory, Interpreter, Launch, ParamValue};
 use wasm_encoder::{Encode, Instruction, MemArg};
 use wasmtime::{Engine, Instance, Module, Store, Val};
@@ -382,11 +383,14 @@ fn bare_sample_kernels_match_wasmtime() {
                 block: plan.block,
                 params,
             };
+            let cpu = &exit.memory[..SCRATCH as usize];
+            if let Some(dir) = std::env::var_os("TENSORWASM_RECORD_LAUNCHES") {
+                record(&dir, &what, &ptx, &launch, &dev, mem_id, cpu);
+            }
             Interpreter::new()
                 .launch(&ptx, "k", &launch, &mut dev)
                 .unwrap_or_else(|e| panic!("{what}: interpreter: {e}"));
             let gpu = dev.read(mem_id).expect("read back");
-            let cpu = &exit.memory[..SCRATCH as usize];
             if let Some(at) = gpu.iter().zip(cpu).position(|(a, b)| a != b) {
                 panic!(
                     "{what}: memory differs at address {at:#x}: kernel {:02x?}, CPU {:02x?}",
@@ -404,4 +408,36 @@ fn bare_sample_kernels_match_wasmtime() {
     }
     eprintln!("{checked} kernels checked against Wasmtime");
     assert!(checked >= 8, "only {checked} kernels checked");
+}
+
+/// Writes the launch as a record for `oracle/examples/replay.rs` (e.g. on a host with a GPU):
+/// the memory window Wasmtime left at the nest's exit is the expected window, and every trap
+/// flag must stay 0 (the CPU did not trap).
+fn record(
+    dir: &std::ffi::OsStr,
+    what: &str,
+    ptx: &str,
+    launch: &Launch,
+    dev: &DeviceMemory,
+    window: tensorwasm_oracle::BufferId,
+    cpu: &[u8],
+) {
+    let expect = (0..dev.len())
+        .map(|i| {
+            let id = dev.id(i).expect("buffer");
+            Some(if id == window {
+                cpu.to_vec()
+            } else {
+                vec![0; dev.read(id).expect("buffer").len()]
+            })
+        })
+        .collect();
+    let rec = LaunchRecord::new(what, "wasmtime", ptx, "k", launch, dev, expect).expect("record");
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).expect("record directory");
+    let name: String = what
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::fs::write(dir.join(format!("{name}.json")), rec.to_json()).expect("write record");
 }

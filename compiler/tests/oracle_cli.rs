@@ -340,3 +340,41 @@ fn input_errors_exit_2_and_name_the_file_and_field() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["result"], "error");
 }
+
+#[test]
+fn the_cuda_backend_runs_the_same_check_or_says_why_not() {
+    let a = args(
+        "vadd",
+        &sample("vadd/vadd.wat"),
+        &sample("vadd/vadd.ptx"),
+        "vadd",
+        &sample("vadd/plan.toml"),
+    );
+    let out = run(&a, &["--cases", "50", "--seed", "7", "--backend", "cuda"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    if !tensorwasm_oracle::CudaBackend::library_present() {
+        // No NVIDIA driver on this host: an input error naming the cause, never a panic.
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("--backend cuda: CUDA: libcuda is not installed"),
+            "{stderr}"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("on the cuda backend"), "{stdout}");
+    // The fused multiply-add is just as wrong on the hardware.
+    let out = run(&saxpy_fma(), &["--seed", "12345", "--backend", "cuda"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
+
+#[test]
+fn an_unknown_backend_is_a_usage_error() {
+    let out = run(&saxpy_fma(), &["--backend", "tpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid value 'tpu'"),
+        "{}",
+        text(&out.stderr)
+    );
+}

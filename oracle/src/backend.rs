@@ -4,8 +4,9 @@
 //! This module holds only the launch description and the trait; it must never depend on how a
 //! backend executes PTX.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::memory::{BufferId, DeviceMemory};
+use crate::ptx::ScalarType;
 
 /// Something that runs a PTX kernel over device memory.
 pub trait Backend {
@@ -49,6 +50,10 @@ pub enum ParamValue {
     F64(f64),
     /// A buffer, passed as its device address to a 64-bit integer parameter.
     Ptr(BufferId),
+    /// A buffer's device address plus a byte offset (wrapping), for kernels that index a buffer
+    /// with addresses of their own, e.g. Wasm addresses into a window of linear memory that
+    /// starts at Wasm address `-offset`.
+    PtrOffset(BufferId, i64),
 }
 
 /// What a launch did.
@@ -62,4 +67,69 @@ pub struct LaunchStats {
     pub instructions: u64,
     /// Barrier releases (all blocks).
     pub barriers: u64,
+    /// Nanoseconds the kernel ran on a GPU, measured with CUDA events; 0 where the backend does
+    /// not measure it (the interpreter counts `instructions` instead).
+    pub gpu_ns: u64,
+}
+
+/// Checks grid and block dimensions against the limits every CUDA device shares.
+pub(crate) fn check_dims(launch: &Launch) -> Result<()> {
+    let [gx, gy, gz] = launch.grid;
+    let [bx, by, bz] = launch.block;
+    if launch.grid.contains(&0) || launch.block.contains(&0) {
+        return Err(Error::Launch(format!(
+            "zero dimension in grid {:?} or block {:?}",
+            launch.grid, launch.block
+        )));
+    }
+    if bx > 1024 || by > 1024 || bz > 64 || u64::from(bx) * u64::from(by) * u64::from(bz) > 1024 {
+        return Err(Error::Launch(format!(
+            "block {:?} exceeds 1024 threads (x, y <= 1024, z <= 64)",
+            launch.block
+        )));
+    }
+    if gx > i32::MAX as u32 || gy > 65535 || gz > 65535 {
+        return Err(Error::Launch(format!(
+            "grid {:?} exceeds (2^31-1, 65535, 65535)",
+            launch.grid
+        )));
+    }
+    Ok(())
+}
+
+/// The little-endian bytes of parameter `i` (0-based), `name` of type `ty`, with buffers
+/// resolved to device addresses by `address`. Every backend encodes parameters here, so a launch
+/// that one backend accepts, every backend accepts.
+pub(crate) fn encode_param(
+    i: usize,
+    name: &str,
+    ty: ScalarType,
+    v: &ParamValue,
+    address: &dyn Fn(BufferId) -> Result<u64>,
+) -> Result<Vec<u8>> {
+    let int32 = ty.is_int() && ty.bits() == 32;
+    let int64 = ty.is_int() && ty.bits() == 64;
+    let bytes: Option<Vec<u8>> = match *v {
+        ParamValue::U32(x) if int32 => Some(x.to_le_bytes().to_vec()),
+        ParamValue::S32(x) if int32 => Some(x.to_le_bytes().to_vec()),
+        ParamValue::U64(x) if int64 => Some(x.to_le_bytes().to_vec()),
+        ParamValue::S64(x) if int64 => Some(x.to_le_bytes().to_vec()),
+        ParamValue::F32(x) if ty == ScalarType::F32 || ty == ScalarType::B32 => {
+            Some(x.to_bits().to_le_bytes().to_vec())
+        }
+        ParamValue::F64(x) if ty == ScalarType::F64 || ty == ScalarType::B64 => {
+            Some(x.to_bits().to_le_bytes().to_vec())
+        }
+        ParamValue::Ptr(id) if int64 => Some(address(id)?.to_le_bytes().to_vec()),
+        ParamValue::PtrOffset(id, off) if int64 => {
+            Some(address(id)?.wrapping_add_signed(off).to_le_bytes().to_vec())
+        }
+        _ => None,
+    };
+    bytes.ok_or_else(|| {
+        Error::Launch(format!(
+            "parameter {} `{name}` has type {ty} but the launch gives {v:?}",
+            i + 1
+        ))
+    })
 }

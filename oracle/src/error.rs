@@ -127,6 +127,10 @@ pub enum Error {
         /// Where.
         site: Site,
     },
+    /// The GPU or its driver failed: no libcuda, no device, a PTX the driver rejects, or a kernel
+    /// that faulted on the device (after which the CUDA context is unusable).
+    #[error("CUDA: {0}")]
+    Device(String),
     /// Threads of a block wait at different barriers, or some at a barrier while others cannot
     /// reach it.
     #[error("divergent barrier in block ({},{},{}): {detail}", block[0], block[1], block[2])]

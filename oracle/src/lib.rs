@@ -12,18 +12,23 @@
 //! ```
 //!
 //! The crate must never panic on any input and never invent a result that the PTX ISA leaves
-//! unspecified; it reports such cases as [`Error`]s naming the PTX line. It contains no unsafe
-//! code.
-#![forbid(unsafe_code)]
+//! unspecified; it reports such cases as [`Error`]s naming the PTX line. Its only unsafe code is
+//! the CUDA runner's calls into the driver (`cuda`, feature `cuda`).
+#![deny(unsafe_code)]
 
 mod backend;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod error;
 pub mod harness;
 mod interp;
 mod memory;
 pub mod ptx;
+pub mod record;
 
 pub use backend::{Backend, Launch, LaunchStats, ParamValue};
+#[cfg(feature = "cuda")]
+pub use cuda::{CudaBackend, DeviceInfo};
 pub use error::{Error, FaultKind, Result, Site};
 pub use interp::{DEFAULT_STEP_LIMIT, Interpreter};
 pub use memory::{ALIGNMENT, BASE_ADDRESS, BufferId, DeviceMemory, GUARD_GAP};

@@ -105,6 +105,11 @@ impl DeviceMemory {
             .ok_or(Error::UnknownBuffer(id.0))
     }
 
+    /// The id of the `index`-th buffer allocated, if there is one.
+    pub fn id(&self, index: usize) -> Option<BufferId> {
+        (index < self.buffers.len()).then_some(BufferId(index as u32))
+    }
+
     /// Number of buffers.
     pub fn len(&self) -> usize {
         self.buffers.len()

@@ -4,7 +4,7 @@
 //! ```text
 //! REF.wasm/.wat + export ──reference::WasmtimeReference──┐
 //! K.ptx + entry ─────────────────────────────────────────┼─► harness::check ─► Report
-//! PLAN.toml ──plan::parse_plan──► harness::Plan ─────────┘      (interpreter backend)
+//! PLAN.toml ──plan::parse_plan──► harness::Plan ─────────┘   (interpreter or CUDA backend)
 //! ```
 //!
 //! `tensorwasm oracle` calls [`check_files`]; `tensorwasm build` will call
@@ -19,7 +19,7 @@ use std::path::Path;
 
 pub use plan::parse_plan;
 pub use reference::WasmtimeReference;
-use tensorwasm_oracle::Interpreter;
+use tensorwasm_oracle::Backend;
 use tensorwasm_oracle::harness::{self, Candidate, Config, Report};
 
 /// What `tensorwasm oracle` checks.
@@ -42,8 +42,13 @@ pub struct OracleFiles<'a> {
 #[error("{0}")]
 pub struct InputError(pub String);
 
-/// Reads the files and runs the check on the PTX interpreter.
-pub fn check_files(files: &OracleFiles<'_>, config: &Config) -> Result<Report, InputError> {
+/// Reads the files and runs the check with `backend` as the candidate (the PTX interpreter, or
+/// the CUDA runner on a host with a GPU).
+pub fn check_files(
+    files: &OracleFiles<'_>,
+    config: &Config,
+    backend: &mut dyn Backend,
+) -> Result<Report, InputError> {
     let err = |path: &Path, e: String| InputError(format!("{}: {e}", path.display()));
     let wasm = crate::source::read_module(files.wasm).map_err(|e| InputError(format!("{e:#}")))?;
     let mut reference =
@@ -55,7 +60,7 @@ pub fn check_files(files: &OracleFiles<'_>, config: &Config) -> Result<Report, I
     let plan = parse_plan(&plan_text).map_err(|e| err(files.plan, e))?;
     harness::check(
         &mut reference,
-        &mut Interpreter::new(),
+        backend,
         Candidate {
             ptx: &ptx,
             entry: files.entry,

@@ -168,7 +168,7 @@ impl Runner<'_> {
             .then(|| mem.alloc_zeroed(4));
         let mut params = Vec::new();
         for (i, (a, (_, ty))) in plan.kernel_args().iter().zip(&self.param_types).enumerate() {
-            params.push(self.param_value(case, i, a, *ty, &ids, trap, &mem)?);
+            params.push(self.param_value(case, i, a, *ty, &ids, trap)?);
         }
         let launch = Launch {
             grid,
@@ -206,7 +206,6 @@ impl Runner<'_> {
         ty: ScalarType,
         ids: &[Option<(BufferId, u64)>],
         trap: Option<BufferId>,
-        mem: &DeviceMemory,
     ) -> Result<ParamValue, HarnessError> {
         let plan = self.plan;
         let int = |v: i64| -> Result<ParamValue, HarnessError> {
@@ -229,11 +228,9 @@ impl Runner<'_> {
                 let (id, wasm_addr) = ids[pi].ok_or_else(missing)?;
                 Ok(match addressing {
                     Addressing::Start => ParamValue::Ptr(id),
-                    Addressing::Wasm => ParamValue::U64(
-                        mem.address(id)
-                            .map_err(HarnessError::Kernel)?
-                            .wrapping_sub(wasm_addr),
-                    ),
+                    Addressing::Wasm => {
+                        ParamValue::PtrOffset(id, (wasm_addr as i64).wrapping_neg())
+                    }
                 })
             }
             KernelArg::Expr(e) => int(case

@@ -13,8 +13,8 @@ use super::decode::{
     Src, TestKind, wide_of,
 };
 use super::float::{
-    self, Rnd, add32, canon32, canon64, div32, fma32, ftz32, int_to_f32, int_to_f64, max64, min64,
-    mul32, round_integral, round_to_f32, sat32, sat64, sqrt32,
+    self, Rnd, add32, canon32, div32, fma32, ftz32, int_to_f32, int_to_f64, max64, min64, mul32,
+    nan64, quiet64, round_integral, round_to_f32, sat32, sat64, sqrt32,
 };
 use crate::error::{Error, FaultKind, Result, Site};
 use crate::memory::DeviceMemory;
@@ -474,6 +474,8 @@ impl BlockCtx<'_> {
                     let r = match op {
                         FUn::Sqrt => canon32(sqrt32(x, rnd)),
                         FUn::Rcp => canon32(div32(1.0, x, rnd)),
+                        // A NaN operand gives the canonical NaN on the GPU, not a sign change.
+                        FUn::Abs | FUn::Neg if x.is_nan() => f32::from_bits(float::CANON_NAN_F32),
                         FUn::Abs => f32::from_bits(x.to_bits() & 0x7fff_ffff),
                         FUn::Neg => f32::from_bits(x.to_bits() ^ 0x8000_0000),
                     };
@@ -481,8 +483,10 @@ impl BlockCtx<'_> {
                 } else {
                     let x = self.f64(t, line, a)?;
                     match op {
-                        FUn::Sqrt => canon64(x.sqrt()).to_bits(),
-                        FUn::Rcp => canon64(1.0 / x).to_bits(),
+                        FUn::Sqrt => nan64(x.sqrt(), &[x]).to_bits(),
+                        FUn::Rcp => nan64(1.0 / x, &[x]).to_bits(),
+                        // A NaN operand comes back unchanged on the GPU, sign included.
+                        FUn::Abs | FUn::Neg if x.is_nan() => quiet64(x).to_bits(),
                         FUn::Abs => x.to_bits() & !(1 << 63),
                         FUn::Neg => x.to_bits() ^ (1 << 63),
                     }
@@ -519,7 +523,8 @@ impl BlockCtx<'_> {
                         self.f64(t, line, b)?,
                         self.f64(t, line, c)?,
                     );
-                    canon64(x.mul_add(y, z)).to_bits()
+                    // NaN priority a, c, b: as an H200 picks among NaN operands.
+                    nan64(x.mul_add(y, z), &[x, z, y]).to_bits()
                 };
                 self.write(t, d, v, ty);
             }
@@ -539,7 +544,8 @@ impl BlockCtx<'_> {
                     TestKind::Infinite => x.is_infinite(),
                     TestKind::Number => !x.is_nan(),
                     TestKind::NotANumber => x.is_nan(),
-                    TestKind::Normal => x.is_finite() && x != 0.0 && !sub,
+                    // PTX ISA (testp): zeros count as normal numbers; an H200 agrees.
+                    TestKind::Normal => x.is_finite() && !sub,
                     TestKind::Subnormal => sub,
                 };
                 self.write(t, d, u64::from(r), ScalarType::Pred);
@@ -756,12 +762,12 @@ fn fbin32(op: FBin, rnd: Rnd, ftz: bool, sat: bool, x: f32, y: f32) -> f32 {
 
 fn fbin64(op: FBin, x: f64, y: f64) -> f64 {
     match op {
-        FBin::Add => canon64(x + y),
-        FBin::Sub => canon64(x - y),
-        FBin::Mul => canon64(x * y),
-        FBin::Div => canon64(x / y),
-        FBin::Min { nan } => min64(x, y, nan).unwrap_or(f64::from_bits(float::CANON_NAN_F64)),
-        FBin::Max { nan } => max64(x, y, nan).unwrap_or(f64::from_bits(float::CANON_NAN_F64)),
+        FBin::Add => nan64(x + y, &[x, y]),
+        FBin::Sub => nan64(x - y, &[x, y]),
+        FBin::Mul => nan64(x * y, &[x, y]),
+        FBin::Div => nan64(x / y, &[x, y]),
+        FBin::Min { nan } => min64(x, y, nan).unwrap_or_else(|| float::nan_minmax64(x, y)),
+        FBin::Max { nan } => max64(x, y, nan).unwrap_or_else(|| float::nan_minmax64(x, y)),
         FBin::Copysign => f64::from_bits((y.to_bits() & !(1 << 63)) | (x.to_bits() & (1 << 63))),
     }
 }
@@ -778,7 +784,8 @@ pub fn cvt(dty: ScalarType, aty: ScalarType, rnd: CvtRnd, ftz: bool, sat: bool, 
         }
         u64::from(r.to_bits())
     };
-    let finish64 = |r: f64| (if sat { sat64(canon64(r)) } else { canon64(r) }).to_bits();
+    // Integer sources: the result is never NaN.
+    let finish64 = |r: f64| (if sat { sat64(r) } else { r }).to_bits();
     let read_float = |x: u64| -> f64 {
         if aty == ScalarType::F32 {
             let f = f32::from_bits(x as u32);
@@ -827,6 +834,13 @@ pub fn cvt(dty: ScalarType, aty: ScalarType, rnd: CvtRnd, ftz: bool, sat: bool, 
         }
         (true, true) => {
             let f = read_float(x);
+            if f.is_nan() {
+                return if sat {
+                    0
+                } else {
+                    float::cvt_nan(dty == ScalarType::F32, aty == ScalarType::F32, x)
+                };
+            }
             match (dty, rnd) {
                 (ScalarType::F32, CvtRnd::Float(r)) if aty == ScalarType::F64 => {
                     finish32(round_to_f32(f, Ordering::Equal, r))

@@ -22,8 +22,6 @@ pub enum Rnd {
 
 /// Canonical NaN bits produced by this interpreter for `.f32` NaN results.
 pub const CANON_NAN_F32: u32 = 0x7fff_ffff;
-/// Canonical NaN bits produced by this interpreter for `.f64` NaN results.
-pub const CANON_NAN_F64: u64 = 0x7fff_ffff_ffff_ffff;
 
 /// Flushes a subnormal to a zero of the same sign.
 pub fn ftz32(x: f32) -> f32 {
@@ -43,13 +41,26 @@ pub fn canon32(x: f32) -> f32 {
     }
 }
 
-/// `.f64` NaN results become the canonical NaN.
-pub fn canon64(x: f64) -> f64 {
-    if x.is_nan() {
-        f64::from_bits(CANON_NAN_F64)
-    } else {
-        x
+/// The NaN an `.f64` operation produces when no operand is a NaN (0 × ∞, ∞ − ∞, 0 / 0,
+/// `sqrt` of a negative): negative, quiet, no payload — as an H200 (sm_90) computes it.
+pub const DEFAULT_NAN_F64: u64 = 0xfff8_0000_0000_0000;
+
+/// A NaN with its quiet bit set (an `.f64` signaling NaN becomes quiet, payload kept).
+pub fn quiet64(x: f64) -> f64 {
+    f64::from_bits(x.to_bits() | (1 << 51))
+}
+
+/// An `.f64` result as the GPU gives it: a NaN result is the first NaN operand in `operands`
+/// (the caller lists them in the hardware's priority), quieted, with its sign and payload; a NaN that no operand carried is [`DEFAULT_NAN_F64`]. (Hardware-pinned
+/// in `tests/hardware.rs`; `.f32` results are canonical instead.)
+pub fn nan64(r: f64, operands: &[f64]) -> f64 {
+    if !r.is_nan() {
+        return r;
     }
+    operands
+        .iter()
+        .find(|x| x.is_nan())
+        .map_or(f64::from_bits(DEFAULT_NAN_F64), |x| quiet64(*x))
 }
 
 /// `.sat`: clamp to [0.0, 1.0], NaN to +0.0.
@@ -228,7 +239,7 @@ pub fn max64(a: f64, b: f64, nan_mode: bool) -> Option<f64> {
     minmax(a, b, nan_mode, false)
 }
 
-/// `None` means "canonical NaN".
+/// `None` means "NaN": canonical for `.f32`; for `.f64` see [`nan_minmax64`].
 fn minmax(a: f64, b: f64, nan_mode: bool, is_min: bool) -> Option<f64> {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => return None,
@@ -265,5 +276,26 @@ pub fn round_integral(x: f64, mode: Rnd) -> f64 {
         Rnd::Z => x.trunc(),
         Rnd::M => x.floor(),
         Rnd::P => x.ceil(),
+    }
+}
+
+/// The NaN `.f64` `min`/`max` return when both operands are NaN: the second, quieted (an H200
+/// returns it with sign and payload).
+pub fn nan_minmax64(a: f64, b: f64) -> f64 {
+    quiet64(if b.is_nan() { b } else { a })
+}
+
+/// `cvt` from a NaN of type `aty` (raw bits `x`) to the float type `dty`, as an H200 computes it:
+/// `.f32` → `.f64` widens the payload and quiets it, `.f64` → `.f64` quiets, `.f64` → `.f32`
+/// keeps only the sign (`0x7fc00000` or `0xffc00000`), `.f32` → `.f32` is the canonical NaN.
+pub fn cvt_nan(dty_is_f32: bool, aty_is_f32: bool, x: u64) -> u64 {
+    match (dty_is_f32, aty_is_f32) {
+        (true, false) => ((x >> 63) << 31) | 0x7fc0_0000,
+        (true, true) => u64::from(CANON_NAN_F32),
+        (false, true) => {
+            let sign = (x >> 31) & 1;
+            (sign << 63) | 0x7ff8_0000_0000_0000 | ((x & 0x7f_ffff) << 29)
+        }
+        (false, false) => x | (1 << 51),
     }
 }

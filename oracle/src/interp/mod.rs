@@ -13,10 +13,10 @@ mod decode;
 mod exec;
 mod float;
 
-use crate::backend::{Backend, Launch, LaunchStats, ParamValue};
+use crate::backend::{Backend, Launch, LaunchStats, check_dims, encode_param};
 use crate::error::{Error, Result};
 use crate::memory::DeviceMemory;
-use crate::ptx::{PtxModule, ScalarType, parse_module};
+use crate::ptx::{PtxModule, parse_module};
 use decode::{DecodeOptions, Kernel, decode};
 use exec::{BlockCtx, Thread, ThreadState};
 
@@ -193,30 +193,6 @@ fn run_block(ctx: &mut BlockCtx<'_>, threads: &mut [Thread]) -> Result<u64> {
     }
 }
 
-fn check_dims(launch: &Launch) -> Result<()> {
-    let [gx, gy, gz] = launch.grid;
-    let [bx, by, bz] = launch.block;
-    if launch.grid.contains(&0) || launch.block.contains(&0) {
-        return Err(Error::Launch(format!(
-            "zero dimension in grid {:?} or block {:?}",
-            launch.grid, launch.block
-        )));
-    }
-    if bx > 1024 || by > 1024 || bz > 64 || u64::from(bx) * u64::from(by) * u64::from(bz) > 1024 {
-        return Err(Error::Launch(format!(
-            "block {:?} exceeds 1024 threads (x, y <= 1024, z <= 64)",
-            launch.block
-        )));
-    }
-    if gx > i32::MAX as u32 || gy > 65535 || gz > 65535 {
-        return Err(Error::Launch(format!(
-            "grid {:?} exceeds (2^31-1, 65535, 65535)",
-            launch.grid
-        )));
-    }
-    Ok(())
-}
-
 fn param_bytes(kernel: &Kernel, launch: &Launch, mem: &DeviceMemory) -> Result<Vec<u8>> {
     if kernel.params.len() != launch.params.len() {
         return Err(Error::Launch(format!(
@@ -227,30 +203,7 @@ fn param_bytes(kernel: &Kernel, launch: &Launch, mem: &DeviceMemory) -> Result<V
     }
     let mut out = vec![0u8; usize::try_from(kernel.param_bytes).unwrap_or(0)];
     for (i, (slot, v)) in kernel.params.iter().zip(&launch.params).enumerate() {
-        let ty = slot.ty;
-        let int32 = ty.is_int() && ty.bits() == 32;
-        let int64 = ty.is_int() && ty.bits() == 64;
-        let bytes: Option<Vec<u8>> = match *v {
-            ParamValue::U32(x) if int32 => Some(x.to_le_bytes().to_vec()),
-            ParamValue::S32(x) if int32 => Some(x.to_le_bytes().to_vec()),
-            ParamValue::U64(x) if int64 => Some(x.to_le_bytes().to_vec()),
-            ParamValue::S64(x) if int64 => Some(x.to_le_bytes().to_vec()),
-            ParamValue::F32(x) if ty == ScalarType::F32 || ty == ScalarType::B32 => {
-                Some(x.to_bits().to_le_bytes().to_vec())
-            }
-            ParamValue::F64(x) if ty == ScalarType::F64 || ty == ScalarType::B64 => {
-                Some(x.to_bits().to_le_bytes().to_vec())
-            }
-            ParamValue::Ptr(id) if int64 => Some(mem.address(id)?.to_le_bytes().to_vec()),
-            _ => None,
-        };
-        let Some(bytes) = bytes else {
-            return Err(Error::Launch(format!(
-                "parameter {} `{}` has type {ty} but the launch gives {v:?}",
-                i + 1,
-                slot.name
-            )));
-        };
+        let bytes = encode_param(i, &slot.name, slot.ty, v, &|id| mem.address(id))?;
         let off = slot.offset as usize;
         match out.get_mut(off..off + bytes.len()) {
             Some(dst) => dst.copy_from_slice(&bytes),

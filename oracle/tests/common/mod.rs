@@ -77,8 +77,42 @@ pub fn run_on(
         .collect()
 }
 
-/// Runs on the interpreter.
+/// Runs on the interpreter. With `TENSORWASM_ORACLE_BACKEND=cuda` (tests built with
+/// `--features cuda`), every launch the interpreter completes also runs on the GPU and must leave
+/// every buffer byte-identical: each expected value these tests hold for the interpreter is then
+/// checked against the hardware too. Launches the interpreter refuses (faults, division by zero,
+/// uninitialized registers) never reach the GPU.
 pub fn run(
+    ptx: &str,
+    entry: &str,
+    grid: [u32; 3],
+    block: [u32; 3],
+    inputs: &[Vec<u8>],
+    args: &[Arg],
+) -> Result<Vec<Vec<u8>>, Error> {
+    let out = run_interpreter(ptx, entry, grid, block, inputs, args)?;
+    match std::env::var("TENSORWASM_ORACLE_BACKEND").as_deref() {
+        Ok("cuda") => {
+            let gpu = run_cuda(ptx, entry, grid, block, inputs, args)
+                .unwrap_or_else(|e| panic!("GPU launch of `{entry}` failed: {e}"));
+            for (i, (a, b)) in out.iter().zip(&gpu).enumerate() {
+                if let Some(at) = a.iter().zip(b).position(|(x, y)| x != y) {
+                    panic!(
+                        "`{entry}`: buffer {i} differs at byte {at}: interpreter {:02x?}, GPU {:02x?}\n{ptx}",
+                        &a[at..(at + 8).min(a.len())],
+                        &b[at..(at + 8).min(b.len())]
+                    );
+                }
+            }
+        }
+        Ok("interpreter") | Err(_) => {}
+        Ok(other) => panic!("TENSORWASM_ORACLE_BACKEND={other}: expected interpreter or cuda"),
+    }
+    Ok(out)
+}
+
+/// Runs on the interpreter, whatever the backend under test.
+pub fn run_interpreter(
     ptx: &str,
     entry: &str,
     grid: [u32; 3],
@@ -95,6 +129,48 @@ pub fn run(
         inputs,
         args,
     )
+}
+
+/// Runs on GPU 0 (one backend per test thread).
+#[cfg(feature = "cuda")]
+pub fn run_cuda(
+    ptx: &str,
+    entry: &str,
+    grid: [u32; 3],
+    block: [u32; 3],
+    inputs: &[Vec<u8>],
+    args: &[Arg],
+) -> Result<Vec<Vec<u8>>, Error> {
+    use std::cell::RefCell;
+    use tensorwasm_oracle::CudaBackend;
+    thread_local! {
+        static GPU: RefCell<Option<CudaBackend>> = const { RefCell::new(None) };
+    }
+    GPU.with(|gpu| {
+        let mut gpu = gpu.borrow_mut();
+        if gpu.is_none() {
+            let backend = CudaBackend::new(0).unwrap_or_else(|e| panic!("no GPU: {e}"));
+            if let Ok(info) = backend.info() {
+                eprintln!("cross-checking on {info:?}");
+            }
+            *gpu = Some(backend);
+        }
+        let backend = gpu.as_mut().expect("just set");
+        run_on(backend, ptx, entry, grid, block, inputs, args)
+    })
+}
+
+/// Without the CUDA runner: a panic naming the missing feature.
+#[cfg(not(feature = "cuda"))]
+pub fn run_cuda(
+    _: &str,
+    _: &str,
+    _: [u32; 3],
+    _: [u32; 3],
+    _: &[Vec<u8>],
+    _: &[Arg],
+) -> Result<Vec<Vec<u8>>, Error> {
+    panic!("TENSORWASM_ORACLE_BACKEND=cuda needs the tests built with --features cuda")
 }
 
 /// The one check helper: runs the kernel and compares the listed buffers byte for byte.
@@ -198,8 +274,14 @@ pub fn op_kernel(instr: &str, dty: &str, srcs: &[&str]) -> String {
     )
 }
 
-/// Runs one instruction on the interpreter and returns the result bits.
+/// Runs one instruction on the interpreter and returns the result bits (cross-checked on the
+/// GPU like every `run`).
 pub fn eval(instr: &str, dty: &str, srcs: &[V]) -> Result<u64, Error> {
+    eval_with(run, instr, dty, srcs)
+}
+
+/// Runs one instruction with `runner` (`run`, `run_interpreter` or `run_cuda`).
+pub fn eval_with(runner: Runner, instr: &str, dty: &str, srcs: &[V]) -> Result<u64, Error> {
     let tys: Vec<&str> = srcs.iter().map(|v| v.0).collect();
     let ptx = op_kernel(instr, dty, &tys);
     let mut args = vec![Arg::Buf(0)];
@@ -217,11 +299,15 @@ pub fn eval(instr: &str, dty: &str, srcs: &[V]) -> Result<u64, Error> {
             _ => Arg::U64(v.1),
         });
     }
-    let out = run(&ptx, "op", [1, 1, 1], [1, 1, 1], &[vec![0u8; 8]], &args)?;
+    let out = runner(&ptx, "op", [1, 1, 1], [1, 1, 1], &[vec![0u8; 8]], &args)?;
     let mut b = [0u8; 8];
     b.copy_from_slice(&out[0][..8]);
     Ok(u64::from_le_bytes(b))
 }
+
+/// A way to run a kernel: `run`, `run_interpreter` or `run_cuda`.
+pub type Runner =
+    fn(&str, &str, [u32; 3], [u32; 3], &[Vec<u8>], &[Arg]) -> Result<Vec<Vec<u8>>, Error>;
 
 /// `eval` that must succeed.
 pub fn ev(instr: &str, dty: &str, srcs: &[V]) -> u64 {

@@ -1,0 +1,254 @@
+//! The CUDA runner: the same [`Backend`] as the interpreter, on a real GPU through the CUDA
+//! driver API (cudarc, libcuda loaded at run time).
+//!
+//! A launch copies every buffer of the [`DeviceMemory`] to the GPU, runs the kernel once, and
+//! copies every buffer back, so a caller compares the two backends by running the same launch on
+//! two copies of one memory. Parameters are encoded by the code the interpreter uses, with the
+//! buffers' real device addresses.
+//!
+//! This module must never panic on any input: libcuda may be absent (checked before the first
+//! driver call, since cudarc panics when it cannot load the library), the PTX or entry name may
+//! contain NUL bytes (checked before cudarc turns them into C strings), and the driver may reject
+//! the module or fault in the kernel; each is an [`Error::Device`]. A kernel that faults leaves
+//! the CUDA context unusable, and every later call on this backend fails the same way.
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use cudarc::driver::sys::CUdevice_attribute;
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DriverError, result,
+    sys,
+};
+use cudarc::nvrtc::Ptx;
+
+use crate::backend::{Backend, Launch, LaunchStats, check_dims, encode_param};
+use crate::error::{Error, Result};
+use crate::memory::DeviceMemory;
+use crate::ptx::parse_module;
+
+/// Runs PTX kernels on one CUDA device.
+#[derive(Debug)]
+pub struct CudaBackend {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    /// Loaded modules by PTX text: the driver JIT-compiles each PTX once per backend.
+    modules: HashMap<String, Arc<CudaModule>>,
+    name: String,
+}
+
+/// What a host knows about its CUDA device, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The device's name, e.g. "NVIDIA H200".
+    pub name: String,
+    /// Compute capability, e.g. (9, 0).
+    pub compute_capability: (i32, i32),
+    /// Multiprocessors.
+    pub multiprocessors: i32,
+    /// Global memory in bytes.
+    pub memory_bytes: usize,
+    /// The driver's CUDA version, e.g. 13000 for 13.0.
+    pub driver_version: i32,
+}
+
+fn device_err(what: &str, e: DriverError) -> Error {
+    Error::Device(format!("{what}: {e}"))
+}
+
+impl CudaBackend {
+    /// Whether libcuda can be loaded on this host. Does not touch any device.
+    pub fn library_present() -> bool {
+        // SAFETY: only tries to dlopen the library under its usual names.
+        unsafe { sys::is_culib_present() }
+    }
+
+    /// Opens device `ordinal` (its primary context). Fails with [`Error::Device`] when libcuda is
+    /// missing, no such device exists, or the driver cannot create a context.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        if !Self::library_present() {
+            return Err(Error::Device(
+                "libcuda is not installed on this host (no NVIDIA driver)".into(),
+            ));
+        }
+        let ctx = CudaContext::new(ordinal)
+            .map_err(|e| device_err(&format!("cannot open device {ordinal}"), e))?;
+        let name = ctx.name().unwrap_or_else(|_| format!("device {ordinal}"));
+        let stream = ctx.default_stream();
+        Ok(CudaBackend {
+            ctx,
+            stream,
+            modules: HashMap::new(),
+            name,
+        })
+    }
+
+    /// The device this backend runs on.
+    pub fn info(&self) -> Result<DeviceInfo> {
+        let attr = |a| {
+            self.ctx
+                .attribute(a)
+                .map_err(|e| device_err("device attribute", e))
+        };
+        let mut driver_version = 0;
+        // SAFETY: writes one int through a valid pointer.
+        unsafe { sys::cuDriverGetVersion(&mut driver_version) }
+            .result()
+            .map_err(|e| device_err("driver version", e))?;
+        Ok(DeviceInfo {
+            name: self.name.clone(),
+            compute_capability: self
+                .ctx
+                .compute_capability()
+                .map_err(|e| device_err("compute capability", e))?,
+            multiprocessors: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?,
+            memory_bytes: self
+                .ctx
+                .total_mem()
+                .map_err(|e| device_err("memory size", e))?,
+            driver_version,
+        })
+    }
+
+    fn function(&mut self, module_ptx: &str, entry: &str) -> Result<CudaFunction> {
+        if module_ptx.contains('\0') || entry.contains('\0') {
+            return Err(Error::Launch(
+                "PTX text or entry name contains a NUL byte".into(),
+            ));
+        }
+        let module = match self.modules.get(module_ptx) {
+            Some(m) => m.clone(),
+            None => {
+                let m = self
+                    .ctx
+                    .load_module(Ptx::from_src(module_ptx))
+                    .map_err(|e| device_err("the driver rejected the PTX module", e))?;
+                self.modules.insert(module_ptx.to_string(), m.clone());
+                m
+            }
+        };
+        module.load_function(entry).map_err(|e| match e.0 {
+            sys::cudaError_enum::CUDA_ERROR_NOT_FOUND => Error::UnknownEntry(entry.to_string()),
+            _ => device_err(&format!("cannot load entry `{entry}`"), e),
+        })
+    }
+}
+
+impl Backend for CudaBackend {
+    fn name(&self) -> &str {
+        "cuda"
+    }
+
+    fn launch(
+        &mut self,
+        module_ptx: &str,
+        entry: &str,
+        launch: &Launch,
+        mem: &mut DeviceMemory,
+    ) -> Result<LaunchStats> {
+        check_dims(launch)?;
+        let module = parse_module(module_ptx)?;
+        let decl = module
+            .entry(entry)
+            .ok_or_else(|| Error::UnknownEntry(entry.to_string()))?;
+        if decl.params.len() != launch.params.len() {
+            return Err(Error::Launch(format!(
+                "kernel takes {} parameters, launch gives {}",
+                decl.params.len(),
+                launch.params.len()
+            )));
+        }
+        let func = self.function(module_ptx, entry)?;
+        let stream = self.stream.clone();
+
+        // Every buffer to the device (at least one byte each, so each has an address).
+        let mut device: Vec<CudaSlice<u8>> = Vec::with_capacity(mem.len());
+        let mut addresses = Vec::with_capacity(mem.len());
+        for i in 0..mem.len() {
+            let id = mem.id(i).ok_or(Error::UnknownBuffer(i as u32))?;
+            let host = mem.read(id)?;
+            let mut slice = stream
+                .alloc_zeros::<u8>(host.len().max(1))
+                .map_err(|e| device_err("device allocation", e))?;
+            if !host.is_empty() {
+                let mut view = slice.slice_mut(0..host.len());
+                stream
+                    .memcpy_htod(host, &mut view)
+                    .map_err(|e| device_err("copy to device", e))?;
+            }
+            let ptr = slice.device_ptr(&stream).0;
+            addresses.push(ptr);
+            device.push(slice);
+        }
+        let address = |id: crate::memory::BufferId| -> Result<u64> {
+            addresses
+                .get(id.index() as usize)
+                .copied()
+                .ok_or(Error::UnknownBuffer(id.index()))
+        };
+        let mut values: Vec<Vec<u8>> = Vec::with_capacity(launch.params.len());
+        for (i, (p, v)) in decl.params.iter().zip(&launch.params).enumerate() {
+            values.push(encode_param(i, &p.name, p.ty, v, &address)?);
+        }
+        let mut args: Vec<*mut c_void> = values
+            .iter_mut()
+            .map(|v| v.as_mut_ptr().cast::<c_void>())
+            .collect();
+
+        let timing = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let start = self
+            .ctx
+            .new_event(timing)
+            .map_err(|e| device_err("event", e))?;
+        let end = self
+            .ctx
+            .new_event(timing)
+            .map_err(|e| device_err("event", e))?;
+        start.record(&stream).map_err(|e| device_err("event", e))?;
+        let [gx, gy, gz] = launch.grid;
+        let [bx, by, bz] = launch.block;
+        // SAFETY: `func` comes from a module this context holds; `args` has one pointer per
+        // parameter the entry declares (checked above), each to bytes of the declared width
+        // (encode_param) that live until after the call, which copies them; every buffer the
+        // parameters point into is owned by `device`, which outlives the synchronize below.
+        unsafe {
+            result::launch_kernel(
+                func.cu_function(),
+                (gx, gy, gz),
+                (bx, by, bz),
+                0,
+                stream.cu_stream(),
+                &mut args,
+            )
+        }
+        .map_err(|e| device_err("launch", e))?;
+        end.record(&stream).map_err(|e| device_err("event", e))?;
+        stream
+            .synchronize()
+            .map_err(|e| device_err("the kernel failed on the device", e))?;
+        let ms = start.elapsed_ms(&end).map_err(|e| device_err("event", e))?;
+
+        // Every buffer back.
+        for (i, slice) in device.iter().enumerate() {
+            let id = mem.id(i).ok_or(Error::UnknownBuffer(i as u32))?;
+            let len = mem.read(id)?.len();
+            if len == 0 {
+                continue;
+            }
+            let host = stream
+                .clone_dtoh(&slice.slice(0..len))
+                .map_err(|e| device_err("copy from device", e))?;
+            mem.write(id, &host)?;
+        }
+        let blocks = u64::from(gx) * u64::from(gy) * u64::from(gz);
+        Ok(LaunchStats {
+            blocks,
+            threads: blocks * u64::from(bx) * u64::from(by) * u64::from(bz),
+            instructions: 0,
+            barriers: 0,
+            gpu_ns: (f64::from(ms) * 1e6) as u64,
+        })
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepares the GPU check on a machine without a GPU: builds the CUDA runner's tests, the record
+# replayer and `tensorwasm`, records every differential kernel launch with what Wasmtime
+# computed, and puts it all in .gpu/ (ignored by git), ready to copy to a GPU host and run with
+# scripts/gpu-check.sh. Everything is built here because a GPU host may have no Rust toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=.gpu
+rm -rf "$out" && mkdir -p "$out/bin"
+
+# One workspace build (the compiler turns on the oracle's `cuda` feature), so nothing is built
+# twice under different feature sets.
+echo "==> building the workspace's tests, tensorwasm and the replayer"
+exes=$(cargo test --workspace --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] \
+            and "oracle" in m["package_id"]:
+        print(m["target"]["name"], m["executable"])')
+while read -r name exe; do
+  case "$name" in cuda|cuda_fault|ops|kernels|errors|hardware) cp "$exe" "$out/bin/$name" ;; esac
+done <<<"$exes"
+cargo build --workspace --examples
+cp target/debug/examples/replay target/debug/examples/gpu_bench target/debug/tensorwasm "$out/bin/"
+strip "$out"/bin/*
+ls "$out/bin"
+
+echo "==> recording the differential launches (Wasmtime computes the expected memory)"
+rm -rf target/launch-records
+TENSORWASM_RECORD_LAUNCHES="$PWD/target/launch-records" \
+  cargo test --workspace --test differential -- --nocapture 2>&1 | grep -E "kernels checked|test result"
+tar -C target -czf "$out/records.tar.gz" launch-records
+du -sh "$out"/* "$out"
