@@ -310,50 +310,70 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Decides every loop nest of `module`. Never fails: one diagnostic per loop.
+/// Decides every loop nest of `module`. Never fails: one diagnostic per loop. Functions are
+/// independent, so they are analyzed on all available cores ([`analyze_with_threads`]); the
+/// result does not depend on the number of threads.
 pub fn analyze(module: &ModuleIr) -> (OffloadPlan, Vec<Diagnostic>) {
+    analyze_with_threads(module, crate::par::default_threads())
+}
+
+/// [`analyze`] on at most `threads` threads (1: on the calling thread).
+pub fn analyze_with_threads(module: &ModuleIr, threads: usize) -> (OffloadPlan, Vec<Diagnostic>) {
+    let funcs = &module.functions;
+    let per_func = crate::par::map(funcs.len(), threads, |i| analyze_one(&funcs[i]));
     let mut plan = OffloadPlan::default();
     let mut diags = Vec::new();
-    for func in &module.functions {
-        let info = FuncInfo::new(func);
-        let facts = analyze_function(&info);
-        for (li, data) in func.loops.iter().enumerate() {
-            if data.parent.is_some() {
-                continue;
-            }
-            let root = Loop(li as u32);
-            let nest = nest_loops(func, root);
-            let verdict = decide(&info, &facts, &nest);
-            let text = verdict.to_string();
-            for &lp in &nest {
-                let offset = func.loop_data(lp).map_or(0, |d| d.offset);
-                let message = if lp == root {
-                    text.clone()
-                } else {
-                    format!("in nest {root}: {text}")
-                };
-                diags.push(Diagnostic {
-                    function: func.index,
-                    lp,
-                    offset,
-                    nest: root,
-                    message,
-                });
-            }
-            plan.nests.push(NestVerdict {
-                function: func.index,
-                root,
-                offset: data.offset,
-                facts: nest
-                    .iter()
-                    .filter_map(|l| facts.get(l.index()).cloned())
-                    .collect(),
-                loops: nest,
-                verdict,
-            });
-        }
+    for (nests, d) in per_func {
+        plan.nests.extend(nests);
+        diags.extend(d);
     }
     (plan, diags)
+}
+
+/// The verdicts and diagnostics of one function.
+type FunctionVerdicts = (Vec<NestVerdict>, Vec<Diagnostic>);
+
+fn analyze_one(func: &FunctionIr) -> FunctionVerdicts {
+    let mut nests = Vec::new();
+    let mut diags = Vec::new();
+    let info = FuncInfo::new(func);
+    let facts = analyze_function(&info);
+    for (li, data) in func.loops.iter().enumerate() {
+        if data.parent.is_some() {
+            continue;
+        }
+        let root = Loop(li as u32);
+        let nest = nest_loops(func, root);
+        let verdict = decide(&info, &facts, &nest);
+        let text = verdict.to_string();
+        for &lp in &nest {
+            let offset = func.loop_data(lp).map_or(0, |d| d.offset);
+            let message = if lp == root {
+                text.clone()
+            } else {
+                format!("in nest {root}: {text}")
+            };
+            diags.push(Diagnostic {
+                function: func.index,
+                lp,
+                offset,
+                nest: root,
+                message,
+            });
+        }
+        nests.push(NestVerdict {
+            function: func.index,
+            root,
+            offset: data.offset,
+            facts: nest
+                .iter()
+                .filter_map(|l| facts.get(l.index()).cloned())
+                .collect(),
+            loops: nest,
+            verdict,
+        });
+    }
+    (nests, diags)
 }
 
 fn nest_loops(func: &FunctionIr, root: Loop) -> Vec<Loop> {

@@ -22,38 +22,58 @@ use crate::ir::{
 };
 use crate::opcode::{ScalarOpcode, SimdOpcode};
 use crate::{Error, Result};
+use std::sync::Mutex;
 use wasmparser::{
-    BlockType, BrTable, CompositeInnerType, FunctionBody, Parser, Payload, Validator,
-    VisitOperator, VisitSimdOperator,
+    BlockType, BrTable, CompositeInnerType, FuncToValidate, FunctionBody, Parser, Payload,
+    ValidPayload, Validator, ValidatorResources, VisitOperator, VisitSimdOperator,
 };
 
-/// Validates `wasm` and translates every defined function to BlockIR.
+/// Validates `wasm` and translates every defined function to BlockIR, functions in parallel on
+/// all available cores ([`translate_with_threads`]).
 ///
 /// Fails only when the binary is malformed or invalid ([`Error::Invalid`], with the byte offset)
 /// or on an internal inconsistency ([`Error::Bug`]).
 pub fn translate(wasm: &[u8]) -> Result<ModuleIr> {
-    let types = Validator::new()
-        .validate_all(wasm)
-        .map_err(|e| Error::Invalid {
-            message: e.message().to_string(),
-            offset: e.offset(),
-        })?;
-    let ctx = ModuleCtx { types: &types };
-    let mut functions = Vec::new();
+    translate_with_threads(wasm, crate::par::default_threads())
+}
+
+/// [`translate`] on at most `threads` threads. The module's sections are validated in order on
+/// the calling thread; function bodies are validated and translated in parallel. The result, and
+/// the error for an invalid module (the one at the lowest offset, as a sequential validator
+/// reports it), do not depend on the number of threads.
+pub fn translate_with_threads(wasm: &[u8], threads: usize) -> Result<ModuleIr> {
+    let invalid = |e: wasmparser::BinaryReaderError| Error::Invalid {
+        message: e.message().to_string(),
+        offset: e.offset(),
+    };
+    let mut validator = Validator::new();
+    let mut bodies: Vec<(
+        Mutex<Option<FuncToValidate<ValidatorResources>>>,
+        FunctionBody<'_>,
+    )> = Vec::new();
+    let mut types = None;
+    let mut stopped: Option<Error> = None;
     let mut num_defined = 0u32;
     let mut function_names = std::collections::BTreeMap::new();
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| Error::Invalid {
-            message: e.message().to_string(),
-            offset: e.offset(),
-        })?;
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => {
+                stopped = Some(invalid(e));
+                break;
+            }
+        };
+        match validator.payload(&payload) {
+            Ok(ValidPayload::Func(func, body)) => bodies.push((Mutex::new(Some(func)), body)),
+            Ok(ValidPayload::End(t)) => types = Some(t),
+            Ok(_) => {}
+            Err(e) => {
+                stopped = Some(invalid(e));
+                break;
+            }
+        }
         if let Payload::CodeSectionStart { count, .. } = payload {
             num_defined = count;
-        }
-        if let Payload::CodeSectionEntry(body) = &payload {
-            let imported = types.as_ref().function_count().saturating_sub(num_defined);
-            let index = imported.saturating_add(functions.len() as u32);
-            functions.push(translate_function(&ctx, index, body)?);
         }
         if let Payload::CustomSection(reader) = &payload
             && let wasmparser::KnownCustom::Name(names) = reader.as_known()
@@ -68,8 +88,67 @@ pub fn translate(wasm: &[u8]) -> Result<ModuleIr> {
             }
         }
     }
+    let types = if stopped.is_none() { types } else { None };
+    let ctx = types.as_ref().map(|types| ModuleCtx { types });
+    let imported = ctx.as_ref().map_or(0, |c| {
+        c.types
+            .as_ref()
+            .function_count()
+            .saturating_sub(num_defined)
+    });
+    // Per body: its validation, then (on a valid module) its translation.
+    let done = crate::par::map(bodies.len(), threads, |i| {
+        let (func, body) = &bodies[i];
+        let func = func
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .ok_or_else(|| Error::Bug(format!("function body {i} taken twice")))?;
+        func.into_validator(Default::default())
+            .validate(body)
+            .map_err(invalid)?;
+        Ok(ctx
+            .as_ref()
+            .map(|ctx| translate_function(ctx, imported.saturating_add(i as u32), body)))
+    });
+    // The first error in byte order: a body's validation error comes before a later section's.
+    let mut functions = Vec::with_capacity(done.len());
+    let mut first_invalid = stopped;
+    let mut translated = Vec::with_capacity(done.len());
+    for r in done {
+        match r {
+            Ok(t) => translated.push(t),
+            Err(e) => {
+                let earlier = match (&e, &first_invalid) {
+                    (_, None) => true,
+                    (Error::Invalid { offset: a, .. }, Some(Error::Invalid { offset: b, .. })) => {
+                        a < b
+                    }
+                    _ => false,
+                };
+                if earlier {
+                    first_invalid = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = first_invalid {
+        return Err(e);
+    }
+    let Some(ctx) = ctx else {
+        return Err(Error::Bug(
+            "the validator did not reach the module's end".into(),
+        ));
+    };
+    for t in translated {
+        functions.push(t.ok_or_else(|| Error::Bug("a function was not translated".into()))??);
+    }
     Ok(ModuleIr {
-        num_imported_functions: types.as_ref().function_count().saturating_sub(num_defined),
+        num_imported_functions: ctx
+            .types
+            .as_ref()
+            .function_count()
+            .saturating_sub(num_defined),
         functions,
         function_names,
     })

@@ -27,13 +27,16 @@ pub mod liveness;
 pub mod loops;
 
 pub mod opcode;
+mod par;
 pub mod poly;
 pub mod print;
 pub mod symbolic;
 pub mod verify;
 
-pub use detect::{Diagnostic, NestVerdict, OffloadPlan, Reason, Verdict, analyze};
-pub use frontend::translate;
+pub use detect::{
+    Diagnostic, NestVerdict, OffloadPlan, Reason, Verdict, analyze, analyze_with_threads,
+};
+pub use frontend::{translate, translate_with_threads};
 pub use ir::ModuleIr;
 
 /// Errors of this crate. Analyses never fail; only the front end and the verifier return these.

@@ -1014,20 +1014,20 @@ fn entry_constants(info: &FuncInfo<'_>, root: Loop) -> BTreeMap<u32, i64> {
     let Some(header) = func.loop_data(root).map(|d| d.header) else {
         return out;
     };
+    // Join the states on the edges into the header from outside the nest (the header's
+    // predecessors, one per edge: not a walk over the whole function for every nest).
     let mut into_header: Option<Vec<C>> = None;
-    for (bd, st) in func.blocks.iter().zip(states) {
-        let Some(st) = st else { continue };
+    for &p in info.dom.preds(header) {
+        let (Some(bd), Some(Some(st))) = (func.blocks.get(p.index()), states.get(p.index())) else {
+            continue;
+        };
         let from_inside = bd.innermost_loop.is_some_and(|l| is_within(func, l, root));
         if from_inside {
             continue;
         }
-        for s in bd.term.successors() {
-            if s.block == header {
-                let h = into_header.get_or_insert_with(|| vec![C::Unset; func.locals.len()]);
-                for (x, y) in h.iter_mut().zip(st) {
-                    *x = join(*x, *y);
-                }
-            }
+        let h = into_header.get_or_insert_with(|| vec![C::Unset; func.locals.len()]);
+        for (x, y) in h.iter_mut().zip(st) {
+            *x = join(*x, *y);
         }
     }
     if let Some(h) = into_header {

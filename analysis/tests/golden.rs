@@ -113,3 +113,39 @@ fn malformed_binary_is_an_error_with_offset() {
     assert!(err.to_string().starts_with("invalid wasm: "), "{err}");
     assert!(err.to_string().contains("(at offset 0x"), "{err}");
 }
+
+/// Three functions, the second invalid (`i32.add` on an empty stack), then a data section whose
+/// segment is cut short: a sequential validator reports the body first, at its lower offset.
+#[test]
+fn the_first_error_in_byte_order_is_reported_on_any_number_of_threads() {
+    let mut wasm = wat::parse_str(
+        "(module (memory 1)
+           (func (result i32) i32.const 1)
+           (func (result i32) i32.const 2)
+           (func (result i32) i32.const 3)
+           (data (i32.const 0) \"abcdef\"))",
+    )
+    .expect("wat");
+    // Second body: `i32.const 2` (0x41 0x02) becomes `i32.add` (0x6a) + `nop` (0x01).
+    let at = wasm
+        .windows(2)
+        .position(|w| w == [0x41, 0x02])
+        .expect("second body");
+    wasm[at] = 0x6a;
+    wasm[at + 1] = 0x01;
+    let valid_prefix = wasm.clone();
+    let cut = wasm.len() - 3;
+    wasm.truncate(cut);
+    let mut seen = Vec::new();
+    for threads in [1, 2, 3, 8] {
+        let err = tensorwasm_analysis::translate_with_threads(&wasm, threads).expect_err("invalid");
+        seen.push(err.to_string());
+    }
+    assert!(seen.iter().all(|e| e == &seen[0]), "{seen:?}");
+    assert!(seen[0].contains("type mismatch"), "{}", seen[0]);
+    // With only the body wrong, the same error.
+    let only_body = tensorwasm_analysis::translate_with_threads(&valid_prefix, 3)
+        .expect_err("invalid body")
+        .to_string();
+    assert_eq!(only_body, seen[0]);
+}

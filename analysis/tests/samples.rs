@@ -160,3 +160,31 @@ fn bare_kernels() {
 fn kernels_inlined_into_wasi_main() {
     check("wasi");
 }
+
+#[test]
+fn the_ir_and_plan_do_not_depend_on_the_number_of_threads() {
+    for form in ["bare", "wasi"] {
+        for &(name, _) in SAMPLES {
+            let module = load(form, name);
+            let path = root().join(format!("samples/wasm/{form}/{name}.wasm"));
+            let wasm = std::fs::read(&path).expect("sample");
+            for threads in [2, 5] {
+                let ir = tensorwasm_analysis::translate_with_threads(&wasm, threads).expect("ir");
+                assert_eq!(
+                    ir,
+                    tensorwasm_analysis::translate_with_threads(&wasm, 1).expect("ir"),
+                    "{form}/{name}: IR on {threads} threads"
+                );
+            }
+            let one = tensorwasm_analysis::analyze_with_threads(&module, 1);
+            assert!(
+                module.functions.len() > 1 || form == "bare",
+                "{form}/{name}"
+            );
+            for threads in [2, 3, 8] {
+                let many = tensorwasm_analysis::analyze_with_threads(&module, threads);
+                assert_eq!(one, many, "{form}/{name} on {threads} threads");
+            }
+        }
+    }
+}

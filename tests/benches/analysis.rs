@@ -4,7 +4,8 @@
 //! (loop facts + detector) against `Engine::precompile_module` with the engine `tensorwasm build`
 //! uses (`tensorwasm::aot::engine_for` on the host triple: `base_config` plus the target, parallel
 //! compilation as the CLI has it), and also against the same configuration with one compilation
-//! thread, since the analysis runs on one. Prints medians as a Markdown table, then the coverage.
+//! thread, the analysis being timed on all cores and on one thread too. Prints medians as a
+//! Markdown table, then the coverage.
 //!
 //! Run: `cargo bench -p tensorwasm-tests --bench analysis [-- [--quick] [MODULE.wasm]]`.
 //! The module is the argument, else `$TENSORWASM_BENCH_MODULE`, else `target/bench/large.wasm`
@@ -92,7 +93,14 @@ fn main() {
         tensorwasm_analysis::translate(&wasm).expect("translate")
     });
     let analyze = time(rounds_analysis, true, || tensorwasm_analysis::analyze(&ir));
+    let analyze_serial = time(rounds_analysis, true, || {
+        tensorwasm_analysis::analyze_with_threads(&ir, 1)
+    });
+    let translate_serial = time(rounds_analysis, true, || {
+        tensorwasm_analysis::translate_with_threads(&wasm, 1).expect("translate")
+    });
     let front_and_analysis = translate + analyze;
+    let front_and_analysis_serial = translate_serial + analyze_serial;
 
     let triple = tensorwasmd::engine::host_triple();
     let engine = tensorwasm::aot::engine_for(&triple).expect("engine");
@@ -125,13 +133,25 @@ fn main() {
     println!("| defined functions | {functions} |");
     println!("| loops | {loops} |");
     println!(
-        "| front end (`translate`: validation + BlockIR) | {} |",
+        "| front end (`translate`: validation + BlockIR, {threads} threads) | {} |",
         ms(translate)
     );
-    println!("| analysis + detector (`analyze`) | {} |", ms(analyze));
+    println!("| front end, one thread | {} |", ms(translate_serial));
+    println!(
+        "| analysis + detector (`analyze`, {threads} threads) | {} |",
+        ms(analyze)
+    );
+    println!(
+        "| analysis + detector, one thread | {} |",
+        ms(analyze_serial)
+    );
     println!(
         "| **front end + analysis** | **{}** |",
         ms(front_and_analysis)
+    );
+    println!(
+        "| front end + analysis, one thread | {} |",
+        ms(front_and_analysis_serial)
     );
     println!(
         "| Cranelift, `precompile_module`, `tensorwasm build`'s engine (parallel) | {} |",
@@ -146,8 +166,8 @@ fn main() {
         pct(front_and_analysis, cranelift)
     );
     println!(
-        "| (front end + analysis) / Cranelift (one thread) | {} |",
-        pct(front_and_analysis, cranelift_serial)
+        "| (front end + analysis, one thread) / Cranelift (one thread) | {} |",
+        pct(front_and_analysis_serial, cranelift_serial)
     );
 
     let (plan, _diags) = tensorwasm_analysis::analyze(&ir);
