@@ -35,6 +35,16 @@ fn args(export: &str, wat: &str, ptx: &str, entry: &str, plan: &str) -> Vec<Stri
     .collect()
 }
 
+fn vadd() -> Vec<String> {
+    args(
+        "vadd",
+        &sample("vadd/vadd.wat"),
+        &sample("vadd/vadd.ptx"),
+        "vadd",
+        &sample("vadd/plan.toml"),
+    )
+}
+
 fn saxpy_fma() -> Vec<String> {
     args(
         "saxpy",
@@ -53,13 +63,7 @@ fn run(a: &[String], extra: &[&str]) -> Output {
 
 #[test]
 fn a_correct_kernel_passes() {
-    let a = args(
-        "vadd",
-        &sample("vadd/vadd.wat"),
-        &sample("vadd/vadd.ptx"),
-        "vadd",
-        &sample("vadd/plan.toml"),
-    );
+    let a = vadd();
     let out = run(&a, &["--cases", "200", "--seed", "7"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
@@ -343,13 +347,7 @@ fn input_errors_exit_2_and_name_the_file_and_field() {
 
 #[test]
 fn the_cuda_backend_runs_the_same_check_or_says_why_not() {
-    let a = args(
-        "vadd",
-        &sample("vadd/vadd.wat"),
-        &sample("vadd/vadd.ptx"),
-        "vadd",
-        &sample("vadd/plan.toml"),
-    );
+    let a = vadd();
     let out = run(&a, &["--cases", "50", "--seed", "7", "--backend", "cuda"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     if !tensorwasm_oracle::CudaBackend::library_present() {

@@ -97,10 +97,30 @@ pub(crate) fn check_dims(launch: &Launch) -> Result<()> {
     Ok(())
 }
 
-/// The little-endian bytes of parameter `i` (0-based), `name` of type `ty`, with buffers
-/// resolved to device addresses by `address`. Every backend encodes parameters here, so a launch
-/// that one backend accepts, every backend accepts.
-pub(crate) fn encode_param(
+/// The little-endian bytes of each parameter of an entry declared with `params` (name, type),
+/// with buffers resolved to device addresses by `address`. Every backend encodes parameters
+/// here, so a launch that one backend accepts, every backend accepts.
+pub(crate) fn encode_params<'a>(
+    params: impl ExactSizeIterator<Item = (&'a str, ScalarType)>,
+    launch: &Launch,
+    address: &dyn Fn(BufferId) -> Result<u64>,
+) -> Result<Vec<Vec<u8>>> {
+    if params.len() != launch.params.len() {
+        return Err(Error::Launch(format!(
+            "kernel takes {} parameters, launch gives {}",
+            params.len(),
+            launch.params.len()
+        )));
+    }
+    params
+        .zip(&launch.params)
+        .enumerate()
+        .map(|(i, ((name, ty), v))| encode_param(i, name, ty, v, address))
+        .collect()
+}
+
+/// The bytes of parameter `i` (0-based), `name` of type `ty`.
+fn encode_param(
     i: usize,
     name: &str,
     ty: ScalarType,

@@ -19,15 +19,14 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DriverError, result,
-    sys,
+    CudaContext, CudaModule, CudaSlice, CudaStream, DevicePtr, DriverError, result, sys,
 };
 use cudarc::nvrtc::Ptx;
 
-use crate::backend::{Backend, Launch, LaunchStats, check_dims, encode_param};
+use crate::backend::{Backend, Launch, LaunchStats, check_dims, encode_params};
 use crate::error::{Error, Result};
 use crate::memory::DeviceMemory;
-use crate::ptx::parse_module;
+use crate::ptx::{PtxModule, parse_module};
 
 /// Runs PTX kernels on one CUDA device.
 #[derive(Debug)]
@@ -35,7 +34,7 @@ pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     /// Loaded modules by PTX text: the driver JIT-compiles each PTX once per backend.
-    modules: HashMap<String, Arc<CudaModule>>,
+    modules: HashMap<String, Loaded>,
     name: String,
 }
 
@@ -112,28 +111,32 @@ impl CudaBackend {
         })
     }
 
-    fn function(&mut self, module_ptx: &str, entry: &str) -> Result<CudaFunction> {
-        if module_ptx.contains('\0') || entry.contains('\0') {
-            return Err(Error::Launch(
-                "PTX text or entry name contains a NUL byte".into(),
-            ));
-        }
-        let module = match self.modules.get(module_ptx) {
-            Some(m) => m.clone(),
-            None => {
-                let m = self
-                    .ctx
-                    .load_module(Ptx::from_src(module_ptx))
-                    .map_err(|e| device_err("the driver rejected the PTX module", e))?;
-                self.modules.insert(module_ptx.to_string(), m.clone());
-                m
+    /// The loaded module for `module_ptx` with its parsed form (for the entries' parameter
+    /// types), each made once per PTX text: a harness launches one kernel thousands of times.
+    fn module(&mut self, module_ptx: &str) -> Result<&Loaded> {
+        if !self.modules.contains_key(module_ptx) {
+            let parsed = parse_module(module_ptx)?;
+            if module_ptx.contains('\0') {
+                return Err(Error::Launch("PTX text contains a NUL byte".into()));
             }
-        };
-        module.load_function(entry).map_err(|e| match e.0 {
-            sys::cudaError_enum::CUDA_ERROR_NOT_FOUND => Error::UnknownEntry(entry.to_string()),
-            _ => device_err(&format!("cannot load entry `{entry}`"), e),
-        })
+            let cuda = self
+                .ctx
+                .load_module(Ptx::from_src(module_ptx))
+                .map_err(|e| device_err("the driver rejected the PTX module", e))?;
+            self.modules
+                .insert(module_ptx.to_string(), Loaded { cuda, parsed });
+        }
+        self.modules
+            .get(module_ptx)
+            .ok_or_else(|| Error::Device("module cache".into()))
     }
+}
+
+/// A PTX module loaded into the context, and its parsed form.
+#[derive(Debug)]
+struct Loaded {
+    cuda: Arc<CudaModule>,
+    parsed: PtxModule,
 }
 
 impl Backend for CudaBackend {
@@ -149,19 +152,18 @@ impl Backend for CudaBackend {
         mem: &mut DeviceMemory,
     ) -> Result<LaunchStats> {
         check_dims(launch)?;
-        let module = parse_module(module_ptx)?;
-        let decl = module
+        let (ctx, stream) = (self.ctx.clone(), self.stream.clone());
+        let loaded = self.module(module_ptx)?;
+        let decl = loaded
+            .parsed
             .entry(entry)
             .ok_or_else(|| Error::UnknownEntry(entry.to_string()))?;
-        if decl.params.len() != launch.params.len() {
-            return Err(Error::Launch(format!(
-                "kernel takes {} parameters, launch gives {}",
-                decl.params.len(),
-                launch.params.len()
-            )));
-        }
-        let func = self.function(module_ptx, entry)?;
-        let stream = self.stream.clone();
+        // The entry exists in the parsed module, so its name has no NUL byte (cudarc would
+        // panic on one).
+        let func = loaded
+            .cuda
+            .load_function(entry)
+            .map_err(|e| device_err(&format!("cannot load entry `{entry}`"), e))?;
 
         // Every buffer to the device (at least one byte each, so each has an address).
         let mut device: Vec<CudaSlice<u8>> = Vec::with_capacity(mem.len());
@@ -169,15 +171,12 @@ impl Backend for CudaBackend {
         for i in 0..mem.len() {
             let id = mem.id(i).ok_or(Error::UnknownBuffer(i as u32))?;
             let host = mem.read(id)?;
-            let mut slice = stream
-                .alloc_zeros::<u8>(host.len().max(1))
-                .map_err(|e| device_err("device allocation", e))?;
-            if !host.is_empty() {
-                let mut view = slice.slice_mut(0..host.len());
-                stream
-                    .memcpy_htod(host, &mut view)
-                    .map_err(|e| device_err("copy to device", e))?;
+            let slice = if host.is_empty() {
+                stream.alloc_zeros::<u8>(1)
+            } else {
+                stream.clone_htod(host)
             }
+            .map_err(|e| device_err("copy to device", e))?;
             let ptr = slice.device_ptr(&stream).0;
             addresses.push(ptr);
             device.push(slice);
@@ -188,24 +187,19 @@ impl Backend for CudaBackend {
                 .copied()
                 .ok_or(Error::UnknownBuffer(id.index()))
         };
-        let mut values: Vec<Vec<u8>> = Vec::with_capacity(launch.params.len());
-        for (i, (p, v)) in decl.params.iter().zip(&launch.params).enumerate() {
-            values.push(encode_param(i, &p.name, p.ty, v, &address)?);
-        }
+        let mut values = encode_params(
+            decl.params.iter().map(|p| (p.name.as_str(), p.ty)),
+            launch,
+            &address,
+        )?;
         let mut args: Vec<*mut c_void> = values
             .iter_mut()
             .map(|v| v.as_mut_ptr().cast::<c_void>())
             .collect();
 
         let timing = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
-        let start = self
-            .ctx
-            .new_event(timing)
-            .map_err(|e| device_err("event", e))?;
-        let end = self
-            .ctx
-            .new_event(timing)
-            .map_err(|e| device_err("event", e))?;
+        let start = ctx.new_event(timing).map_err(|e| device_err("event", e))?;
+        let end = ctx.new_event(timing).map_err(|e| device_err("event", e))?;
         start.record(&stream).map_err(|e| device_err("event", e))?;
         let [gx, gy, gz] = launch.grid;
         let [bx, by, bz] = launch.block;

@@ -90,7 +90,6 @@ pub struct Replay {
 impl LaunchRecord {
     /// Records `launch` of `entry` in `ptx` over `mem` (its state before the launch), with the
     /// bytes `expect` the reference computed per buffer.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
         reference: &str,

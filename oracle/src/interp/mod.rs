@@ -13,7 +13,7 @@ mod decode;
 mod exec;
 mod float;
 
-use crate::backend::{Backend, Launch, LaunchStats, check_dims, encode_param};
+use crate::backend::{Backend, Launch, LaunchStats, check_dims, encode_params};
 use crate::error::{Error, Result};
 use crate::memory::DeviceMemory;
 use crate::ptx::{PtxModule, parse_module};
@@ -194,16 +194,13 @@ fn run_block(ctx: &mut BlockCtx<'_>, threads: &mut [Thread]) -> Result<u64> {
 }
 
 fn param_bytes(kernel: &Kernel, launch: &Launch, mem: &DeviceMemory) -> Result<Vec<u8>> {
-    if kernel.params.len() != launch.params.len() {
-        return Err(Error::Launch(format!(
-            "kernel takes {} parameters, launch gives {}",
-            kernel.params.len(),
-            launch.params.len()
-        )));
-    }
+    let values = encode_params(
+        kernel.params.iter().map(|p| (p.name.as_str(), p.ty)),
+        launch,
+        &|id| mem.address(id),
+    )?;
     let mut out = vec![0u8; usize::try_from(kernel.param_bytes).unwrap_or(0)];
-    for (i, (slot, v)) in kernel.params.iter().zip(&launch.params).enumerate() {
-        let bytes = encode_param(i, &slot.name, slot.ty, v, &|id| mem.address(id))?;
+    for (i, (slot, bytes)) in kernel.params.iter().zip(values).enumerate() {
         let off = slot.offset as usize;
         match out.get_mut(off..off + bytes.len()) {
             Some(dst) => dst.copy_from_slice(&bytes),
