@@ -867,7 +867,7 @@ fn live_outs(
     let Some(&target) = targets.iter().next() else {
         return Ok(Vec::new()); // never exits: the trip count check already failed
     };
-    let live = crate::liveness::live_at_entry(func, target);
+    let live = info.liveness().at_entry(target);
     let mut out = Vec::new();
     let mut reasons = Vec::new();
     let exit = eval.exit.clone().unwrap_or_default();

@@ -11,6 +11,7 @@ use crate::ir::{Block, FunctionIr};
 pub struct DomTree {
     idom: Vec<Option<Block>>,
     rpo_index: Vec<Option<usize>>,
+    rpo: Vec<Block>,
     preds: Vec<Vec<Block>>,
 }
 
@@ -58,6 +59,7 @@ impl DomTree {
         DomTree {
             idom,
             rpo_index,
+            rpo,
             preds,
         }
     }
@@ -82,6 +84,12 @@ impl DomTree {
     /// Whether control can reach `b` from the entry.
     pub fn is_reachable(&self, b: Block) -> bool {
         self.rpo_index.get(b.index()).copied().flatten().is_some()
+    }
+
+    /// The blocks control can reach, in reverse postorder (the entry first; a block before
+    /// its successors except along back edges).
+    pub fn rpo(&self) -> &[Block] {
+        &self.rpo
     }
 
     /// The predecessors of `b` (one entry per edge).
@@ -125,8 +133,7 @@ fn reverse_postorder(func: &FunctionIr) -> Vec<Block> {
     let mut stack = vec![(Block(0), 0usize)];
     seen[0] = true;
     while let Some((b, i)) = stack.pop() {
-        let succs = func.blocks[b.index()].term.successors();
-        if let Some(s) = succs.get(i) {
+        if let Some(s) = func.blocks[b.index()].term.successors().nth(i) {
             stack.push((b, i + 1));
             let t = s.block;
             if t.index() < n && !seen[t.index()] {

@@ -348,9 +348,11 @@ impl<'c, 'a> FuncBuilder<'c, 'a> {
     }
 
     fn pop_n(&mut self, n: usize) -> Result<Vec<Value>> {
-        let mut out = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>>>()?;
-        out.reverse();
-        Ok(out)
+        let floor = self.frames.last().map_or(0, |f| f.height);
+        let Some(at) = self.stack.len().checked_sub(n).filter(|&at| at >= floor) else {
+            return Err(self.bug("operand stack underflow"));
+        };
+        Ok(self.stack.split_off(at))
     }
 
     fn peek_n(&self, n: usize) -> Result<Vec<Value>> {
@@ -375,9 +377,11 @@ impl<'c, 'a> FuncBuilder<'c, 'a> {
     }
 
     /// Appends an instruction popping `nargs` and pushing `nresults` fresh values.
-    fn emit(&mut self, op: Opcode, imm: Imm, nargs: usize, nresults: usize) -> Result<Vec<Value>> {
+    /// Appends an instruction taking `nargs` values off the stack and pushing `nresults`
+    /// new ones (nothing when unreachable).
+    fn emit(&mut self, op: Opcode, imm: Imm, nargs: usize, nresults: usize) -> Result<()> {
         if !self.reachable {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let args = self.pop_n(nargs)?;
         let results: Vec<Value> = (0..nresults).map(|_| self.value()).collect();
@@ -388,10 +392,10 @@ impl<'c, 'a> FuncBuilder<'c, 'a> {
             op,
             imm,
             args,
-            results: results.clone(),
+            results,
             offset,
         });
-        Ok(results)
+        Ok(())
     }
 
     fn terminate(&mut self, term: Terminator) -> Result<()> {
@@ -719,11 +723,12 @@ impl<'c, 'a> FuncBuilder<'c, 'a> {
     ) -> Result<()> {
         let (params, results) = sig.ok_or_else(|| self.bug("call to a non-function type"))?;
         let extra = usize::from(matches!(imm, Imm::Indirect { .. }));
-        let res = self.emit(Opcode::Scalar(op), imm, params.len() + extra, results.len())?;
+        self.emit(Opcode::Scalar(op), imm, params.len() + extra, results.len())?;
         if tail && self.reachable {
-            for _ in &res {
-                self.stack.pop();
-            }
+            // A tail call returns the callee's results: the values it just pushed.
+            let res = self
+                .stack
+                .split_off(self.stack.len().saturating_sub(results.len()));
             self.terminate(Terminator::Return(res))?;
         }
         Ok(())
@@ -889,35 +894,35 @@ macro_rules! visit_body {
         $s.on_call($e::ReturnCallIndirect, Imm::Indirect { type_index: $t, table: $tab }, sig, true)
     }};
     ($s:ident, $k:ident $e:ident, LocalGet, $ann:tt, $i:ident) => {
-        $s.emit(Opcode::$k($e::LocalGet), Imm::Local($i), 0, 1).map(drop)
+        $s.emit(Opcode::$k($e::LocalGet), Imm::Local($i), 0, 1)
     };
     ($s:ident, $k:ident $e:ident, LocalSet, $ann:tt, $i:ident) => {
-        $s.emit(Opcode::$k($e::LocalSet), Imm::Local($i), 1, 0).map(drop)
+        $s.emit(Opcode::$k($e::LocalSet), Imm::Local($i), 1, 0)
     };
     ($s:ident, $k:ident $e:ident, LocalTee, $ann:tt, $i:ident) => {
-        $s.emit(Opcode::$k($e::LocalTee), Imm::Local($i), 1, 1).map(drop)
+        $s.emit(Opcode::$k($e::LocalTee), Imm::Local($i), 1, 1)
     };
     ($s:ident, $k:ident $e:ident, GlobalGet, $ann:tt, $i:ident) => {
-        $s.emit(Opcode::$k($e::GlobalGet), Imm::Global($i), 0, 1).map(drop)
+        $s.emit(Opcode::$k($e::GlobalGet), Imm::Global($i), 0, 1)
     };
     ($s:ident, $k:ident $e:ident, GlobalSet, $ann:tt, $i:ident) => {
-        $s.emit(Opcode::$k($e::GlobalSet), Imm::Global($i), 1, 0).map(drop)
+        $s.emit(Opcode::$k($e::GlobalSet), Imm::Global($i), 1, 0)
     };
     ($s:ident, $k:ident $e:ident, I32Const, $ann:tt, $v:ident) => {
-        $s.emit(Opcode::$k($e::I32Const), Imm::Int(i64::from($v)), 0, 1).map(drop)
+        $s.emit(Opcode::$k($e::I32Const), Imm::Int(i64::from($v)), 0, 1)
     };
     ($s:ident, $k:ident $e:ident, I64Const, $ann:tt, $v:ident) => {
-        $s.emit(Opcode::$k($e::I64Const), Imm::Int($v), 0, 1).map(drop)
+        $s.emit(Opcode::$k($e::I64Const), Imm::Int($v), 0, 1)
     };
     ($s:ident, $k:ident $e:ident, F32Const, $ann:tt, $v:ident) => {
-        $s.emit(Opcode::$k($e::F32Const), Imm::FloatBits(u64::from($v.bits())), 0, 1).map(drop)
+        $s.emit(Opcode::$k($e::F32Const), Imm::FloatBits(u64::from($v.bits())), 0, 1)
     };
     ($s:ident, $k:ident $e:ident, F64Const, $ann:tt, $v:ident) => {
-        $s.emit(Opcode::$k($e::F64Const), Imm::FloatBits($v.bits()), 0, 1).map(drop)
+        $s.emit(Opcode::$k($e::F64Const), Imm::FloatBits($v.bits()), 0, 1)
     };
     // Generic rule: a fixed stack effect.
     ($s:ident, $k:ident $e:ident, $op:ident, (arity $a:literal -> $b:literal) $(, $x:ident)*) => {
-        $s.emit(Opcode::$k($e::$op), imm(&[$(ImmArg::part(&$x)),*]), $a, $b).map(drop)
+        $s.emit(Opcode::$k($e::$op), imm(&[$(ImmArg::part(&$x)),*]), $a, $b)
     };
     // Everything else has a variable stack effect the translator does not model.
     ($s:ident, $k:ident $e:ident, $op:ident, $ann:tt $(, $x:ident)*) => {{

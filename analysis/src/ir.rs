@@ -204,19 +204,28 @@ pub enum Terminator {
     Unreachable,
 }
 
+/// The successor edges of a [`Terminator`], in order.
+pub type Successors<'a> = std::iter::Chain<
+    std::iter::Chain<std::option::IntoIter<&'a BlockCall>, std::slice::Iter<'a, BlockCall>>,
+    std::option::IntoIter<&'a BlockCall>,
+>;
+
 impl Terminator {
-    /// Every successor edge of the terminator, in order (a block may appear twice).
-    pub fn successors(&self) -> Vec<&BlockCall> {
-        match self {
-            Terminator::Jump(c) => vec![c],
-            Terminator::BrIf {
-                then, otherwise, ..
-            } => vec![then, otherwise],
-            Terminator::BrTable {
-                targets, default, ..
-            } => targets.iter().chain(std::iter::once(default)).collect(),
-            Terminator::Return(_) | Terminator::Unreachable => Vec::new(),
-        }
+    /// Every successor edge of the terminator, in order (a block may appear twice). Allocates
+    /// nothing: the analyses walk the edges of every block many times.
+    pub fn successors(&self) -> Successors<'_> {
+        let (first, middle, last): (Option<&BlockCall>, &[BlockCall], Option<&BlockCall>) =
+            match self {
+                Terminator::Jump(c) => (Some(c), &[], None),
+                Terminator::BrIf {
+                    then, otherwise, ..
+                } => (Some(then), &[], Some(otherwise)),
+                Terminator::BrTable {
+                    targets, default, ..
+                } => (None, targets, Some(default)),
+                Terminator::Return(_) | Terminator::Unreachable => (None, &[], None),
+            };
+        first.into_iter().chain(middle).chain(last)
     }
 
     /// The values the terminator reads (conditions, indices, branch arguments, return values).
@@ -326,7 +335,8 @@ pub struct LoopData {
     /// The block that starts at the `loop` opcode; branches to the loop's label go here.
     pub header: Block,
     /// Every block created between `loop` and its `end`, header and nested loops included,
-    /// in creation order.
+    /// in creation order, which is increasing block order ([`crate::verify`] checks it; lookups
+    /// such as `FuncInfo::in_loop` binary-search it).
     pub blocks: Vec<Block>,
     /// The enclosing loop.
     pub parent: Option<Loop>,

@@ -231,28 +231,42 @@ pub struct FuncInfo<'f> {
     /// Dominators.
     pub dom: DomTree,
     defs: Vec<Option<(Block, usize)>>,
+    /// Per block, its `local.set`/`local.tee` instructions: (local, index).
+    sets: Vec<Vec<(u32, usize)>>,
     /// The constant propagation over the locals, computed on first use.
     local_consts: std::cell::OnceCell<crate::symbolic::LocalConsts>,
+    /// The live locals on entry to every block, computed on first use.
+    liveness: std::cell::OnceCell<crate::liveness::Liveness>,
 }
 
 impl<'f> FuncInfo<'f> {
     /// Builds the tables for `func`.
     pub fn new(func: &'f FunctionIr) -> Self {
         let mut defs = vec![None; func.num_values as usize];
+        let mut sets = Vec::with_capacity(func.blocks.len());
         for (bi, b) in func.blocks.iter().enumerate() {
+            let mut in_block = Vec::new();
             for (ii, inst) in b.insts.iter().enumerate() {
                 for r in &inst.results {
                     if let Some(slot) = defs.get_mut(r.index()) {
                         *slot = Some((Block(bi as u32), ii));
                     }
                 }
+                if let (Opcode::Scalar(S::LocalSet | S::LocalTee), Imm::Local(l)) =
+                    (inst.op, &inst.imm)
+                {
+                    in_block.push((*l, ii));
+                }
             }
+            sets.push(in_block);
         }
         FuncInfo {
             func,
             dom: DomTree::new(func),
             defs,
+            sets,
             local_consts: std::cell::OnceCell::new(),
+            liveness: std::cell::OnceCell::new(),
         }
     }
 
@@ -260,7 +274,13 @@ impl<'f> FuncInfo<'f> {
     /// nest, so computed once).
     pub fn local_consts(&self) -> &crate::symbolic::LocalConsts {
         self.local_consts
-            .get_or_init(|| crate::symbolic::LocalConsts::new(self.func))
+            .get_or_init(|| crate::symbolic::LocalConsts::new(self.func, self.dom.rpo()))
+    }
+
+    /// The locals live on entry to every block (the same for every nest, so computed once).
+    pub fn liveness(&self) -> &crate::liveness::Liveness {
+        self.liveness
+            .get_or_init(|| crate::liveness::Liveness::new(self.func))
     }
 
     /// Where `v` is defined by an instruction (not for block parameters).
@@ -310,20 +330,21 @@ impl<'f> FuncInfo<'f> {
         out
     }
 
-    /// Whether `b` is one of `lp`'s blocks.
+    /// Whether `b` is one of `lp`'s blocks (a binary search: they are in increasing order).
     pub fn in_loop(&self, lp: Loop, b: Block) -> bool {
         self.func
             .loop_data(lp)
-            .is_some_and(|d| d.blocks.contains(&b))
+            .is_some_and(|d| d.blocks.binary_search(&b).is_ok())
     }
 
     /// Every `local.set`/`local.tee` in `lp`, by local.
     pub fn local_sets(&self, lp: Loop) -> BTreeMap<u32, Vec<(Block, usize)>> {
         let mut out: BTreeMap<u32, Vec<(Block, usize)>> = BTreeMap::new();
-        for (b, i, inst) in self.insts_in(lp) {
-            if let (Opcode::Scalar(S::LocalSet | S::LocalTee), Imm::Local(l)) = (inst.op, &inst.imm)
-            {
-                out.entry(*l).or_default().push((b, i));
+        if let Some(data) = self.func.loop_data(lp) {
+            for &b in &data.blocks {
+                for &(l, i) in self.sets.get(b.index()).map_or(&[][..], Vec::as_slice) {
+                    out.entry(l).or_default().push((b, i));
+                }
             }
         }
         out
@@ -378,7 +399,7 @@ fn latches_and_exits(info: &FuncInfo<'_>, lp: Loop) -> (Vec<Block>, Vec<Exit>) {
         for s in bd.term.successors() {
             if s.block == data.header && !latches.contains(&b) {
                 latches.push(b);
-            } else if !data.blocks.contains(&s.block) {
+            } else if data.blocks.binary_search(&s.block).is_err() {
                 let e = Exit {
                     from: b,
                     to: Some(s.block),

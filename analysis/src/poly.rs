@@ -10,7 +10,6 @@
 
 use crate::ir::Loop;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A symbol: a value fixed for one run of the nest, or a loop's iteration number.
@@ -48,60 +47,181 @@ impl fmt::Display for Sym {
     }
 }
 
-/// A product of symbols, sorted, with repetition (`k0*l3*l3`).
-pub type Monomial = Vec<Sym>;
-
-/// `sum(coefficient * monomial)`; the empty monomial is the constant term. No zero coefficients
-/// are stored, so equal polynomials are equal values.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Poly {
-    terms: BTreeMap<Monomial, i64>,
-}
-
 /// Largest number of terms a polynomial may have before the evaluator gives up on it.
 const MAX_TERMS: usize = 64;
 /// Largest degree of a monomial.
 const MAX_DEGREE: usize = 6;
 
+/// A product of symbols, sorted, with repetition (`k0*l3*l3`), of degree at most 6. Stored
+/// inline (no allocation); reads as a slice of symbols, and orders, compares and hashes like
+/// one (so a [`Poly`]'s terms sort exactly as a map keyed by `Vec<Sym>` would).
+#[derive(Clone, Copy)]
+pub struct Monomial {
+    len: u8,
+    syms: [Sym; MAX_DEGREE],
+}
+
+impl Monomial {
+    const ONE: Monomial = Monomial {
+        len: 0,
+        syms: [Sym::Local(0); MAX_DEGREE],
+    };
+
+    fn of(s: Sym) -> Monomial {
+        let mut m = Monomial::ONE;
+        m.syms[0] = s;
+        m.len = 1;
+        m
+    }
+
+    /// The sorted product of `a` and `b`; `None` above the maximum degree.
+    fn times(a: &[Sym], b: &[Sym]) -> Option<Monomial> {
+        let n = a.len() + b.len();
+        if n > MAX_DEGREE {
+            return None;
+        }
+        let mut m = Monomial::ONE;
+        m.syms[..a.len()].copy_from_slice(a);
+        m.syms[a.len()..n].copy_from_slice(b);
+        m.syms[..n].sort();
+        m.len = n as u8;
+        Some(m)
+    }
+
+    /// `self` without the occurrences of `s`.
+    fn without(&self, s: Sym) -> Monomial {
+        let mut m = Monomial::ONE;
+        for &x in self.iter().filter(|&&x| x != s) {
+            m.syms[usize::from(m.len)] = x;
+            m.len += 1;
+        }
+        m
+    }
+}
+
+impl std::ops::Deref for Monomial {
+    type Target = [Sym];
+    fn deref(&self) -> &[Sym] {
+        &self.syms[..usize::from(self.len)]
+    }
+}
+
+impl<'a> IntoIterator for &'a Monomial {
+    type Item = &'a Sym;
+    type IntoIter = std::slice::Iter<'a, Sym>;
+    fn into_iter(self) -> Self::IntoIter {
+        self[..].iter()
+    }
+}
+
+impl PartialEq for Monomial {
+    fn eq(&self, other: &Monomial) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Monomial {}
+
+impl PartialOrd for Monomial {
+    fn partial_cmp(&self, other: &Monomial) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Monomial {
+    fn cmp(&self, other: &Monomial) -> std::cmp::Ordering {
+        self[..].cmp(&other[..])
+    }
+}
+
+impl std::hash::Hash for Monomial {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self[..].hash(state);
+    }
+}
+
+impl fmt::Debug for Monomial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// `sum(coefficient * monomial)`; the empty monomial is the constant term. The terms are kept
+/// sorted by monomial, and no zero coefficients are stored, so equal polynomials are equal
+/// values. Serialized as its printed form (`"4*k0 + l2 + 8"`), as the text reports show it.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Poly {
+    terms: Vec<(Monomial, i64)>,
+}
+
+impl Serialize for Poly {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Debug for Poly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poly")
+            .field("terms", &DebugMap(&self.terms))
+            .finish()
+    }
+}
+
+/// The terms printed as a map, monomial → coefficient.
+struct DebugMap<'a>(&'a [(Monomial, i64)]);
+
+impl fmt::Debug for DebugMap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(m, c)| (m, c)))
+            .finish()
+    }
+}
+
 impl Poly {
     /// The constant `c`.
     pub fn constant(c: i64) -> Poly {
-        let mut terms = BTreeMap::new();
+        let mut terms = Vec::new();
         if c != 0 {
-            terms.insert(Vec::new(), c);
+            terms.push((Monomial::ONE, c));
         }
         Poly { terms }
     }
 
     /// The symbol `s`.
     pub fn sym(s: Sym) -> Poly {
-        let mut terms = BTreeMap::new();
-        terms.insert(vec![s], 1);
-        Poly { terms }
+        Poly {
+            terms: vec![(Monomial::of(s), 1)],
+        }
     }
 
-    /// The terms, monomial → coefficient.
+    /// The terms, monomial → coefficient, in monomial order.
     pub fn terms(&self) -> impl Iterator<Item = (&Monomial, i64)> {
         self.terms.iter().map(|(m, c)| (m, *c))
     }
 
     /// The constant term.
     pub fn constant_term(&self) -> i64 {
-        self.terms.get(&Vec::new()).copied().unwrap_or(0)
+        // The empty monomial sorts first.
+        match self.terms.first() {
+            Some((m, c)) if m.is_empty() => *c,
+            _ => 0,
+        }
     }
 
     /// The value if the polynomial is a constant.
     pub fn as_constant(&self) -> Option<i64> {
-        match self.terms.len() {
-            0 => Some(0),
-            1 => self.terms.get(&Vec::new()).copied(),
+        match &self.terms[..] {
+            [] => Some(0),
+            [(m, c)] if m.is_empty() => Some(*c),
             _ => None,
         }
     }
 
     /// Every symbol that occurs.
     pub fn symbols(&self) -> impl Iterator<Item = Sym> + '_ {
-        self.terms.keys().flatten().copied()
+        self.terms.iter().flat_map(|(m, _)| m.iter()).copied()
     }
 
     /// Whether `pred` holds for some symbol.
@@ -109,11 +229,18 @@ impl Poly {
         self.symbols().any(pred)
     }
 
+    /// Adds `c * m`; `None` on overflow or when there are more than [`MAX_TERMS`] terms.
     fn insert(&mut self, m: Monomial, c: i64) -> Option<()> {
-        let slot = self.terms.entry(m).or_insert(0);
-        *slot = slot.checked_add(c)?;
-        if *slot == 0 {
-            self.terms.retain(|_, c| *c != 0);
+        match self.terms.binary_search_by(|(x, _)| x.cmp(&m)) {
+            Ok(i) => {
+                let slot = &mut self.terms[i].1;
+                *slot = slot.checked_add(c)?;
+                if *slot == 0 {
+                    self.terms.remove(i);
+                }
+            }
+            Err(_) if c == 0 => {}
+            Err(i) => self.terms.insert(i, (m, c)),
         }
         (self.terms.len() <= MAX_TERMS).then_some(())
     }
@@ -121,8 +248,9 @@ impl Poly {
     /// `self + other`.
     pub fn add(&self, other: &Poly) -> Option<Poly> {
         let mut out = self.clone();
-        for (m, c) in &other.terms {
-            out.insert(m.clone(), *c)?;
+        out.terms.reserve(other.terms.len());
+        for &(m, c) in &other.terms {
+            out.insert(m, c)?;
         }
         Some(out)
     }
@@ -134,11 +262,16 @@ impl Poly {
 
     /// `k * self`.
     pub fn scale(&self, k: i64) -> Option<Poly> {
-        let mut out = Poly::default();
-        for (m, c) in &self.terms {
-            out.insert(m.clone(), c.checked_mul(k)?)?;
+        if k == 0 {
+            return Some(Poly::default());
         }
-        Some(out)
+        // Non-zero times non-zero is non-zero: the terms stay as they are.
+        let terms = self
+            .terms
+            .iter()
+            .map(|&(m, c)| Some((m, c.checked_mul(k)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Poly { terms })
     }
 
     /// `self * other`.
@@ -146,12 +279,7 @@ impl Poly {
         let mut out = Poly::default();
         for (ma, ca) in &self.terms {
             for (mb, cb) in &other.terms {
-                let mut m = ma.clone();
-                m.extend(mb);
-                if m.len() > MAX_DEGREE {
-                    return None;
-                }
-                m.sort();
+                let m = Monomial::times(ma, mb)?;
                 out.insert(m, ca.checked_mul(*cb)?)?;
             }
         }
@@ -182,11 +310,8 @@ impl Poly {
         for (m, c) in &self.terms {
             let n = m.iter().filter(|&&x| x == s).count();
             match n {
-                0 => rest.insert(m.clone(), *c)?,
-                1 => {
-                    let without: Monomial = m.iter().copied().filter(|&x| x != s).collect();
-                    coeff.insert(without, *c)?
-                }
+                0 => rest.insert(*m, *c)?,
+                1 => coeff.insert(m.without(s), *c)?,
                 _ => return None,
             }
         }
@@ -208,7 +333,7 @@ impl Poly {
 
     /// Whether every coefficient, the constant included, is a multiple of `k`.
     pub fn divisible_by(&self, k: i64) -> bool {
-        k != 0 && self.terms.values().all(|c| c % k == 0)
+        k != 0 && self.terms.iter().all(|(_, c)| c % k == 0)
     }
 }
 
@@ -298,6 +423,30 @@ mod tests {
         let v = q.eval(&|s| (s == Sym::Local(1)).then_some(7)).unwrap();
         assert_eq!(v, 38);
         assert_eq!(q.eval(&|_| None), None);
+    }
+
+    #[test]
+    fn terms_stay_sorted_and_compare_like_a_map() {
+        // Built in different orders, the same polynomial is the same value.
+        let k = Poly::sym(Sym::Iter(Loop(0)));
+        let a = l(2).add(&k).unwrap().add(&Poly::constant(3)).unwrap();
+        let b = Poly::constant(3).add(&k).unwrap().add(&l(2)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.constant_term(), 3);
+        let monomials: Vec<Vec<Sym>> = a.terms().map(|(m, _)| m.to_vec()).collect();
+        let mut sorted = monomials.clone();
+        sorted.sort();
+        assert_eq!(monomials, sorted, "the constant (empty monomial) first");
+        // Cancelling a term removes it; a constant compares below a symbol.
+        assert_eq!(a.sub(&k).unwrap().to_string(), "l2 + 3");
+        assert!(Poly::constant(5) < l(0));
+        // Degree above six is not a polynomial the evaluator keeps.
+        let mut p = l(1);
+        for _ in 0..5 {
+            p = p.mul(&l(1)).unwrap();
+        }
+        assert!(p.mul(&l(1)).is_none());
+        assert_eq!(format!("{:?}", l(4)), "Poly { terms: {[Local(4)]: 1} }");
     }
 
     #[test]

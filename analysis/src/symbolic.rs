@@ -666,7 +666,6 @@ impl Walker<'_, '_> {
         }
         bd.term
             .successors()
-            .into_iter()
             .map(|call| {
                 let a = call.args.iter().map(|v| self.value(*v)).collect();
                 (b, call.block, state.clone(), a)
@@ -890,10 +889,11 @@ pub struct LocalConsts {
 }
 
 impl LocalConsts {
-    /// Runs the propagation over `func`.
-    pub fn new(func: &FunctionIr) -> LocalConsts {
+    /// Runs the propagation over `func`, whose reachable blocks in reverse postorder are
+    /// `rpo` ([`crate::dom::DomTree::rpo`]).
+    pub fn new(func: &FunctionIr, rpo: &[Block]) -> LocalConsts {
         LocalConsts {
-            out: local_consts(func),
+            out: local_consts(func, rpo),
         }
     }
 }
@@ -906,14 +906,31 @@ fn join(a: C, b: C) -> C {
     }
 }
 
-/// The state at the end of every block, or `None` (too large, or not settled).
-fn local_consts(func: &FunctionIr) -> Option<Vec<Option<Vec<C>>>> {
+/// The state at the end of every block that branches to a loop header (the only states
+/// [`entry_constants`] reads; `None` for the other blocks and where not reached), or `None`
+/// (too large, or not settled).
+fn local_consts(func: &FunctionIr, rpo: &[Block]) -> Option<Vec<Option<Vec<C>>>> {
     let nl = func.locals.len();
     let nb = func.blocks.len();
     // Cost cap: skip very large functions rather than spend quadratic time.
     if nl.saturating_mul(nb) > 4_000_000 {
         return None;
     }
+    let mut is_header = vec![false; nb];
+    for d in &func.loops {
+        if let Some(h) = is_header.get_mut(d.header.index()) {
+            *h = true;
+        }
+    }
+    let keep: Vec<bool> = func
+        .blocks
+        .iter()
+        .map(|bd| {
+            bd.term
+                .successors()
+                .any(|s| is_header.get(s.block.index()).copied().unwrap_or(false))
+        })
+        .collect();
     let mut at: Vec<Option<Vec<C>>> = vec![None; nb];
     let mut out: Vec<Option<Vec<C>>> = vec![None; nb];
     let init: Vec<C> = (0..nl)
@@ -929,47 +946,87 @@ fn local_consts(func: &FunctionIr) -> Option<Vec<Option<Vec<C>>>> {
         *slot = Some(init);
     }
     // Blocks whose state changed since they were last processed. Processing any other block
-    // again would change nothing, so skipping it gives the same rounds and the same result.
+    // again would change nothing, so skipping it changes no result. A round visits the blocks
+    // in reverse postorder, so a state crosses every forward edge in one round and only back
+    // edges take more; the least fixed point does not depend on the order.
     let mut dirty = vec![false; nb];
     if let Some(d) = dirty.first_mut() {
         *d = true;
     }
-    let mut consts: HashMap<Value, i64> = HashMap::new();
-    let mut changed = true;
-    let mut rounds = 0;
-    while changed && rounds < 32 {
-        changed = false;
-        rounds += 1;
-        for bi in 0..nb {
-            if !dirty[bi] {
-                continue;
-            }
-            dirty[bi] = false;
-            let Some(mut st) = at[bi].clone() else {
-                continue;
-            };
-            let bd = &func.blocks[bi];
-            consts.clear();
+    // What each block does to the locals does not depend on the state it starts from: a
+    // `local.set`/`local.tee` of a constant (an `iN.const`, or the result of a `local.tee` of
+    // one) makes the local that constant, any other makes it unknown. So each block's writes
+    // are found once, the last write to a local winning, and applied on every visit.
+    // Constants are only seen within the block that makes them: `consts[v]` is the block and
+    // the constant of value `v`; `last_write[l]` the block and the index in its list of writes.
+    let mut consts: Vec<(usize, i64)> = vec![(usize::MAX, 0); func.num_values as usize];
+    let mut last_write: Vec<(usize, usize)> = vec![(usize::MAX, 0); nl];
+    let writes: Vec<Vec<(usize, C)>> = func
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(bi, bd)| {
+            let mut w: Vec<(usize, C)> = Vec::new();
             for inst in &bd.insts {
                 match (inst.op, &inst.imm) {
                     (Opcode::Scalar(S::I32Const | S::I64Const), Imm::Int(c)) => {
-                        if let Some(&r) = inst.results.first() {
-                            consts.insert(r, *c);
+                        if let Some(slot) =
+                            inst.results.first().and_then(|r| consts.get_mut(r.index()))
+                        {
+                            *slot = (bi, *c);
                         }
                     }
                     (Opcode::Scalar(S::LocalSet | S::LocalTee), Imm::Local(l)) => {
-                        let v = inst.args.first().and_then(|a| consts.get(a)).copied();
-                        if let Some(slot) = st.get_mut(*l as usize) {
-                            *slot = v.map_or(C::Any, C::Const);
+                        let v = inst
+                            .args
+                            .first()
+                            .and_then(|a| consts.get(a.index()))
+                            .and_then(|&(b, c)| (b == bi).then_some(c));
+                        let l = *l as usize;
+                        if let Some(last) = last_write.get_mut(l) {
+                            let c = v.map_or(C::Any, C::Const);
+                            if last.0 == bi {
+                                w[last.1].1 = c;
+                            } else {
+                                *last = (bi, w.len());
+                                w.push((l, c));
+                            }
                         }
-                        if let (Some(&r), Some(c)) = (inst.results.first(), v) {
-                            consts.insert(r, c);
+                        if let (Some(slot), Some(c)) = (
+                            inst.results.first().and_then(|r| consts.get_mut(r.index())),
+                            v,
+                        ) {
+                            *slot = (bi, c);
                         }
                     }
                     _ => {}
                 }
             }
-            for s in bd.term.successors() {
+            w
+        })
+        .collect();
+    // The state being transferred through a block (one buffer, reused).
+    let mut st: Vec<C> = Vec::with_capacity(nl);
+    let mut changed = true;
+    let mut rounds = 0;
+    while changed && rounds < 32 {
+        changed = false;
+        rounds += 1;
+        for &b in rpo {
+            let bi = b.index();
+            if !dirty.get(bi).copied().unwrap_or(false) {
+                continue;
+            }
+            dirty[bi] = false;
+            let Some(entry) = &at[bi] else {
+                continue;
+            };
+            st.clear();
+            st.extend_from_slice(entry);
+            for &(l, c) in &writes[bi] {
+                st[l] = c;
+            }
+            for s in func.blocks[bi].term.successors() {
                 let t = s.block.index();
                 let Some(slot) = at.get_mut(t) else {
                     continue;
@@ -992,7 +1049,12 @@ fn local_consts(func: &FunctionIr) -> Option<Vec<Option<Vec<C>>>> {
                     }
                 }
             }
-            out[bi] = Some(st);
+            if keep[bi] {
+                match &mut out[bi] {
+                    Some(o) => o.copy_from_slice(&st),
+                    slot => *slot = Some(st.clone()),
+                }
+            }
         }
     }
     if changed {

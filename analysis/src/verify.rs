@@ -90,6 +90,9 @@ pub fn verify_function(func: &FunctionIr) -> Result<()> {
         if l.blocks.iter().any(|b| b.index() >= nblocks) {
             return Err(fail(func, format!("{me}: names a missing block")));
         }
+        if l.blocks.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(fail(func, format!("{me}: blocks not in increasing order")));
+        }
         match l.parent {
             None if l.depth != 1 => {
                 return Err(fail(func, format!("{me}: outermost but depth {}", l.depth)));

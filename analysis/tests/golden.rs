@@ -149,3 +149,22 @@ fn the_first_error_in_byte_order_is_reported_on_any_number_of_threads() {
         .to_string();
     assert_eq!(only_body, seen[0]);
 }
+
+#[test]
+fn verifier_requires_loop_blocks_in_increasing_order() {
+    // `FuncInfo::in_loop` binary-searches a loop's blocks, so the verifier holds the order.
+    let wasm = wat::parse_str(
+        r#"(module (func (param i32)
+             (loop $l (br_if $l (local.get 0)) (if (local.get 0) (then nop)) (br $l))))"#,
+    )
+    .unwrap();
+    let mut module = translate(&wasm).unwrap();
+    verify(&module).expect("as translated");
+    let blocks = &mut module.functions[0].loops[0].blocks;
+    assert!(blocks.len() > 1, "{blocks:?}");
+    blocks.reverse();
+    let err = verify(&module)
+        .expect_err("blocks out of order")
+        .to_string();
+    assert!(err.contains("not in increasing order"), "{err}");
+}

@@ -679,6 +679,39 @@ fn analyze_reports_every_loop_and_inspect_prints_the_ir() {
 }
 
 #[test]
+fn analyze_json_prints_a_candidate_with_its_polynomials() {
+    // A candidate's plan holds polynomials (addresses, ranges, trip counts): they must reach
+    // JSON as their printed form, not fail the serializer.
+    let env = Env::new();
+    let vadd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/wasm/bare/vadd.wasm"
+    );
+    let json: Value = serde_json::from_str(&env.ok(&["analyze", vadd, "--json"])).unwrap();
+    assert_eq!(json["candidates"], 1, "{json}");
+    let plan = &json["plan"]["nests"][0]["verdict"]["Candidate"];
+    let addrs: Vec<&str> = plan["accesses"]
+        .as_array()
+        .expect("accesses")
+        .iter()
+        .map(|a| a["addr"].as_str().expect("addr is a string"))
+        .collect();
+    assert!(addrs.iter().all(|a| a.contains("8*k0")), "{addrs:?}");
+    let store = plan["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["writes"] == true)
+        .expect("a written group");
+    let range = store["range"].as_array().expect("range");
+    assert_eq!(range.len(), 2, "{store}");
+    assert!(
+        range[1].as_str().expect("string").ends_with("8*T0"),
+        "{store}"
+    );
+}
+
+#[test]
 fn wasi_preopens_and_environment_are_checked() {
     let env = Env::new();
     let bundle = env.build(HELLO, "hello.twb", &[]);
