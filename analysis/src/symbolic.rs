@@ -38,13 +38,22 @@ const MAX_ALTS: usize = 4;
 
 /// The values something may have: one polynomial per way control can have come (a merge of
 /// paths that disagree keeps both, up to [`MAX_ALTS`]), sorted, without duplicates.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Alts(Vec<Poly>);
+///
+/// Shared (`Arc`): the evaluator copies whole states of locals at every branch and merge, and a
+/// copy of a value is then a reference count, not a copy of its polynomials.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Alts(std::sync::Arc<[Poly]>);
+
+impl Serialize for Alts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
 
 impl Alts {
     /// One value.
     pub fn one(p: Poly) -> Alts {
-        Alts(vec![p])
+        Alts(std::sync::Arc::new([p]))
     }
 
     /// The value, if there is exactly one.
@@ -63,11 +72,15 @@ impl Alts {
     fn from_vec(mut v: Vec<Poly>) -> Option<Alts> {
         v.sort();
         v.dedup();
-        (!v.is_empty() && v.len() <= MAX_ALTS).then_some(Alts(v))
+        (!v.is_empty() && v.len() <= MAX_ALTS).then(|| Alts(v.into()))
     }
 
     fn union(&self, other: &Alts) -> Option<Alts> {
-        let mut v = self.0.clone();
+        if self == other {
+            // Already sorted and without duplicates: the union is itself.
+            return Some(self.clone());
+        }
+        let mut v = self.0.to_vec();
         v.extend(other.0.iter().cloned());
         Alts::from_vec(v)
     }
@@ -78,8 +91,8 @@ impl Alts {
 
     fn zip(&self, other: &Alts, f: impl Fn(&Poly, &Poly) -> Option<Poly>) -> Option<Alts> {
         let mut v = Vec::new();
-        for a in &self.0 {
-            for b in &other.0 {
+        for a in self.0.iter() {
+            for b in other.0.iter() {
                 v.push(f(a, b)?);
                 if v.len() > MAX_ALTS * MAX_ALTS {
                     return None;

@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench -p tensorwasm-tests --bench analysis [-- [--quick] [MODULE.wasm]]`.
 //! The module is the argument, else `$TENSORWASM_BENCH_MODULE`, else `target/bench/large.wasm`
-//! (SQLite + zstd compiled with clang; build it with `benches/large-module.sh`).
+//! (SQLite, zstd, QuickJS, libwebp and other C libraries compiled with clang; build it with
+//! `benches/large-module.sh`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -75,7 +76,7 @@ fn main() {
     let Ok(wasm) = std::fs::read(&path) else {
         println!(
             "analysis bench: no module at {}; skipped.\n\
-             Build one with `benches/large-module.sh` (SQLite + zstd with clang, into \
+             Build one with `benches/large-module.sh` (C libraries with clang, into \
              target/bench/large.wasm), or pass a module: \
              `cargo bench -p tensorwasm-tests --bench analysis -- PATH.wasm` \
              (or set TENSORWASM_BENCH_MODULE).",
