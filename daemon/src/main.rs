@@ -37,7 +37,8 @@ What it accepts: only bundles signed by a key given with --trusted (a .pub file,
 of them), whose signed name equals the URL name, not expired, and not older than the version
 deployed (rollback is refused). Bundles are verified before anything in them is decoded, and
 re-verified at every start. Each invocation runs in a fresh instance with --invoke-timeout and
---max-memory; --max-concurrent invocations run at once (more get 503 `overloaded`), each token
+--max-memory; --max-concurrent invocations run at once (more wait up to --queue-timeout, then
+get 503 `overloaded`), each token
 is rate limited (429 `rate-limited`).
 
 Files: DATA/bundles/TENANT/NAME.twb (written with fsync + rename before a deploy is
@@ -89,6 +90,10 @@ struct Cli {
     /// Most guest invocations (and deploy verifications) at once [default: 2 x CPUs, >= 4].
     #[arg(long, value_name = "N")]
     max_concurrent: Option<usize>,
+    /// How long a request waits for a free invocation slot before 503 `overloaded`; 0 = refuse
+    /// at once [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    queue_timeout: Option<std::time::Duration>,
     /// Requests per second per token, for tokens that set none; 0 = unlimited [default: 1000].
     #[arg(long, value_name = "N")]
     rate: Option<f64>,
@@ -152,6 +157,7 @@ fn config(cli: Cli) -> Result<Config, String> {
         body_timeout,
         max_connections,
         max_concurrent,
+        queue_timeout,
         rate,
         burst,
         invoke_timeout,

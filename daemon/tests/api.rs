@@ -437,6 +437,57 @@ fn guests_that_spin_trap_or_hog_memory_fail_alone() {
 }
 
 #[test]
+fn a_busy_host_queues_invocations_then_answers_503() {
+    // One invocation slot, held by a guest that spins until its 1s deadline.
+    let spin_then = |d: &Daemon| {
+        let addr = d.addr;
+        let spinner = std::thread::spawn(move || {
+            let d = Daemon { addr, child: None };
+            d.invoke("guests", "spin", ALICE, "[]").status
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        spinner
+    };
+    let guests = bundle(GUESTS, "guests", 1, None, key());
+    for (queue, expect) in [("100ms", 503), ("0", 503), ("5s", 200)] {
+        let fx = Fixture::new();
+        let d = fx.start(&[
+            "--max-concurrent",
+            "1",
+            "--invoke-timeout",
+            "1s",
+            "--queue-timeout",
+            queue,
+        ]);
+        assert_eq!(d.deploy("guests", ALICE, &guests).status, 201);
+        assert_eq!(d.deploy("arith", ALICE, &arith(1)).status, 201);
+        let spinner = spin_then(&d);
+        let started = Instant::now();
+        let r = d.invoke("arith", "add", ALICE, "[1, 2]");
+        let took = started.elapsed();
+        assert_eq!(r.status, expect, "queue {queue}: {}", r.text());
+        match queue {
+            // Waited its queue time for the slot (the spinner holds it about 900ms more), then
+            // refused with a hint to retry.
+            "100ms" => {
+                assert_eq!(r.code(), "overloaded");
+                assert_eq!(r.header("retry-after"), Some("1"));
+                assert!(took >= Duration::from_millis(90), "{took:?}");
+            }
+            // No queue: refused at once.
+            "0" => assert!(took < Duration::from_millis(500), "{took:?}"),
+            // Served as soon as the spinner's deadline freed the slot.
+            _ => {
+                assert_eq!(r.json()["results"], json!([3]));
+                assert!(took >= Duration::from_millis(500), "{took:?}");
+            }
+        }
+        assert_eq!(spinner.join().unwrap(), 504);
+        drop(d);
+    }
+}
+
+#[test]
 fn wasi_commands_get_stdin_args_env_and_exit_codes() {
     let fx = Fixture::new();
     let d = fx.start(&[]);
@@ -500,6 +551,7 @@ fn help_teaches_and_bad_configs_are_refused() {
         "Quick start",
         "--trusted",
         "--invoke-timeout",
+        "--queue-timeout",
         "rollback",
         "[[token]]",
     ] {
@@ -551,4 +603,18 @@ fn help_teaches_and_bad_configs_are_refused() {
     std::fs::write(&cfg, "listen = 5\n").unwrap();
     let out = run(&["--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
+    // A duration that does not parse, as a flag (a usage error) and in the file.
+    let out = run(&["--queue-timeout", "soon"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--queue-timeout"), "{err}");
+    std::fs::write(
+        &cfg,
+        format!("data-dir = {data:?}\ntokens = {tokens:?}\nqueue-timeout = \"soon\"\n"),
+    )
+    .unwrap();
+    let out = run(&["--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("queue_timeout"), "{err}");
 }

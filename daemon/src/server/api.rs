@@ -280,18 +280,26 @@ async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
     work: impl FnOnce(&App) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit: OwnedSemaphorePermit =
-        Arc::clone(&app.invocations)
-            .try_acquire_owned()
-            .map_err(|_| {
-                app.metrics.refuse("overloaded");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "every invocation slot is busy; retry shortly",
-                )
-                .retry_after(1)
-            })?;
+    let slots = Arc::clone(&app.invocations);
+    // A free slot at once, else wait up to the queue timeout (a burst of short invocations
+    // queues briefly instead of failing; a host saturated by long ones still answers 503).
+    let permit: Option<OwnedSemaphorePermit> = match Arc::clone(&slots).try_acquire_owned() {
+        Ok(p) => Some(p),
+        Err(_) if app.config.queue_timeout.is_zero() => None,
+        Err(_) => tokio::time::timeout(app.config.queue_timeout, slots.acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    let permit = permit.ok_or_else(|| {
+        app.metrics.refuse("overloaded");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "every invocation slot is busy; retry shortly",
+        )
+        .retry_after(1)
+    })?;
     let app = Arc::clone(app);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;

@@ -81,8 +81,11 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Most open connections; further ones are closed at once.
     pub max_connections: usize,
-    /// Most guest invocations running at once; further ones get 503 `overloaded`.
+    /// Most guest invocations running at once; further ones wait for a slot.
     pub max_concurrent: usize,
+    /// How long an invocation waits for a free slot before it gets 503 `overloaded` (zero:
+    /// refused at once).
+    pub queue_timeout: Duration,
     /// Default per-token rate (requests per second; 0 = unlimited).
     pub rate: f64,
     /// Default per-token burst.
@@ -117,6 +120,7 @@ impl Config {
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_concurrent: default_concurrency(),
+            queue_timeout: Duration::from_secs(1),
             rate: 1000.0,
             burst: 2000.0,
             invoke_timeout: Duration::from_secs(10),
@@ -185,6 +189,7 @@ pub struct FileConfig {
     pub body_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub max_concurrent: Option<usize>,
+    pub queue_timeout: Option<String>,
     pub rate: Option<f64>,
     pub burst: Option<f64>,
     pub invoke_timeout: Option<String>,
@@ -248,6 +253,7 @@ impl FileConfig {
         set!(body_timeout, parse_duration);
         set!(max_connections);
         set!(max_concurrent);
+        set!(queue_timeout, parse_duration);
         set!(rate);
         set!(burst);
         set!(invoke_timeout, parse_duration);
