@@ -250,3 +250,66 @@ fn connections_over_the_limit_are_closed() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(d.req("GET", "/healthz", None, b"").status, 200);
 }
+
+#[test]
+fn a_full_disk_refuses_the_deploy_with_507_and_leaves_nothing_behind() {
+    let fx = Fixture::new();
+    let Some(d) = fx.start_on_small_disk("256k", &[]) else {
+        eprintln!(
+            "skipped: this host allows no unprivileged user and mount namespace \
+             (`unshare --user --map-root-user --mount`), so no small disk can be made"
+        );
+        return;
+    };
+    assert_eq!(d.deploy("arith", ALICE, &arith(1)).status, 201);
+    // 400 KiB of data that does not compress: the bundle cannot fit in 256 KiB.
+    let mut x: u32 = 0x1234_5678;
+    let data: String = (0..400 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            format!("\\{:02x}", x & 0xff)
+        })
+        .collect();
+    let wat = format!(
+        "(module (memory 8) (data (i32.const 0) \"{data}\") (func (export \"f\") (result i32) i32.const 1))"
+    );
+    let big = bundle(&wat, "big", 1, None, key());
+    assert!(big.len() > 300 * 1024, "{}", big.len());
+    let r = d.deploy("big", ALICE, &big);
+    assert_eq!(
+        (r.status, r.code()),
+        (507, "storage-full".into()),
+        "{}",
+        r.text()
+    );
+    // Nothing half-written: the data directory (seen through the daemon's own mount
+    // namespace) holds the audit log and the one acknowledged bundle, no temporary file.
+    let root = std::path::PathBuf::from(format!("/proc/{}/root", d.pid()));
+    let data_dir = root.join(fx.data().strip_prefix("/").unwrap());
+    let files = files_under(&data_dir);
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.contains(".tmp-") && !f.contains("big")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.ends_with("arith.twb")), "{files:?}");
+    // The daemon serves on: the failed bundle is not listed, the stored one runs, and the
+    // space the failed write took is free again for a small deploy.
+    let list = d.req("GET", "/v1/bundles", Some(ALICE), b"").json();
+    assert_eq!(list["bundles"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        d.invoke("arith", "add", ALICE, "[1, 2]").json()["results"],
+        json!([3])
+    );
+    let small = bundle(
+        "(module (func (export \"f\") (result i32) i32.const 2))",
+        "small",
+        1,
+        None,
+        key(),
+    );
+    assert_eq!(d.deploy("small", ALICE, &small).status, 201);
+}

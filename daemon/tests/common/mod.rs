@@ -158,7 +158,35 @@ impl Fixture {
 
     /// Starts the daemon with the fixture's files and `extra` flags.
     pub fn start(&self, extra: &[&str]) -> Daemon {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tensorwasmd"));
+        self.start_command(Command::new(env!("CARGO_BIN_EXE_tensorwasmd")), extra)
+    }
+
+    /// Like [`Fixture::start`], with the data directory on a tmpfs of `size` (e.g. `"256k"`)
+    /// mounted in a user and mount namespace of the daemon's own (`unshare`; no privileges
+    /// needed where unprivileged user namespaces are allowed). `None` where they are not.
+    pub fn start_on_small_disk(&self, size: &str, extra: &[&str]) -> Option<Daemon> {
+        let ns = ["--user", "--map-root-user", "--mount"];
+        let probe = Command::new("unshare")
+            .args(ns)
+            .args(["sh", "-c", "mount -t tmpfs -o size=4k tmpfs \"$0\"", "/tmp"])
+            .output()
+            .ok()?;
+        if !probe.status.success() {
+            return None;
+        }
+        std::fs::create_dir_all(self.data()).expect("data dir");
+        let mut cmd = Command::new("unshare");
+        cmd.args(ns).args([
+            "sh",
+            "-c",
+            // Mount over the data directory, then become the daemon (same process id).
+            &format!("mount -t tmpfs -o size={size} tmpfs \"$0\" && exec \"$@\""),
+        ]);
+        cmd.arg(self.data()).arg(env!("CARGO_BIN_EXE_tensorwasmd"));
+        Some(self.start_command(cmd, extra))
+    }
+
+    fn start_command(&self, mut cmd: Command, extra: &[&str]) -> Daemon {
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
