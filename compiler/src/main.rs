@@ -17,6 +17,43 @@ use tensorwasm_bundle::{
 use tensorwasmd::invoke::{CommandIo, Runtime, Stdio};
 use tensorwasmd::limits::Limits;
 
+/// `println!` for results on standard output. When the reader has gone (`tensorwasm analyze
+/// BIG.wasm | head`), the process ends quietly with status 141, as a Unix tool killed by SIGPIPE
+/// does, instead of panicking; any other write error is reported.
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout()) {
+            stdout_failed(e)
+        }
+    }};
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            stdout_failed(e)
+        }
+    }};
+}
+
+/// `print!` with the same handling of a closed standard output as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            stdout_failed(e)
+        }
+    }};
+}
+
+/// Ends the process after a failed write to standard output.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(i32::from(FAILURE));
+}
+
 /// Exit status for every failure that is not the guest's own exit code.
 const FAILURE: u8 = 1;
 
@@ -298,7 +335,7 @@ fn keygen(out: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let public = key.public();
     fsutil::write_atomic(&key_path, key.to_file_text().as_bytes(), Some(0o600))?;
     fsutil::write_atomic(&pub_path, public.to_file_text().as_bytes(), Some(0o644))?;
-    println!(
+    outln!(
         "wrote {} (secret, mode 0600) and {} (key id {})",
         key_path.display(),
         pub_path.display(),
@@ -345,7 +382,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     progress.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else if !args.quiet {
         eprintln!(
             "built {} ({} v{}, {} bytes) in {} ms, signed by {}",
@@ -458,14 +495,14 @@ fn verify(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitCo
                 .map(|s| s.key_id.to_string())
                 .collect();
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"ok": true, "bundle": path.display().to_string(), "name": manifest.name,
                            "version": manifest.version, "trusted_signers": signers,
                            "sections_verified": manifest.sections.len()})
                 );
             } else {
-                println!(
+                outln!(
                     "OK: {} is {} v{}, signed by trusted key {}; {} sections intact",
                     path.display(),
                     manifest.name,
@@ -478,7 +515,7 @@ fn verify(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitCo
         }
         Err(e) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"ok": false, "bundle": path.display().to_string(), "error": e.to_string()})
                 );
@@ -506,12 +543,12 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
         )
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&manifest_json(&manifest, &sigs, checked, bytes.len()))?
         );
     } else {
-        print!(
+        out!(
             "{}",
             manifest_text(path, &manifest, &sigs, checked, bytes.len())
         );
@@ -524,9 +561,9 @@ fn inspect_ir(path: &Path, func: Option<u32>) -> anyhow::Result<ExitCode> {
     let ir = tensorwasm_analysis::translate(&wasm)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     match func {
-        None => print!("{ir}"),
+        None => out!("{ir}"),
         Some(n) => match ir.functions.iter().find(|f| f.index == n) {
-            Some(f) => print!("{f}"),
+            Some(f) => out!("{f}"),
             None => {
                 let have: Vec<String> = ir.functions.iter().map(|f| f.index.to_string()).collect();
                 anyhow::bail!(
@@ -545,9 +582,9 @@ fn analyze(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let report = tensorwasm::analyze::coverage(&wasm)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", tensorwasm::analyze::render(&report));
+        out!("{}", tensorwasm::analyze::render(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -667,7 +704,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(export) = &args.invoke {
         let json_args = tensorwasmd::values::parse_args(&args.args)?;
         let results = runtime.invoke(&module, export, &json_args, &limits)?;
-        println!("{results}");
+        outln!("{results}");
         return Ok(ExitCode::SUCCESS);
     }
     let program = args
@@ -767,7 +804,7 @@ fn oracle(args: &OracleArgs) -> ExitCode {
             Ok(b) => Box::new(b),
             Err(e) => {
                 if args.json {
-                    println!("{}", json!({ "result": "error", "error": e.to_string() }));
+                    outln!("{}", json!({ "result": "error", "error": e.to_string() }));
                 }
                 eprintln!("error: --backend cuda: {e}");
                 return ExitCode::from(INPUT_ERROR);
@@ -781,7 +818,7 @@ fn oracle(args: &OracleArgs) -> ExitCode {
         Ok(report) => report,
         Err(e) => {
             if args.json {
-                println!("{}", json!({ "result": "error", "error": e.to_string() }));
+                outln!("{}", json!({ "result": "error", "error": e.to_string() }));
             }
             eprintln!("error: {e}");
             return ExitCode::from(INPUT_ERROR);
@@ -812,16 +849,16 @@ fn oracle(args: &OracleArgs) -> ExitCode {
             obj.insert("elapsed_ms".into(), json!(elapsed_ms));
             obj.insert("replay".into(), json!(replay));
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );
     } else {
-        println!("{report}");
+        outln!("{report}");
         if let Some(cmd) = &replay {
-            println!("  {cmd}");
+            outln!("  {cmd}");
         }
-        println!("  time: {:.2} s", elapsed_ms as f64 / 1000.0);
+        outln!("  time: {:.2} s", elapsed_ms as f64 / 1000.0);
     }
     if report.passed() {
         ExitCode::SUCCESS

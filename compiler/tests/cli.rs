@@ -712,6 +712,32 @@ fn analyze_json_prints_a_candidate_with_its_polynomials() {
 }
 
 #[test]
+fn a_closed_stdout_ends_quietly_not_in_a_panic() {
+    // `tensorwasm inspect --ir BIG.wasm | head`: the reader goes away while the IR (hundreds of
+    // KiB, more than a pipe holds) is being written.
+    let wasm = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/wasm/wasi/matmul.wasm"
+    );
+    for args in [
+        vec!["inspect", "--ir", wasm],
+        vec!["analyze", "--json", wasm],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tensorwasm"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn wasi_preopens_and_environment_are_checked() {
     let env = Env::new();
     let bundle = env.build(HELLO, "hello.twb", &[]);
