@@ -337,21 +337,24 @@ impl<'c, 'a> FuncBuilder<'c, 'a> {
         Error::Bug(format!("{what} (at offset {:#x})", self.offset))
     }
 
-    fn pop(&mut self) -> Result<Value> {
+    /// Where the top `n` operands start on the stack; an error if that reaches below the
+    /// current frame's operands.
+    fn top_of(&self, n: usize) -> Result<usize> {
         let floor = self.frames.last().map_or(0, |f| f.height);
-        if self.stack.len() <= floor {
-            return Err(self.bug("operand stack underflow"));
-        }
         self.stack
-            .pop()
+            .len()
+            .checked_sub(n)
+            .filter(|&at| at >= floor)
             .ok_or_else(|| self.bug("operand stack underflow"))
     }
 
+    fn pop(&mut self) -> Result<Value> {
+        let at = self.top_of(1)?;
+        Ok(self.stack.remove(at))
+    }
+
     fn pop_n(&mut self, n: usize) -> Result<Vec<Value>> {
-        let floor = self.frames.last().map_or(0, |f| f.height);
-        let Some(at) = self.stack.len().checked_sub(n).filter(|&at| at >= floor) else {
-            return Err(self.bug("operand stack underflow"));
-        };
+        let at = self.top_of(n)?;
         Ok(self.stack.split_off(at))
     }
 

@@ -44,13 +44,9 @@ impl LocalSet {
 /// a nest whose live-outs cannot be shown closed is rejected, never miscompiled).
 const MAX_WORK: usize = 16_000_000;
 
-/// The locals live on entry to `block`: read on some path from it before being written.
-pub fn live_at_entry(func: &FunctionIr, block: Block) -> LocalSet {
-    Liveness::new(func).at_entry(block)
-}
-
-/// The locals live on entry to every block of one function (the dataflow runs once; the
-/// detector asks for it once per nest through `FuncInfo::liveness`).
+/// The locals live on entry to every block of one function: read on some path from the block
+/// before being written. The dataflow runs once; the detector asks for it once per nest through
+/// `FuncInfo::liveness`.
 #[derive(Debug)]
 pub struct Liveness {
     /// Locals in the function.

@@ -21,12 +21,6 @@ use tensorwasmd::limits::Limits;
 /// BIG.wasm | head`), the process ends quietly with status 141, as a Unix tool killed by SIGPIPE
 /// does, instead of panicking; any other write error is reported.
 macro_rules! outln {
-    () => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout()) {
-            stdout_failed(e)
-        }
-    }};
     ($($t:tt)*) => {{
         use std::io::Write as _;
         if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
