@@ -738,6 +738,24 @@ fn a_closed_stdout_ends_quietly_not_in_a_panic() {
 }
 
 #[test]
+fn a_failing_stdout_is_an_error() {
+    // Any other write error (here: no space left on /dev/full) is reported, exit status 1.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full on this host");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorwasm"))
+        .args(["analyze", ARITH])
+        .stdout(full)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn wasi_preopens_and_environment_are_checked() {
     let env = Env::new();
     let bundle = env.build(HELLO, "hello.twb", &[]);
