@@ -57,6 +57,7 @@ mod error;
 mod frame;
 mod keys;
 mod manifest;
+pub mod offload;
 mod reader;
 mod serde_bounded;
 mod wire;

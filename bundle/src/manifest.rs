@@ -145,6 +145,9 @@ pub enum SectionKind {
     Cubin,
     /// The oracle's report, tag 5.
     OracleReport,
+    /// The kernel table: launch plans, PTX and oracle reports as JSON
+    /// ([`crate::offload::OffloadTable`]), tag 6.
+    Offload,
 }
 
 impl fmt::Display for ValType {
@@ -171,6 +174,7 @@ impl fmt::Display for SectionKind {
             SectionKind::Ptx => "ptx",
             SectionKind::Cubin => "cubin",
             SectionKind::OracleReport => "oracle-report",
+            SectionKind::Offload => "offload",
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod exports;
 pub mod fsutil;
 pub mod kernels;
 pub mod lower;
+pub mod offload;
 pub mod oracle;
 pub mod pipeline;
 pub mod source;

@@ -16,6 +16,7 @@ use tensorwasm_bundle::{
 };
 use tensorwasmd::invoke::{CommandIo, Runtime, Stdio};
 use tensorwasmd::limits::Limits;
+use tensorwasmd::offload::{BackendKind, Host, KernelStats, Kernels};
 
 /// `println!` for results on standard output. When the reader has gone (`tensorwasm analyze
 /// BIG.wasm | head`), the process ends quietly with status 141, as a Unix tool killed by SIGPIPE
@@ -232,12 +233,15 @@ struct BuildArgs {
     #[arg(long = "target", value_name = "TRIPLE")]
     targets: Vec<String>,
     /// Also write every kernel the detector finds, lowered and emitted as PTX, to DIR
-    /// (NAME.ptx and its KernelIR as NAME.kir). The kernels are not put in the bundle yet.
+    /// (NAME.ptx and its KernelIR as NAME.kir).
     #[arg(long, value_name = "DIR")]
     emit_ptx: Option<PathBuf>,
     /// PTX target for --emit-ptx (sm_75 and newer).
     #[arg(long, value_name = "SM", default_value = "sm_75")]
     ptx_arch: String,
+    /// Compile the module as given: no kernels, no rewrite (every loop runs on the CPU).
+    #[arg(long)]
+    no_offload: bool,
     /// Print a JSON summary on stdout (for CI).
     #[arg(long)]
     json: bool,
@@ -271,6 +275,17 @@ struct RunArgs {
     /// Linear-memory limit, e.g. 64MiB, 1GiB.
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
     max_memory: String,
+    /// Where offloaded loop nests run: auto (cuda when a GPU is usable, else none), cuda,
+    /// emulated (the PTX interpreter: exact and slow), or none (every loop on the CPU).
+    #[arg(long, value_name = "BACKEND", default_value = "auto")]
+    backend: String,
+    /// Dispatch a kernel only for at least this many threads (default: each kernel's own
+    /// threshold, 4096).
+    #[arg(long, value_name = "N")]
+    min_threads: Option<u64>,
+    /// After the run, print to stderr per kernel: dispatched, declined by reason, device time.
+    #[arg(long)]
+    stats: bool,
     /// Arguments passed to the WASI command (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     guest_args: Vec<String>,
@@ -360,6 +375,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         version: args.version,
         expires: args.expires,
         targets: args.targets,
+        offload: !args.no_offload,
     };
     let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -409,10 +425,20 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        let shipped = report.kernels.iter().filter(|k| k.offloaded).count();
         eprintln!(
-            "  kernels offloaded: none (the oracle and the guarded rewrite are not built yet; \
-             the bundle runs on the CPU)"
+            "  kernels in the bundle: {shipped} of {} offloadable loop nests",
+            report.kernels.len()
         );
+        for k in &report.kernels {
+            match &k.reason {
+                None => eprintln!(
+                    "    {}: function {} loop at {:#x}: dispatches to the GPU, CPU loop kept as fallback",
+                    k.name, k.function, k.offset
+                ),
+                Some(why) => eprintln!("    {}: stays on the CPU: {why}", k.name),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -678,7 +704,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let engine = wasmtime::Engine::new(&tensorwasmd::engine::base_config())
         .map_err(|e| anyhow::anyhow!("cannot create the engine: {e:#}"))?;
-    let module = match source::read(&args.file)? {
+    let backend =
+        BackendKind::parse(&args.backend).map_err(|e| anyhow::anyhow!("--backend: {e}"))?;
+    let (module, kernels) = match source::read(&args.file)? {
         source::Input::Bundle(bytes) => {
             if args.trusted.is_empty() {
                 anyhow::bail!(
@@ -687,18 +715,31 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let trusted = read_trusted(&args.trusted)?;
-            tensorwasmd::restore::restore(&engine, &bytes, &trusted, time::now())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
-                .module
+            let restored = tensorwasmd::restore::restore(&engine, &bytes, &trusted, time::now())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+            (
+                restored.module,
+                restored
+                    .kernels
+                    .map(|t| std::sync::Arc::new(Kernels::new(t))),
+            )
         }
-        source::Input::Module(wasm) => wasmtime::Module::new(&engine, &wasm)
-            .map_err(|e| anyhow::anyhow!("{}: {e:#}", args.file.display()))?,
+        source::Input::Module(wasm) => (
+            wasmtime::Module::new(&engine, &wasm)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", args.file.display()))?,
+            None,
+        ),
     };
-    let runtime = Runtime::new(engine)?;
+    let runtime = Runtime::with_host(engine, Host::new(backend, args.min_threads)?)?;
+    let prepared = runtime.prepare_with(&module, kernels)?;
     if let Some(export) = &args.invoke {
         let json_args = tensorwasmd::values::parse_args(&args.args)?;
-        let results = runtime.invoke(&module, export, &json_args, &limits)?;
+        let (results, stats) =
+            runtime.invoke_prepared_stats(&prepared, export, &json_args, &limits)?;
         outln!("{results}");
+        if args.stats {
+            print_kernel_stats(backend, &stats);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let program = args
@@ -717,10 +758,40 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dirs: args.dir.iter().map(|d| parse_dir(d)).collect(),
         stdio: Stdio::Inherit,
     };
-    let outcome = runtime.run_command(&module, &io, &limits)?;
+    let outcome = runtime.run_prepared(&prepared, &io, &limits)?;
+    if args.stats {
+        print_kernel_stats(backend, &outcome.kernels);
+    }
     Ok(ExitCode::from(
         u8::try_from(outcome.exit_code & 0xff).unwrap_or(FAILURE),
     ))
+}
+
+/// `--stats`: one line per kernel on stderr.
+fn print_kernel_stats(backend: BackendKind, stats: &[KernelStats]) {
+    if stats.is_empty() {
+        eprintln!("kernels: none in this module (every loop ran on the CPU)");
+        return;
+    }
+    eprintln!("kernels (backend {}):", backend.name());
+    for s in stats {
+        let declined: Vec<String> = s.declined.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        eprintln!(
+            "  {}: {} dispatched ({:.3} ms on the device), {} declined{}",
+            s.kernel,
+            s.dispatched,
+            s.device_ns as f64 / 1e6,
+            s.declined.values().sum::<u64>(),
+            if declined.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", declined.join(", "))
+            }
+        );
+        if let Some(d) = &s.last_decline {
+            eprintln!("    last declined because: {d}");
+        }
+    }
 }
 
 fn parse_env(kv: &str) -> anyhow::Result<(String, String)> {

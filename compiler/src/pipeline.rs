@@ -30,6 +30,8 @@ pub struct BuildOptions {
     pub expires: Option<String>,
     /// Target triples, in order; empty means the host.
     pub targets: Vec<String>,
+    /// Offload loop nests (`false`: `--no-offload`, the module is compiled as given).
+    pub offload: bool,
 }
 
 /// Machine-readable summary of a build (`--json`).
@@ -59,8 +61,8 @@ pub struct BuildReport {
     pub exports: Vec<String>,
     /// Sections in file order.
     pub sections: Vec<SectionReport>,
-    /// Loop nests offloaded to the GPU (none until the offload stages exist).
-    pub kernels: Vec<String>,
+    /// Every offloadable loop nest the analysis found, and whether it is in the bundle.
+    pub kernels: Vec<crate::offload::KernelBuild>,
     /// Wall time of the whole build.
     pub duration_ms: u64,
 }
@@ -136,12 +138,34 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
     });
     writer.add_section(SectionKind::Wasm, &wasm)?;
 
+    // Offload: plan every candidate nest, then rewrite the module to dispatch them.
+    let (kernels, kernel_reports) = if opts.offload {
+        progress.set_message("finding and lowering loop nests");
+        crate::offload::plan_module(&wasm, tensorwasm_blueprints::Target::default())
+            .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let compiled_wasm = if kernels.is_empty() {
+        wasm.clone()
+    } else {
+        progress.set_message("rewriting the module to dispatch kernels");
+        let rewritten = crate::offload::rewrite(&wasm, &kernels)
+            .map_err(|e| anyhow::anyhow!("{}: offload rewrite: {e}", opts.input.display()))?;
+        writer.add_section(SectionKind::RewrittenWasm, &rewritten)?;
+        let table = tensorwasm_bundle::offload::OffloadTable {
+            kernels: kernels.clone(),
+        };
+        writer.add_section(SectionKind::Offload, &table.to_json())?;
+        rewritten
+    };
+
     let mut target_reports = Vec::new();
     progress.set_length(targets.len() as u64);
     for triple in &targets {
         progress.set_message(format!("compiling for {triple}"));
         let t0 = Instant::now();
-        let compiled = aot::compile(&wasm, triple)?;
+        let compiled = aot::compile(&compiled_wasm, triple)?;
         let code_section = writer.add_section(SectionKind::Code, &compiled.code)?;
         writer.manifest_mut().targets.push(Target {
             triple: triple.clone(),
@@ -188,7 +212,7 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
         targets: target_reports,
         exports: exports.iter().map(describe_export).collect(),
         sections,
-        kernels: Vec::new(),
+        kernels: kernel_reports,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -12,6 +12,10 @@
 
 use std::path::Path;
 
+#[path = "common/cases.rs"]
+mod cases;
+use cases::{cases, fill};
+
 use tensorwasm::lower::{ParamSource, lower};
 use tensorwasm_analysis::ir::{Block, FunctionIr, ValType as WasmTy};
 use tensorwasm_analysis::poly::Sym;
@@ -25,7 +29,6 @@ use wasmtime::{Engine, Instance, Module, Store, Val};
 
 const PAGES: u64 = 16;
 const SCRATCH: u32 = (PAGES as u32 - 1) * 65536;
-const HEAP: u32 = 70_016;
 
 /// `wasm` with `probe` spliced in before the operator at byte offset `at` of defined function
 /// `defined` (index among defined functions).
@@ -164,95 +167,6 @@ fn run_to_probe(
         memory: data,
         locals,
     }
-}
-
-fn fill(mem: &mut [u8], at: u32, n: u32, seed: u32) {
-    let mut x = seed.wrapping_mul(2654435761).wrapping_add(1);
-    for i in 0..n {
-        x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-        // Exact multiples of 2^-8 in [-4, 4): sums stay exact or round the same everywhere.
-        let v = ((x >> 16) as i32 % 2048 - 1024) as f32 / 256.0;
-        let p = (at + 4 * i) as usize;
-        mem[p..p + 4].copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-struct Case {
-    name: &'static str,
-    args: Vec<Val>,
-    /// (address, float count) of each input buffer to fill.
-    inputs: Vec<(u32, u32)>,
-}
-
-fn cases() -> Vec<Case> {
-    let i = Val::I32;
-    let f = |v: f32| Val::F32(v.to_bits());
-    let buf = |k: u32| HEAP + k * 8192;
-    vec![
-        Case {
-            name: "vadd",
-            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(buf(2) as i32), i(37)],
-            inputs: vec![(buf(1), 37), (buf(2), 37)],
-        },
-        Case {
-            name: "saxpy",
-            args: vec![i(buf(0) as i32), i(buf(1) as i32), f(2.5), i(41)],
-            inputs: vec![(buf(0), 41), (buf(1), 41)],
-        },
-        Case {
-            name: "relu_clamp",
-            args: vec![i(buf(0) as i32), f(-0.25), f(0.5), i(33)],
-            inputs: vec![(buf(0), 33)],
-        },
-        Case {
-            name: "matmul",
-            args: vec![
-                i(buf(0) as i32),
-                i(buf(1) as i32),
-                i(buf(2) as i32),
-                i(5),
-                i(6),
-                i(7),
-            ],
-            inputs: vec![(buf(1), 35), (buf(2), 42)],
-        },
-        Case {
-            name: "conv2d",
-            args: vec![
-                i(buf(0) as i32),
-                i(buf(1) as i32),
-                i(buf(2) as i32),
-                i(9),
-                i(8),
-                i(3),
-                i(2),
-            ],
-            inputs: vec![(buf(1), 72), (buf(2), 6)],
-        },
-        Case {
-            name: "jacobi2d",
-            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(7), i(9)],
-            inputs: vec![(buf(1), 63)],
-        },
-        Case {
-            name: "transpose",
-            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(5), i(7)],
-            inputs: vec![(buf(1), 35)],
-        },
-        Case {
-            name: "batched_matmul",
-            args: vec![
-                i(buf(0) as i32),
-                i(buf(1) as i32),
-                i(buf(2) as i32),
-                i(3),
-                i(4),
-                i(5),
-                i(3),
-            ],
-            inputs: vec![(buf(1), 36), (buf(2), 45)],
-        },
-    ]
 }
 
 fn local_value(func: &FunctionIr, snap: &Snapshot, l: u32) -> u64 {

@@ -7,6 +7,7 @@
 //! guest behaviour.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap};
@@ -16,6 +17,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::error::{Error, Result};
 use crate::limits::{EpochTicker, Limits, MemoryLimiter};
+use crate::offload::{self, HasOffload, Host, KernelStats, Kernels, OffloadState};
 use crate::values;
 
 /// Most bytes of stdout or stderr kept from a command whose output is captured.
@@ -25,6 +27,7 @@ pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
 pub struct Runtime {
     engine: Engine,
     linker: Linker<State>,
+    host: Arc<Host>,
     _ticker: EpochTicker,
 }
 
@@ -33,12 +36,18 @@ pub struct Runtime {
 pub struct Prepared {
     module: Module,
     pre: InstancePre<State>,
+    kernels: Option<Arc<Kernels>>,
 }
 
 impl Prepared {
     /// The module this was prepared from.
     pub fn module(&self) -> &Module {
         &self.module
+    }
+
+    /// The bundle's kernels, when the module was prepared with them.
+    pub fn kernels(&self) -> Option<&Kernels> {
+        self.kernels.as_deref()
     }
 }
 
@@ -75,6 +84,8 @@ pub struct CommandOutcome {
     pub stdout: Vec<u8>,
     /// Captured stderr, with [`Stdio::Capture`].
     pub stderr: Vec<u8>,
+    /// What each kernel of the bundle did (empty without kernels).
+    pub kernels: Vec<KernelStats>,
 }
 
 /// Captured stdout and stderr pipes.
@@ -84,6 +95,13 @@ type CapturedOutput = (MemoryOutputPipe, MemoryOutputPipe);
 pub struct State {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    offload: OffloadState,
+}
+
+impl HasOffload for State {
+    fn offload(&mut self) -> &mut OffloadState {
+        &mut self.offload
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -108,6 +126,11 @@ impl Runtime {
     /// A runtime over `engine`, which must have epoch interruption on (as
     /// [`crate::engine::base_config`] does).
     pub fn new(engine: Engine) -> Result<Runtime> {
+        Runtime::with_host(engine, Host::none())
+    }
+
+    /// A runtime whose kernels dispatch through `host`.
+    pub fn with_host(engine: Engine, host: Host) -> Result<Runtime> {
         let ticker = EpochTicker::start(&engine)
             .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
         let mut linker: Linker<State> = Linker::new(&engine);
@@ -116,8 +139,14 @@ impl Runtime {
         Ok(Runtime {
             engine,
             linker,
+            host: Arc::new(host),
             _ticker: ticker,
         })
+    }
+
+    /// The dispatch host.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 
     /// The engine modules must be loaded into.
@@ -128,13 +157,25 @@ impl Runtime {
     /// Links `module` against WASI once (imports resolved, type-checked), for many
     /// instantiations. Fails when the module imports something the runtime does not provide.
     pub fn prepare(&self, module: &Module) -> Result<Prepared> {
-        let pre = self
-            .linker
-            .instantiate_pre(module)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        self.prepare_with(module, None)
+    }
+
+    /// [`Runtime::prepare`] for a module whose offloaded loops call `tensorwasm:offload`:
+    /// each dispatch import runs its kernel of `kernels` on this runtime's host.
+    pub fn prepare_with(&self, module: &Module, kernels: Option<Arc<Kernels>>) -> Result<Prepared> {
+        let pre = match &kernels {
+            Some(k) if offload::imports_offload(module) => {
+                let mut linker = self.linker.clone();
+                offload::define(&mut linker, module, k.clone(), self.host.clone())?;
+                linker.instantiate_pre(module)
+            }
+            _ => self.linker.instantiate_pre(module),
+        }
+        .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
         Ok(Prepared {
             module: module.clone(),
             pre,
+            kernels,
         })
     }
 
@@ -159,6 +200,18 @@ impl Runtime {
         args: &Value,
         limits: &Limits,
     ) -> Result<Value> {
+        self.invoke_prepared_stats(prepared, export, args, limits)
+            .map(|(v, _)| v)
+    }
+
+    /// [`Runtime::invoke_prepared`], also returning what each kernel did.
+    pub fn invoke_prepared_stats(
+        &self,
+        prepared: &Prepared,
+        export: &str,
+        args: &Value,
+        limits: &Limits,
+    ) -> Result<(Value, Vec<KernelStats>)> {
         let func_ty = function_export(&prepared.module, export)?;
         let params: Vec<_> = func_ty.params().collect();
         let args = values::lower_args(export, &params, args)?;
@@ -170,7 +223,8 @@ impl Runtime {
         let mut results = vec![wasmtime::Val::I32(0); func_ty.results().len()];
         func.call(&mut store, &args, &mut results)
             .map_err(|e| guest_error(e, limits))?;
-        Ok(values::raise_results(&results))
+        let stats = kernel_stats(prepared, store.data());
+        Ok((values::raise_results(&results), stats))
     }
 
     /// Runs a WASI command's `_start`.
@@ -218,6 +272,7 @@ impl Runtime {
             exit_code,
             stdout,
             stderr,
+            kernels: kernel_stats(prepared, store.data()),
         })
     }
 
@@ -259,6 +314,7 @@ impl Runtime {
         let state = State {
             wasi,
             limiter: MemoryLimiter::new(limits.max_memory),
+            offload: OffloadState::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -266,6 +322,25 @@ impl Runtime {
         store.epoch_deadline_trap();
         store
     }
+}
+
+/// One entry per kernel of the prepared module, calls or not.
+fn kernel_stats(prepared: &Prepared, state: &State) -> Vec<KernelStats> {
+    let Some(k) = &prepared.kernels else {
+        return Vec::new();
+    };
+    k.table()
+        .kernels
+        .iter()
+        .enumerate()
+        .map(|(i, kern)| match state.offload.stats().get(i) {
+            Some(s) if !s.kernel.is_empty() => s.clone(),
+            _ => KernelStats {
+                kernel: kern.name.clone(),
+                ..KernelStats::default()
+            },
+        })
+        .collect()
 }
 
 fn instantiate(store: &mut Store<State>, prepared: &Prepared) -> Result<wasmtime::Instance> {

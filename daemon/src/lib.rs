@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod invoke;
 pub mod limits;
+pub mod offload;
 pub mod restore;
 #[cfg(feature = "server")]
 pub mod server;

@@ -25,6 +25,8 @@ pub struct Restored {
     pub signatures: Vec<SignatureInfo>,
     /// Index into `manifest.targets` of the target that was loaded.
     pub target: usize,
+    /// The kernel table, when the bundle offloads loop nests.
+    pub kernels: Option<tensorwasm_bundle::offload::OffloadTable>,
     /// Time spent in each step.
     pub timings: RestoreTimings,
 }
@@ -55,12 +57,23 @@ pub fn restore(engine: &Engine, bytes: &[u8], trusted: &TrustedKeys, now: u64) -
     let decompressed = Instant::now();
 
     let module = deserialize(engine, &code, &manifest.targets[target].triple)?;
+    let kernels = match manifest
+        .sections
+        .iter()
+        .position(|s| s.kind == SectionKind::Offload)
+    {
+        Some(i) => Some(tensorwasm_bundle::offload::OffloadTable::from_json(
+            &bundle.section(i as u32)?,
+        )?),
+        None => None,
+    };
     let done = Instant::now();
     Ok(Restored {
         module,
         signatures: bundle.signatures().to_vec(),
         manifest,
         target,
+        kernels,
         timings: RestoreTimings {
             verify: verified - started,
             decompress: decompressed - verified,

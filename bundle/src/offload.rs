@@ -1,0 +1,207 @@
+//! The kernel table (section kind [`crate::SectionKind::Offload`]): what the dispatch host needs
+//! to run each offloaded loop nest, as JSON.
+//!
+//! The rewritten module calls `tensorwasm:offload` / `dispatch_<name>` with the nest's
+//! *arguments* ([`OffloadKernel::args`]: the live-in locals and globals, as they are on entry to
+//! the nest). Everything else is a function of them, written as integer polynomials
+//! ([`Expr`]) the host evaluates exactly (no wrapping) before it trusts any value: trip counts,
+//! kernel parameters, the bytes each access may touch, the live-outs. A nest is dispatched only
+//! when every [`Check`] holds; otherwise the host declines and the original loop runs.
+//!
+//! The table sits inside the signed bundle, so the host trusts its structure, but it still
+//! evaluates with checked arithmetic and bounds-checks every range against linear memory.
+
+use serde::{Deserialize, Serialize};
+
+/// Every kernel of a bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffloadTable {
+    /// Kernels in import order.
+    pub kernels: Vec<OffloadKernel>,
+}
+
+impl OffloadTable {
+    /// Parses the section's JSON.
+    pub fn from_json(bytes: &[u8]) -> crate::Result<OffloadTable> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| crate::Error::Manifest(format!("offload section: {e}")))
+    }
+
+    /// The section's JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The Wasm type of a dispatch argument or a live-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArgType {
+    /// `i32`, read as unsigned in expressions.
+    I32,
+    /// `i64`, read as unsigned in expressions.
+    I64,
+    /// `f32` (passed to the kernel by its bits; never in an expression).
+    F32,
+    /// `f64` (passed to the kernel by its bits; never in an expression).
+    F64,
+}
+
+/// Where a dispatch argument comes from in the original function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArgSource {
+    /// A local's value on entry to the nest.
+    Local(u32),
+    /// A global's value.
+    Global(u32),
+}
+
+/// One dispatch argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arg {
+    /// Where it comes from.
+    pub source: ArgSource,
+    /// Its type.
+    pub ty: ArgType,
+}
+
+/// A variable of an [`Expr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Var {
+    /// Dispatch argument `i` (an integer), read as unsigned.
+    Arg(u32),
+    /// The trip count of loop `i` of [`OffloadKernel::trips`].
+    Trip(u32),
+}
+
+/// An integer polynomial: the sum of `coefficient * product of variables`, evaluated exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expr {
+    /// The terms.
+    pub terms: Vec<(i64, Vec<Var>)>,
+}
+
+/// A trip count: `num / div` (exact or rounded up, as stated) plus `add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trip {
+    /// The loop's index in its function (for reports).
+    pub lp: u32,
+    /// Numerator.
+    pub num: Expr,
+    /// Divisor, at least 1.
+    pub div: i64,
+    /// `true`: the loop ends this way only when `div` divides `num`; the host declines
+    /// otherwise. `false`: rounded up.
+    pub exact: bool,
+    /// Added after dividing.
+    pub add: i64,
+}
+
+/// What the host passes for one kernel parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamValue {
+    /// The memory window: a device copy of the bytes the kernel may touch, passed biased so
+    /// that the kernel indexes it with Wasm addresses.
+    Memory,
+    /// The trap flag: a `u32` in device memory, 0 before the launch.
+    TrapFlag,
+    /// A dispatch argument as it is (floats by their bits).
+    Arg(u32),
+    /// An integer computed exactly, then reduced to the parameter's width.
+    Int {
+        /// The value.
+        expr: Expr,
+        /// 32 or 64.
+        bits: u32,
+    },
+}
+
+/// The bytes one memory access may touch over the whole nest:
+/// `base + Σ stride·k + [0, width)` for `0 <= k < trip`, with the access's own `offset=`
+/// immediate `imm` (the dynamic address is the effective address minus `imm`, and must stay in
+/// `[0, 2^32)` for the exact value to be the Wasm value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRange {
+    /// The address with every iteration number at 0 (includes `imm`).
+    pub base: Expr,
+    /// Per loop the address moves with: the trip index and the bytes per iteration.
+    pub strides: Vec<(u32, Expr)>,
+    /// Bytes accessed.
+    pub width: u32,
+    /// The `offset=` immediate.
+    pub imm: u64,
+    /// Access group (accesses with one base).
+    pub group: u32,
+    /// Whether it stores.
+    pub store: bool,
+}
+
+/// A condition the host checks before dispatching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Trip count `i` is at least 1 (a bottom-tested loop; its formula assumes it).
+    AtLeastOnce(u32),
+    /// The bytes of groups `a` and `b` do not overlap.
+    NoOverlap(u32, u32),
+}
+
+/// A local the nest leaves with a known value, set by the rewritten module after a dispatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveOut {
+    /// The local.
+    pub local: u32,
+    /// Its type (`i32` or `i64`).
+    pub ty: ArgType,
+    /// Its value after the nest (reduced modulo 2^32 or 2^64).
+    pub value: Expr,
+}
+
+/// One offloaded loop nest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffloadKernel {
+    /// PTX entry name; the import is `dispatch_<name>`.
+    pub name: String,
+    /// Function index of the nest (in the original module).
+    pub function: u32,
+    /// Byte offset of the nest's `loop` opcode in the original module.
+    pub offset: u32,
+    /// The PTX module text.
+    pub ptx: String,
+    /// Threads per block along x, y, z.
+    pub block: [u32; 3],
+    /// The dispatch import's parameters.
+    pub args: Vec<Arg>,
+    /// Trip counts of the nest's loops.
+    pub trips: Vec<Trip>,
+    /// The trip index of each grid dimension, x first.
+    pub grid: Vec<u32>,
+    /// One value per kernel parameter.
+    pub params: Vec<ParamValue>,
+    /// Every memory access.
+    pub accesses: Vec<AccessRange>,
+    /// Checks before dispatching.
+    pub checks: Vec<Check>,
+    /// Fewest threads worth a launch (the host declines below).
+    pub min_threads: u64,
+    /// Locals set after a dispatch.
+    pub live_outs: Vec<LiveOut>,
+    /// The oracle's report for this kernel, when it ran at build time.
+    #[serde(default)]
+    pub oracle: Option<serde_json::Value>,
+}
+
+impl OffloadKernel {
+    /// The import name of the kernel's dispatch function.
+    pub fn import_name(&self) -> String {
+        format!("dispatch_{}", self.name)
+    }
+}
+
+/// The import module of every dispatch function.
+pub const IMPORT_MODULE: &str = "tensorwasm:offload";
+/// The import that returns live-out `i` of the last successful dispatch: `(i32) -> i64`.
+pub const LIVE_OUT_IMPORT: &str = "live_out";

@@ -1,0 +1,638 @@
+//! Offload: from a lowered kernel to a kernel-table entry ([`plan_kernel`]), and the guarded
+//! rewrite of the module ([`rewrite`]).
+//!
+//! **The rewrite.** Each offloaded nest's outermost `loop` becomes
+//!
+//! ```text
+//! block                                   ;; inserted
+//!   local.get/global.get <args>...
+//!   call $dispatch_K                      ;; tensorwasm:offload, 0 = ran on the device
+//!   i32.eqz
+//!   if
+//!     i32.const j  call $live_out  (i32.wrap_i64)  local.set <live-out j>   ;; per live-out
+//!     br 1                                ;; past the loop
+//!   end
+//!   loop ... end                          ;; the original loop, untouched but for depths
+//! end                                     ;; inserted
+//! ```
+//!
+//! The host checks every condition (trip counts, alias checks, memory bounds, the launch
+//! threshold) and declines — returns non-zero having written nothing — whenever one fails, so
+//! the original loop runs. Branches inside the loop that leave it gain one level for the
+//! inserted `block`; the two imports come after the module's own, so every function index
+//! at or above the first defined function shifts by their number.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tensorwasm_analysis::candidate::{Candidate, Condition};
+use tensorwasm_analysis::ir::{FunctionIr, Imm, Loop, ValType as WasmTy};
+use tensorwasm_analysis::poly::{Poly, Sym};
+use tensorwasm_bundle::offload::{
+    AccessRange, Arg, ArgSource, ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT, LiveOut,
+    OffloadKernel, ParamValue, Trip, Var,
+};
+use wasm_encoder::reencode::Reencode;
+use wasm_encoder::{BlockType, Instruction};
+
+use crate::lower::{Lowered, ParamSource};
+
+/// Builds [`Expr`]s from polynomials, collecting the dispatch arguments they need.
+struct Exprs<'a> {
+    func: &'a FunctionIr,
+    globals: &'a [WasmTy],
+    trip_of: BTreeMap<Loop, u32>,
+    args: Vec<Arg>,
+    arg_of: HashMap<ArgSource, u32>,
+}
+
+fn arg_type(t: WasmTy) -> Result<ArgType, String> {
+    match t {
+        WasmTy::I32 => Ok(ArgType::I32),
+        WasmTy::I64 => Ok(ArgType::I64),
+        WasmTy::F32 => Ok(ArgType::F32),
+        WasmTy::F64 => Ok(ArgType::F64),
+        other => Err(format!(
+            "a live-in of type {other} cannot be passed to the host"
+        )),
+    }
+}
+
+impl Exprs<'_> {
+    fn arg(&mut self, source: ArgSource) -> Result<u32, String> {
+        if let Some(&i) = self.arg_of.get(&source) {
+            return Ok(i);
+        }
+        let ty = match source {
+            ArgSource::Local(l) => self.func.local_type(l),
+            ArgSource::Global(g) => self.globals.get(g as usize).copied(),
+        }
+        .ok_or_else(|| format!("{source:?} does not exist"))?;
+        let i = self.args.len() as u32;
+        self.args.push(Arg {
+            source,
+            ty: arg_type(ty)?,
+        });
+        self.arg_of.insert(source, i);
+        Ok(i)
+    }
+
+    fn var(&mut self, s: Sym) -> Result<Var, String> {
+        let v = match s {
+            Sym::Local(l) => Var::Arg(self.arg(ArgSource::Local(l))?),
+            Sym::Global(g) => Var::Arg(self.arg(ArgSource::Global(g))?),
+            Sym::Trip(lp) => Var::Trip(
+                *self
+                    .trip_of
+                    .get(&lp)
+                    .ok_or_else(|| format!("trip count of {lp} is not known"))?,
+            ),
+            Sym::Iter(_) | Sym::Head(..) => {
+                return Err(format!("{s} is not fixed for the whole nest"));
+            }
+        };
+        if let Var::Arg(i) = v
+            && matches!(self.args[i as usize].ty, ArgType::F32 | ArgType::F64)
+        {
+            return Err(format!("{s} is a float used as an integer"));
+        }
+        Ok(v)
+    }
+
+    fn expr(&mut self, p: &Poly) -> Result<Expr, String> {
+        let mut terms = Vec::new();
+        for (m, c) in p.terms() {
+            let vars = m
+                .iter()
+                .map(|&s| self.var(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            terms.push((c, vars));
+        }
+        Ok(Expr { terms })
+    }
+}
+
+/// The kernel-table entry for a lowered candidate, or why the nest cannot be offloaded.
+pub fn plan_kernel(
+    func: &FunctionIr,
+    globals: &[WasmTy],
+    offset: u32,
+    cand: &Candidate,
+    lowered: &Lowered,
+    ptx: String,
+    block: [u32; 3],
+) -> Result<OffloadKernel, String> {
+    if cand
+        .conditions
+        .iter()
+        .any(|c| matches!(c, Condition::DisjointThreads { .. }))
+    {
+        return Err(
+            "the host cannot yet check \"threads touch disjoint bytes\" at run time".to_string(),
+        );
+    }
+    let trip_of: BTreeMap<Loop, u32> = cand
+        .trips
+        .keys()
+        .enumerate()
+        .map(|(i, lp)| (*lp, i as u32))
+        .collect();
+    let mut ex = Exprs {
+        func,
+        globals,
+        trip_of,
+        args: Vec::new(),
+        arg_of: HashMap::new(),
+    };
+    let mut trips = Vec::new();
+    for (lp, t) in &cand.trips {
+        trips.push(Trip {
+            lp: lp.0,
+            num: ex.expr(&t.num)?,
+            div: t.div,
+            exact: t.exact,
+            add: t.add,
+        });
+    }
+    let grid = cand
+        .grid
+        .iter()
+        .map(|lp| ex.trip_of.get(lp).copied().ok_or("grid loop without trip"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut params = Vec::new();
+    for (src, p) in lowered.sources.iter().zip(&lowered.kernel.params) {
+        let bits = match p.kind {
+            tensorwasm_blueprints::kernel_ir::ParamKind::Scalar(
+                tensorwasm_blueprints::kernel_ir::ValType::I64,
+            ) => 64,
+            _ => 32,
+        };
+        params.push(match src {
+            ParamSource::Memory => ParamValue::Memory,
+            ParamSource::TrapFlag => ParamValue::TrapFlag,
+            ParamSource::Local(l) => ParamValue::Arg(ex.arg(ArgSource::Local(*l))?),
+            ParamSource::Global(g) => ParamValue::Arg(ex.arg(ArgSource::Global(*g))?),
+            ParamSource::Trip(lp) => ParamValue::Int {
+                expr: ex.expr(&Poly::sym(Sym::Trip(Loop(*lp))))?,
+                bits,
+            },
+            ParamSource::Product(syms) => {
+                let mut prod = Poly::constant(1);
+                for s in syms {
+                    prod = prod
+                        .mul(&Poly::sym(*s))
+                        .ok_or("a parameter product is too large")?;
+                }
+                ParamValue::Int {
+                    expr: ex.expr(&prod)?,
+                    bits,
+                }
+            }
+        });
+    }
+    let imm_at = |off: u32| -> u64 {
+        func.blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .find(|i| i.offset == off)
+            .and_then(|i| match &i.imm {
+                Imm::Mem(m) | Imm::MemLane(m, _) => Some(m.offset),
+                _ => None,
+            })
+            .unwrap_or(0)
+    };
+    let mut accesses = Vec::new();
+    for a in &cand.accesses {
+        let mut rest = a.addr.clone();
+        let mut strides = Vec::new();
+        for lp in ex.trip_of.clone().keys() {
+            let (r, coef) = rest
+                .split_linear(Sym::Iter(*lp))
+                .ok_or_else(|| format!("the address at {:#x} is not affine", a.offset))?;
+            rest = r;
+            if coef != Poly::default() {
+                strides.push((ex.trip_of[lp], ex.expr(&coef)?));
+            }
+        }
+        accesses.push(AccessRange {
+            base: ex.expr(&rest)?,
+            strides,
+            width: a.width,
+            imm: imm_at(a.offset),
+            group: a.group as u32,
+            store: a.store,
+        });
+    }
+    let mut checks = Vec::new();
+    for c in &cand.conditions {
+        match c {
+            Condition::AtLeastOnce { lp } => {
+                checks.push(Check::AtLeastOnce(ex.trip_of[lp]));
+            }
+            // An inexact division makes the host's trip count evaluation decline.
+            Condition::ExactTrip { .. } => {}
+            Condition::NoOverlap { a, b } => checks.push(Check::NoOverlap(*a as u32, *b as u32)),
+            Condition::DisjointThreads { .. } => unreachable!("refused above"),
+        }
+    }
+    let mut live_outs = Vec::new();
+    for (l, p) in &cand.live_outs {
+        let ty = func
+            .local_type(*l)
+            .ok_or_else(|| format!("live-out l{l} does not exist"))?;
+        let ty = match ty {
+            WasmTy::I32 => ArgType::I32,
+            WasmTy::I64 => ArgType::I64,
+            other => return Err(format!("live-out l{l} has type {other}")),
+        };
+        live_outs.push(LiveOut {
+            local: *l,
+            ty,
+            value: ex.expr(p)?,
+        });
+    }
+    Ok(OffloadKernel {
+        name: lowered.kernel.name.clone(),
+        function: func.index,
+        offset,
+        ptx,
+        block,
+        args: ex.args,
+        trips,
+        grid,
+        params,
+        accesses,
+        checks,
+        min_threads: tensorwasm_analysis::candidate::MIN_THREADS,
+        live_outs,
+        oracle: None,
+    })
+}
+
+/// The types of the module's globals (imported first), from its binary.
+pub fn global_types(wasm: &[u8]) -> Result<Vec<WasmTy>, String> {
+    let mut out = Vec::new();
+    let conv = |t: wasmparser::ValType| match t {
+        wasmparser::ValType::I32 => WasmTy::I32,
+        wasmparser::ValType::I64 => WasmTy::I64,
+        wasmparser::ValType::F32 => WasmTy::F32,
+        wasmparser::ValType::F64 => WasmTy::F64,
+        wasmparser::ValType::V128 => WasmTy::V128,
+        wasmparser::ValType::Ref(_) => WasmTy::Ref,
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| e.to_string())? {
+            wasmparser::Payload::ImportSection(s) => {
+                for imp in s.into_imports() {
+                    let imp = imp.map_err(|e| e.to_string())?;
+                    if let wasmparser::TypeRef::Global(g) = imp.ty {
+                        out.push(conv(g.content_type));
+                    }
+                }
+            }
+            wasmparser::Payload::GlobalSection(s) => {
+                for g in s {
+                    out.push(conv(g.map_err(|e| e.to_string())?.ty.content_type));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Why the rewrite failed (the build then ships the module without kernels).
+pub type RewriteError = String;
+
+struct Rewriter<'k> {
+    kernels: &'k [OffloadKernel],
+    /// Kernels by function index.
+    by_function: HashMap<u32, Vec<usize>>,
+    imported_funcs: u32,
+    num_types: u32,
+    imports_done: bool,
+    next_defined: u32,
+}
+
+impl Rewriter<'_> {
+    fn new_imports(&self) -> u32 {
+        self.kernels.len() as u32 + 1
+    }
+
+    fn dispatch_index(&self, k: usize) -> u32 {
+        self.imported_funcs + k as u32
+    }
+
+    fn live_out_index(&self) -> u32 {
+        self.imported_funcs + self.kernels.len() as u32
+    }
+
+    fn add_imports(&mut self, imports: &mut wasm_encoder::ImportSection) {
+        for (k, kern) in self.kernels.iter().enumerate() {
+            imports.import(
+                IMPORT_MODULE,
+                &kern.import_name(),
+                wasm_encoder::EntityType::Function(self.num_types + k as u32),
+            );
+        }
+        imports.import(
+            IMPORT_MODULE,
+            LIVE_OUT_IMPORT,
+            wasm_encoder::EntityType::Function(self.num_types + self.kernels.len() as u32),
+        );
+        self.imports_done = true;
+    }
+}
+
+fn enc_ty(t: ArgType) -> wasm_encoder::ValType {
+    match t {
+        ArgType::I32 => wasm_encoder::ValType::I32,
+        ArgType::I64 => wasm_encoder::ValType::I64,
+        ArgType::F32 => wasm_encoder::ValType::F32,
+        ArgType::F64 => wasm_encoder::ValType::F64,
+    }
+}
+
+impl Reencode for Rewriter<'_> {
+    type Error = String;
+
+    fn function_index(
+        &mut self,
+        func: u32,
+    ) -> Result<u32, wasm_encoder::reencode::Error<Self::Error>> {
+        Ok(if func >= self.imported_funcs {
+            func + self.new_imports()
+        } else {
+            func
+        })
+    }
+
+    fn parse_type_section(
+        &mut self,
+        types: &mut wasm_encoder::TypeSection,
+        section: wasmparser::TypeSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        wasm_encoder::reencode::utils::parse_type_section(self, types, section)?;
+        self.num_types = types.len();
+        for k in self.kernels {
+            types.ty().function(
+                k.args.iter().map(|a| enc_ty(a.ty)),
+                [wasm_encoder::ValType::I32],
+            );
+        }
+        types
+            .ty()
+            .function([wasm_encoder::ValType::I32], [wasm_encoder::ValType::I64]);
+        Ok(())
+    }
+
+    fn parse_import_section(
+        &mut self,
+        imports: &mut wasm_encoder::ImportSection,
+        section: wasmparser::ImportSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        wasm_encoder::reencode::utils::parse_import_section(self, imports, section)?;
+        self.add_imports(imports);
+        Ok(())
+    }
+
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        _after: Option<wasm_encoder::SectionId>,
+        before: Option<wasm_encoder::SectionId>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        use wasm_encoder::SectionId as S;
+        let past_imports = match before {
+            None => true,
+            Some(S::Custom | S::Type | S::Import) => false,
+            Some(_) => true,
+        };
+        if past_imports && !self.imports_done {
+            let mut imports = wasm_encoder::ImportSection::new();
+            self.add_imports(&mut imports);
+            module.section(&imports);
+        }
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        let index = self.imported_funcs + self.next_defined;
+        self.next_defined += 1;
+        let Some(ks) = self.by_function.get(&index).cloned() else {
+            return wasm_encoder::reencode::utils::parse_function_body(self, code, func);
+        };
+        let mut f = self.new_function_with_parsed_locals(&func)?;
+        let mut reader = func.get_operators_reader()?;
+        // Open control frames, innermost last: whether each is a wrapped loop.
+        let mut frames: Vec<bool> = Vec::new();
+        let shift = |frames: &[bool], n: u32| -> u32 {
+            let extra = frames.iter().rev().take(n as usize).filter(|w| **w).count();
+            n + extra as u32
+        };
+        while !reader.eof() {
+            let (op, offset) = reader.read_with_offset()?;
+            use wasmparser::Operator as O;
+            match &op {
+                O::Loop { blockty } => {
+                    let k = ks
+                        .iter()
+                        .copied()
+                        .find(|&k| self.kernels[k].offset as usize == offset);
+                    if let Some(k) = k {
+                        if *blockty != wasmparser::BlockType::Empty {
+                            return Err(wasm_encoder::reencode::Error::UserError(format!(
+                                "the loop at {offset:#x} has a block type"
+                            )));
+                        }
+                        self.emit_guard(&mut f, k);
+                    }
+                    frames.push(k.is_some());
+                    f.instruction(&self.instruction(op)?);
+                }
+                O::Block { .. } | O::If { .. } | O::TryTable { .. } | O::Try { .. } => {
+                    frames.push(false);
+                    f.instruction(&self.instruction(op)?);
+                }
+                O::End => {
+                    let wrapped = frames.pop().unwrap_or(false);
+                    f.instruction(&Instruction::End);
+                    if wrapped {
+                        f.instruction(&Instruction::End);
+                    }
+                }
+                O::Br { relative_depth } => {
+                    f.instruction(&Instruction::Br(shift(&frames, *relative_depth)));
+                }
+                O::BrIf { relative_depth } => {
+                    f.instruction(&Instruction::BrIf(shift(&frames, *relative_depth)));
+                }
+                O::BrTable { targets } => {
+                    let ts = targets
+                        .targets()
+                        .map(|t| t.map(|t| shift(&frames, t)))
+                        .collect::<Result<Vec<u32>, _>>()?;
+                    f.instruction(&Instruction::BrTable(
+                        ts.into(),
+                        shift(&frames, targets.default()),
+                    ));
+                }
+                O::BrOnNull { .. }
+                | O::BrOnNonNull { .. }
+                | O::BrOnCast { .. }
+                | O::BrOnCastFail { .. }
+                | O::Delegate { .. }
+                | O::Rethrow { .. }
+                    if frames.iter().any(|w| *w) =>
+                {
+                    return Err(wasm_encoder::reencode::Error::UserError(format!(
+                        "operator at {offset:#x} branches out of an offloaded loop in a way \
+                         the rewrite does not handle"
+                    )));
+                }
+                _ => {
+                    f.instruction(&self.instruction(op)?);
+                }
+            }
+        }
+        code.function(&f);
+        Ok(())
+    }
+}
+
+impl Rewriter<'_> {
+    fn emit_guard(&self, f: &mut wasm_encoder::Function, k: usize) {
+        let kern = &self.kernels[k];
+        f.instruction(&Instruction::Block(BlockType::Empty));
+        for a in &kern.args {
+            match a.source {
+                ArgSource::Local(l) => f.instruction(&Instruction::LocalGet(l)),
+                ArgSource::Global(g) => f.instruction(&Instruction::GlobalGet(g)),
+            };
+        }
+        f.instruction(&Instruction::Call(self.dispatch_index(k)));
+        f.instruction(&Instruction::I32Eqz);
+        f.instruction(&Instruction::If(BlockType::Empty));
+        for (j, lo) in kern.live_outs.iter().enumerate() {
+            f.instruction(&Instruction::I32Const(j as i32));
+            f.instruction(&Instruction::Call(self.live_out_index()));
+            if lo.ty == ArgType::I32 {
+                f.instruction(&Instruction::I32WrapI64);
+            }
+            f.instruction(&Instruction::LocalSet(lo.local));
+        }
+        f.instruction(&Instruction::Br(1));
+        f.instruction(&Instruction::End);
+    }
+}
+
+/// Rewrites `wasm` so that each kernel's nest dispatches first (see the module docs). The
+/// result is validated.
+pub fn rewrite(wasm: &[u8], kernels: &[OffloadKernel]) -> Result<Vec<u8>, RewriteError> {
+    let mut imported_funcs = 0u32;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::ImportSection(s) = payload.map_err(|e| e.to_string())? {
+            for imp in s.into_imports() {
+                let imp = imp.map_err(|e| e.to_string())?;
+                if imp.module == IMPORT_MODULE {
+                    return Err(format!("the module already imports from {IMPORT_MODULE}"));
+                }
+                if matches!(imp.ty, wasmparser::TypeRef::Func(_)) {
+                    imported_funcs += 1;
+                }
+            }
+        }
+    }
+    let mut by_function: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, k) in kernels.iter().enumerate() {
+        by_function.entry(k.function).or_default().push(i);
+    }
+    let mut rw = Rewriter {
+        kernels,
+        by_function,
+        imported_funcs,
+        num_types: 0,
+        imports_done: false,
+        next_defined: 0,
+    };
+    let mut module = wasm_encoder::Module::new();
+    rw.parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
+        .map_err(|e| match e {
+            wasm_encoder::reencode::Error::UserError(s) => s,
+            other => other.to_string(),
+        })?;
+    let out = module.finish();
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&out)
+        .map_err(|e| format!("the rewritten module does not validate: {e}"))?;
+    Ok(out)
+}
+
+/// What the build did with one offloadable nest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelBuild {
+    /// PTX entry name.
+    pub name: String,
+    /// Function index.
+    pub function: u32,
+    /// Byte offset of the nest's `loop` opcode.
+    pub offset: u32,
+    /// Whether the kernel is in the bundle.
+    pub offloaded: bool,
+    /// Why not, when it is not.
+    pub reason: Option<String>,
+}
+
+/// Finds, lowers and plans every offloadable nest of `wasm` for PTX `target`. Nests that cannot
+/// be lowered, emitted or planned are reported with the reason and stay on the CPU.
+pub fn plan_module(
+    wasm: &[u8],
+    target: tensorwasm_blueprints::Target,
+) -> Result<(Vec<OffloadKernel>, Vec<KernelBuild>), String> {
+    use tensorwasm_analysis::Verdict;
+    let ir = tensorwasm_analysis::translate(wasm).map_err(|e| e.to_string())?;
+    let (plan, _) = tensorwasm_analysis::analyze(&ir);
+    let globals = global_types(wasm)?;
+    let mut kernels = Vec::new();
+    let mut reports = Vec::new();
+    for nest in &plan.nests {
+        let Verdict::Candidate(cand) = &nest.verdict else {
+            continue;
+        };
+        let name = format!("tw_f{}_loop{}", nest.function, nest.root.0);
+        let planned = (|| {
+            let func = ir
+                .function(nest.function)
+                .ok_or_else(|| "function not found".to_string())?;
+            let lowered = crate::lower::lower(func, nest, cand, &name)?;
+            let ptx = tensorwasm_blueprints::emit_ptx(
+                &lowered.kernel,
+                &tensorwasm_blueprints::EmitOptions::for_target(target),
+            )
+            .map_err(|e| format!("PTX emission failed: {e}"))?;
+            let block =
+                tensorwasm_blueprints::launch::LaunchPlan::for_kernel(&lowered.kernel, None)
+                    .map_err(|e| format!("no launch plan: {e}"))?
+                    .block;
+            plan_kernel(func, &globals, nest.offset, cand, &lowered, ptx, block)
+        })();
+        let (offloaded, reason) = match planned {
+            Ok(k) => {
+                kernels.push(k);
+                (true, None)
+            }
+            Err(e) => (false, Some(e)),
+        };
+        reports.push(KernelBuild {
+            name,
+            function: nest.function,
+            offset: nest.offset,
+            offloaded,
+            reason,
+        });
+    }
+    Ok((kernels, reports))
+}

@@ -1,0 +1,380 @@
+//! The offload path end to end: plan, rewrite, and the dispatch host on the `emulated` and
+//! `none` backends, against the original module under plain Wasmtime.
+//!
+//! Bare samples: the same memory image and arguments go to the original module and to the
+//! rewritten one; memory afterwards must be byte-identical, with the kernels dispatched (on the
+//! interpreter) or declined (backend none). Hand-written modules cover the host's declines: a
+//! trap inside the loop, ranges past the end of memory, overlapping buffers, zero trips.
+
+use std::path::Path;
+use std::sync::Arc;
+
+#[path = "common/cases.rs"]
+mod cases;
+use cases::{cases, fill};
+
+use tensorwasm::offload::{plan_module, rewrite};
+use tensorwasm_bundle::offload::OffloadTable;
+use tensorwasmd::offload::{
+    BackendKind, HasOffload, Host, KernelStats, Kernels, OffloadState, define,
+};
+use wasmtime::{Engine, Linker, Module, Store, Val};
+
+struct State {
+    off: OffloadState,
+}
+
+impl HasOffload for State {
+    fn offload(&mut self) -> &mut OffloadState {
+        &mut self.off
+    }
+}
+
+/// What a run left: memory, results (or the trap message), and per-kernel statistics.
+#[derive(Debug)]
+struct Run {
+    memory: Vec<u8>,
+    result: Result<Vec<String>, String>,
+    stats: Vec<KernelStats>,
+}
+
+fn run(
+    engine: &Engine,
+    wasm: &[u8],
+    table: Option<&OffloadTable>,
+    backend: BackendKind,
+    export: &str,
+    args: &[Val],
+    setup: &dyn Fn(&mut [u8]),
+) -> Run {
+    let module = Module::new(engine, wasm).expect("module compiles");
+    let mut linker: Linker<State> = Linker::new(engine);
+    if let Some(t) = table {
+        define(
+            &mut linker,
+            &module,
+            Arc::new(Kernels::new(t.clone())),
+            Arc::new(Host::new(backend, Some(1)).expect("host")),
+        )
+        .expect("imports defined");
+    }
+    let mut store = Store::new(
+        engine,
+        State {
+            off: OffloadState::default(),
+        },
+    );
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiates");
+    let memory = instance
+        .get_memory(&mut store, "memory")
+        .expect("memory export");
+    setup(memory.data_mut(&mut store));
+    let func = instance.get_func(&mut store, export).expect("export");
+    let mut results = vec![Val::I32(0); func.ty(&store).results().len()];
+    let result = func
+        .call(&mut store, args, &mut results)
+        .map(|()| results.iter().map(|v| format!("{v:?}")).collect())
+        .map_err(|e| format!("{e:#}"));
+    Run {
+        memory: memory.data(&store).to_vec(),
+        result,
+        stats: store.data().off.stats().to_vec(),
+    }
+}
+
+fn dispatched(stats: &[KernelStats]) -> u64 {
+    stats.iter().map(|s| s.dispatched).sum()
+}
+
+fn declined(stats: &[KernelStats], reason: &str) -> u64 {
+    stats
+        .iter()
+        .map(|s| s.declined.get(reason).copied().unwrap_or(0))
+        .sum()
+}
+
+fn offloaded(wasm: &[u8]) -> (Vec<u8>, OffloadTable) {
+    let (kernels, _) = plan_module(wasm, Default::default()).expect("plan");
+    let rewritten = rewrite(wasm, &kernels).expect("rewrite");
+    (rewritten, OffloadTable { kernels })
+}
+
+#[test]
+fn bare_samples_match_the_original_on_emulated_and_none() {
+    let engine = Engine::default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/bare");
+    let mut with_kernels = 0;
+    for case in cases() {
+        let wasm = std::fs::read(root.join(format!("{}.wasm", case.name))).expect("sample");
+        let (rewritten, table) = offloaded(&wasm);
+        let setup = |mem: &mut [u8]| {
+            for (k, &(at, n)) in case.inputs.iter().enumerate() {
+                fill(mem, at, n, k as u32 + 7);
+            }
+        };
+        let original = run(
+            &engine,
+            &wasm,
+            None,
+            BackendKind::None,
+            case.name,
+            &case.args,
+            &setup,
+        );
+        assert!(
+            original.result.is_ok(),
+            "{}: {:?}",
+            case.name,
+            original.result
+        );
+        for backend in [BackendKind::Emulated, BackendKind::None] {
+            let r = run(
+                &engine,
+                &rewritten,
+                Some(&table),
+                backend,
+                case.name,
+                &case.args,
+                &setup,
+            );
+            assert_eq!(r.result, original.result, "{} on {backend:?}", case.name);
+            assert!(
+                r.memory == original.memory,
+                "{} on {backend:?}: memory differs from the original module's",
+                case.name
+            );
+            let calls: u64 = r
+                .stats
+                .iter()
+                .map(|s| s.dispatched + s.declined.values().sum::<u64>())
+                .sum();
+            assert_eq!(calls as usize, table.kernels.len(), "{}", case.name);
+            match backend {
+                BackendKind::None => assert_eq!(dispatched(&r.stats), 0),
+                _ => assert_eq!(
+                    dispatched(&r.stats) as usize,
+                    table.kernels.len(),
+                    "{}: every kernel dispatches on the interpreter: {:?}",
+                    case.name,
+                    r.stats
+                ),
+            }
+        }
+        if !table.kernels.is_empty() {
+            with_kernels += 1;
+        }
+    }
+    // vadd, saxpy, relu_clamp, matmul and batched_matmul; conv2d, jacobi2d and transpose need
+    // the "threads touch disjoint bytes" check, which the host does not make yet.
+    assert_eq!(with_kernels, 5);
+}
+
+/// `run(p, n, d)`: fills `n` i32 at `p` with `7*i + 1`, divides each by `d` in place (the
+/// offloaded loop), and returns their sum. `copy(dst, src, n)`: `dst[i] = src[i] + 1`.
+const WAT: &str = r#"
+(module
+  (memory (export "memory") 1)
+  (func (export "run") (param $p i32) (param $n i32) (param $d i32) (result i32)
+    (local $i i32) (local $s i32)
+    (block
+      (br_if 0 (i32.eqz (local.get $n)))
+      (loop
+        (i32.store (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.div_s
+            (i32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+            (local.get $d)))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n)))))
+    (local.set $i (i32.const 0))
+    (block
+      (br_if 0 (i32.eqz (local.get $n)))
+      (loop
+        (local.set $s (i32.add (local.get $s)
+          (i32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n)))))
+    (local.get $s))
+  (func (export "copy") (param $dst i32) (param $src i32) (param $n i32)
+    (local $i i32)
+    (block
+      (br_if 0 (i32.eqz (local.get $n)))
+      (loop
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add (i32.const 1)
+            (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n)))))))
+"#;
+
+fn fill_ramp(mem: &mut [u8], at: usize, n: usize) {
+    for i in 0..n {
+        let v = (7 * i as i32 + 1).to_le_bytes();
+        if let Some(dst) = mem.get_mut(at + 4 * i..at + 4 * i + 4) {
+            dst.copy_from_slice(&v);
+        }
+    }
+}
+
+struct Host2 {
+    engine: Engine,
+    original: Vec<u8>,
+    rewritten: Vec<u8>,
+    table: OffloadTable,
+}
+
+impl Host2 {
+    fn new() -> Host2 {
+        let original = wat::parse_str(WAT).expect("wat");
+        let (rewritten, table) = offloaded(&original);
+        assert_eq!(table.kernels.len(), 2, "the divide and the copy loops");
+        Host2 {
+            engine: Engine::default(),
+            original,
+            rewritten,
+            table,
+        }
+    }
+
+    /// Runs `export` on the original and on the rewritten module (emulated), checks they
+    /// agree on results and memory, and returns the rewritten run.
+    fn both(&self, export: &str, args: &[Val], setup: &dyn Fn(&mut [u8])) -> Run {
+        let a = run(
+            &self.engine,
+            &self.original,
+            None,
+            BackendKind::None,
+            export,
+            args,
+            setup,
+        );
+        let b = run(
+            &self.engine,
+            &self.rewritten,
+            Some(&self.table),
+            BackendKind::Emulated,
+            export,
+            args,
+            setup,
+        );
+        assert_eq!(
+            a.result.is_ok(),
+            b.result.is_ok(),
+            "{export}: {a:?} vs {b:?}"
+        );
+        if let (Ok(x), Ok(y)) = (&a.result, &b.result) {
+            assert_eq!(x, y, "{export}");
+        }
+        if let (Err(x), Err(y)) = (&a.result, &b.result) {
+            let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+            assert!(
+                first(y).contains(&first(x)) || y.contains("divide by zero"),
+                "{export}: the CPU loop traps the same way: {x} vs {y}"
+            );
+        }
+        assert!(a.memory == b.memory, "{export}: memory differs");
+        b
+    }
+}
+
+#[test]
+fn the_host_dispatches_in_bounds_and_declines_the_rest() {
+    let h = Host2::new();
+    let i = Val::I32;
+    let ramp = |p: usize, n: usize| move |m: &mut [u8]| fill_ramp(m, p, n);
+
+    // In bounds: the divide runs on the interpreter.
+    let r = h.both("run", &[i(1024), i(300), i(3)], &ramp(1024, 300));
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+
+    // A divisor of zero: the kernel raises its trap flag, the host declines with memory
+    // untouched, and the CPU loop traps at the same place.
+    let r = h.both("run", &[i(1024), i(300), i(0)], &ramp(1024, 300));
+    assert!(r.result.is_err());
+    assert_eq!(declined(&r.stats, "trap"), 1, "{:?}", r.stats);
+
+    // The range runs past the end of memory: declined, and the CPU loop traps out of bounds.
+    let p = 65536 - 4 * 100;
+    let r = h.both("run", &[i(p), i(300), i(3)], &ramp(p as usize, 300));
+    assert!(r.result.is_err());
+    assert_eq!(declined(&r.stats, "out-of-bounds"), 1, "{:?}", r.stats);
+
+    // A pointer at the very end of memory with one element: out of bounds by 4 bytes.
+    let r = h.both("run", &[i(65536 - 2), i(1), i(3)], &|_: &mut [u8]| {});
+    assert!(r.result.is_err());
+    assert_eq!(declined(&r.stats, "out-of-bounds"), 1);
+
+    // A base that wraps: the exact address is past 2^32, the Wasm one traps.
+    let r = h.both("run", &[i(-8), i(4), i(3)], &|_: &mut [u8]| {});
+    assert!(r.result.is_err());
+    assert_eq!(declined(&r.stats, "out-of-bounds"), 1);
+
+    // Zero trips: the loop is never entered, nothing dispatches.
+    let r = h.both("run", &[i(1024), i(0), i(3)], &|_: &mut [u8]| {});
+    assert_eq!(r.stats.iter().map(|s| s.dispatched).sum::<u64>(), 0);
+    assert!(r.stats.iter().all(|s| s.declined.is_empty()));
+
+    // Overlapping buffers: dst = src + 4 makes each iteration read the previous one's store.
+    let r = h.both("copy", &[i(2048 + 4), i(2048), i(200)], &ramp(2048, 201));
+    assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
+
+    // Disjoint buffers: dispatched.
+    let r = h.both("copy", &[i(8192), i(2048), i(200)], &ramp(2048, 200));
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+}
+
+#[test]
+fn below_the_threshold_the_host_declines() {
+    let h = Host2::new();
+    let engine = &h.engine;
+    let module = Module::new(engine, &h.rewritten).expect("module");
+    let mut linker: Linker<State> = Linker::new(engine);
+    // The kernels' own threshold (4096 threads), not the tests' override.
+    define(
+        &mut linker,
+        &module,
+        Arc::new(Kernels::new(h.table.clone())),
+        Arc::new(Host::new(BackendKind::Emulated, None).expect("host")),
+    )
+    .expect("define");
+    let mut store = Store::new(
+        engine,
+        State {
+            off: OffloadState::default(),
+        },
+    );
+    let inst = linker.instantiate(&mut store, &module).expect("inst");
+    let f = inst
+        .get_typed_func::<(i32, i32, i32), i32>(&mut store, "run")
+        .expect("run");
+    f.call(&mut store, (1024, 100, 3)).expect("runs on the CPU");
+    assert_eq!(declined(store.data().off.stats(), "below-threshold"), 1);
+}
+
+#[test]
+fn a_module_whose_imports_the_table_does_not_describe_is_refused() {
+    let h = Host2::new();
+    let module = Module::new(&h.engine, &h.rewritten).expect("module");
+    let mut linker: Linker<State> = Linker::new(&h.engine);
+    let mut table = h.table.clone();
+    table.kernels[0].name = "renamed".into();
+    let err = define(
+        &mut linker,
+        &module,
+        Arc::new(Kernels::new(table)),
+        Arc::new(Host::none()),
+    )
+    .expect_err("an import without a kernel");
+    assert!(err.to_string().contains("names no kernel"), "{err}");
+}
+
+#[test]
+fn a_module_that_already_imports_the_offload_module_is_not_rewritten() {
+    let wasm = wat::parse_str(
+        r#"(module (import "tensorwasm:offload" "live_out" (func (param i32) (result i64))))"#,
+    )
+    .expect("wat");
+    let err = rewrite(&wasm, &[]).expect_err("refused");
+    assert!(err.contains("already imports"), "{err}");
+}

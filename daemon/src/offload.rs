@@ -1,0 +1,551 @@
+//! The dispatch host: what the `tensorwasm:offload` imports of a rewritten module do.
+//!
+//! For a call `dispatch_K(args…)` the host evaluates, exactly and with checked arithmetic, the
+//! kernel's trip counts, its checks (loops that run at least once, groups that do not overlap),
+//! the bytes every access may touch, and the launch threshold; bounds-checks the union of those
+//! bytes (the *memory window*) against linear memory; copies the window in, launches, reads the
+//! trap flag, and copies the window back only when the kernel ran to the end without raising
+//! it. It then returns 0 and keeps the live-outs for the `live_out` import. In every other case
+//! it *declines*: it returns 1 having written nothing, and the module runs its original loop.
+//!
+//! Backends: `none` declines every call; `emulated` runs the PTX on the oracle's interpreter
+//! (exact, slow: for tests and machines without a GPU); `cuda` launches on an NVIDIA GPU
+//! through the oracle's CUDA runner (libcuda loaded at run time).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use tensorwasm_bundle::offload::{
+    ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT, OffloadKernel, OffloadTable, ParamValue,
+    Var,
+};
+use tensorwasm_oracle::{Backend as _, DeviceMemory, Interpreter, Launch, PtxModule};
+use wasmtime::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
+
+use crate::error::{Error, Result};
+
+/// Which device runs the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Decline every dispatch: every loop runs on the CPU.
+    None,
+    /// The PTX interpreter: exact and slow.
+    Emulated,
+    /// An NVIDIA GPU through libcuda.
+    Cuda,
+}
+
+impl BackendKind {
+    /// Parses `none`, `emulated`, `cuda` or `auto` (cuda when libcuda loads and device 0
+    /// opens, else none).
+    pub fn parse(s: &str) -> std::result::Result<BackendKind, String> {
+        match s {
+            "none" => Ok(BackendKind::None),
+            "emulated" => Ok(BackendKind::Emulated),
+            "cuda" => Ok(BackendKind::Cuda),
+            "auto" => Ok(if cuda_usable() {
+                BackendKind::Cuda
+            } else {
+                BackendKind::None
+            }),
+            other => Err(format!(
+                "unknown backend `{other}`: expected auto, cuda, emulated or none"
+            )),
+        }
+    }
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::None => "none",
+            BackendKind::Emulated => "emulated",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+fn cuda_usable() -> bool {
+    tensorwasm_oracle::CudaBackend::library_present()
+        && tensorwasm_oracle::CudaBackend::new(0).is_ok()
+}
+
+/// The host's device and settings, shared by every bundle of a runtime.
+pub struct Host {
+    kind: BackendKind,
+    cuda: Option<Mutex<tensorwasm_oracle::CudaBackend>>,
+    min_threads: Option<u64>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("kind", &self.kind)
+            .field("min_threads", &self.min_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// A host on `kind`. `min_threads` overrides each kernel's launch threshold (tests use 1).
+    /// Opening the CUDA device fails with a clear error.
+    pub fn new(kind: BackendKind, min_threads: Option<u64>) -> Result<Host> {
+        let cuda = match kind {
+            BackendKind::Cuda => Some(Mutex::new(
+                tensorwasm_oracle::CudaBackend::new(0)
+                    .map_err(|e| Error::Runtime(format!("cannot use the cuda backend: {e}")))?,
+            )),
+            _ => None,
+        };
+        Ok(Host {
+            kind,
+            cuda,
+            min_threads,
+        })
+    }
+
+    /// A host that declines everything.
+    pub fn none() -> Host {
+        Host {
+            kind: BackendKind::None,
+            cuda: None,
+            min_threads: None,
+        }
+    }
+
+    /// The backend.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+}
+
+/// A bundle's kernels, ready to dispatch: the table with each PTX module parsed once.
+pub struct Kernels {
+    table: OffloadTable,
+    parsed: Vec<Option<PtxModule>>,
+}
+
+impl std::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernels")
+            .field("kernels", &self.table.kernels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kernels {
+    /// Prepares `table` (a kernel whose PTX does not parse declines every call).
+    pub fn new(table: OffloadTable) -> Kernels {
+        let parsed = table
+            .kernels
+            .iter()
+            .map(|k| tensorwasm_oracle::parse_module(&k.ptx).ok())
+            .collect();
+        Kernels { table, parsed }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &OffloadTable {
+        &self.table
+    }
+}
+
+/// What happened to one kernel during one invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KernelStats {
+    /// The kernel (PTX entry) name.
+    pub kernel: String,
+    /// Calls that ran on the device.
+    pub dispatched: u64,
+    /// Calls declined, by reason.
+    pub declined: BTreeMap<&'static str, u64>,
+    /// Nanoseconds spent in dispatches that ran (copies and launch).
+    pub device_ns: u64,
+    /// The details of the last decline, if any.
+    pub last_decline: Option<String>,
+}
+
+/// Per-invocation offload state, kept in the store.
+#[derive(Debug, Default)]
+pub struct OffloadState {
+    live_outs: Vec<i64>,
+    stats: Vec<KernelStats>,
+}
+
+impl OffloadState {
+    /// Per kernel of the bundle, in table order (empty when the module has no kernels).
+    pub fn stats(&self) -> &[KernelStats] {
+        &self.stats
+    }
+
+    fn record(&mut self, k: usize, name: &str) -> &mut KernelStats {
+        if self.stats.len() <= k {
+            self.stats.resize_with(k + 1, KernelStats::default);
+        }
+        let s = &mut self.stats[k];
+        if s.kernel.is_empty() {
+            s.kernel = name.to_string();
+        }
+        s
+    }
+}
+
+/// Access to the offload state from a store's data.
+pub trait HasOffload {
+    /// The state.
+    fn offload(&mut self) -> &mut OffloadState;
+}
+
+/// Why a dispatch declined (a stable label for statistics and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decline {
+    /// Stable label.
+    pub reason: &'static str,
+    /// Details for logs.
+    pub detail: String,
+}
+
+fn decline(reason: &'static str, detail: impl Into<String>) -> Decline {
+    Decline {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// Whether `module` imports anything from [`IMPORT_MODULE`].
+pub fn imports_offload(module: &Module) -> bool {
+    module.imports().any(|i| i.module() == IMPORT_MODULE)
+}
+
+/// Defines the `tensorwasm:offload` imports of `module` in `linker`: one `dispatch_<name>` per
+/// kernel of `kernels` and `live_out`. Fails when the module imports something the table does
+/// not describe, or with another type.
+pub fn define<T: HasOffload + 'static>(
+    linker: &mut Linker<T>,
+    module: &Module,
+    kernels: Arc<Kernels>,
+    host: Arc<Host>,
+) -> Result<()> {
+    let memory = module.exports().find_map(|e| match e.ty() {
+        wasmtime::ExternType::Memory(_) => Some(e.name().to_string()),
+        _ => None,
+    });
+    let engine = module.engine();
+    for imp in module.imports().filter(|i| i.module() == IMPORT_MODULE) {
+        let name = imp.name();
+        let wasmtime::ExternType::Func(ty) = imp.ty() else {
+            return Err(Error::Instantiate(format!(
+                "import {IMPORT_MODULE}::{name} is not a function"
+            )));
+        };
+        if name == LIVE_OUT_IMPORT {
+            let want = FuncType::new(engine, [ValType::I32], [ValType::I64]);
+            if !FuncType::eq(&ty, &want) {
+                return Err(Error::Instantiate(format!(
+                    "import {IMPORT_MODULE}::{name} must have type (i32) -> i64"
+                )));
+            }
+            linker
+                .func_new(
+                    IMPORT_MODULE,
+                    name,
+                    want,
+                    |mut caller: Caller<'_, T>, params, results| {
+                        let i = params[0].unwrap_i32();
+                        let outs = &caller.data_mut().offload().live_outs;
+                        let v = usize::try_from(i).ok().and_then(|i| outs.get(i)).copied();
+                        match v {
+                            Some(v) => {
+                                results[0] = Val::I64(v);
+                                Ok(())
+                            }
+                            None => Err(wasmtime::Error::msg(format!(
+                                "{IMPORT_MODULE}::{LIVE_OUT_IMPORT}({i}): no such live-out"
+                            ))),
+                        }
+                    },
+                )
+                .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            continue;
+        }
+        let Some(k) = kernels
+            .table
+            .kernels
+            .iter()
+            .position(|k| k.import_name() == name)
+        else {
+            return Err(Error::Instantiate(format!(
+                "import {IMPORT_MODULE}::{name} names no kernel of the bundle"
+            )));
+        };
+        let kern = &kernels.table.kernels[k];
+        let want = FuncType::new(
+            engine,
+            kern.args.iter().map(|a| match a.ty {
+                ArgType::I32 => ValType::I32,
+                ArgType::I64 => ValType::I64,
+                ArgType::F32 => ValType::F32,
+                ArgType::F64 => ValType::F64,
+            }),
+            [ValType::I32],
+        );
+        if !FuncType::eq(&ty, &want) {
+            return Err(Error::Instantiate(format!(
+                "import {IMPORT_MODULE}::{name} does not have the kernel's type"
+            )));
+        }
+        let (kernels, host, memory) = (kernels.clone(), host.clone(), memory.clone());
+        linker
+            .func_new(
+                IMPORT_MODULE,
+                name,
+                want,
+                move |mut caller: Caller<'_, T>, params, results| {
+                    let kern = &kernels.table.kernels[k];
+                    let start = Instant::now();
+                    let outcome = match memory
+                        .as_deref()
+                        .and_then(|m| caller.get_export(m))
+                        .and_then(Extern::into_memory)
+                    {
+                        None => Err(decline("no-memory", "the module exports no memory")),
+                        Some(mem) => {
+                            let data = mem.data_mut(&mut caller);
+                            dispatch(&host, kern, kernels.parsed[k].as_ref(), params, data)
+                        }
+                    };
+                    let state = caller.data_mut().offload();
+                    let ok = outcome.is_ok();
+                    match outcome {
+                        Ok(outs) => {
+                            state.live_outs = outs;
+                            let s = state.record(k, &kern.name);
+                            s.dispatched += 1;
+                            s.device_ns += start.elapsed().as_nanos() as u64;
+                        }
+                        Err(d) => {
+                            let s = state.record(k, &kern.name);
+                            *s.declined.entry(d.reason).or_default() += 1;
+                            s.last_decline = Some(d.detail);
+                        }
+                    }
+                    results[0] = Val::I32(if ok { 0 } else { 1 });
+                    Ok(())
+                },
+            )
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+    }
+    Ok(())
+}
+
+/// Evaluates `e` exactly over the argument and trip values.
+fn eval(e: &Expr, args: &[Option<i128>], trips: &[i128]) -> Option<i128> {
+    let mut sum: i128 = 0;
+    for (c, vars) in &e.terms {
+        let mut t = i128::from(*c);
+        for v in vars {
+            let x = match *v {
+                Var::Arg(i) => (*args.get(i as usize)?)?,
+                Var::Trip(i) => *trips.get(i as usize)?,
+            };
+            t = t.checked_mul(x)?;
+        }
+        sum = sum.checked_add(t)?;
+    }
+    Some(sum)
+}
+
+const U32_END: i128 = 1 << 32;
+
+/// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
+/// `Err` when it declined, with memory untouched.
+pub fn dispatch(
+    host: &Host,
+    kern: &OffloadKernel,
+    parsed: Option<&PtxModule>,
+    params: &[Val],
+    memory: &mut [u8],
+) -> std::result::Result<Vec<i64>, Decline> {
+    if host.kind == BackendKind::None {
+        return Err(decline("no-device", "backend none"));
+    }
+    if params.len() != kern.args.len() {
+        return Err(decline("bad-call", "wrong number of arguments"));
+    }
+    // Integer arguments read as unsigned; floats are passed by their bits only.
+    let ints: Vec<Option<i128>> = params
+        .iter()
+        .map(|v| match v {
+            Val::I32(x) => Some(i128::from(*x as u32)),
+            Val::I64(x) => Some(i128::from(*x as u64)),
+            _ => None,
+        })
+        .collect();
+    let mut trips = Vec::with_capacity(kern.trips.len());
+    for t in &kern.trips {
+        let n = eval(&t.num, &ints, &[]).ok_or_else(|| decline("overflow", "trip count"))?;
+        let d = i128::from(t.div.max(1));
+        let q = if t.exact {
+            if n % d != 0 {
+                return Err(decline(
+                    "condition",
+                    format!("loop{} does not divide", t.lp),
+                ));
+            }
+            n / d
+        } else {
+            n.div_euclid(d) + i128::from(n.rem_euclid(d) != 0)
+        };
+        let q = q
+            .checked_add(i128::from(t.add))
+            .ok_or_else(|| decline("overflow", "trip count"))?;
+        if !(0..U32_END).contains(&q) {
+            return Err(decline(
+                "condition",
+                format!("loop{} trip count {q} out of range", t.lp),
+            ));
+        }
+        trips.push(q);
+    }
+    let mut threads: i128 = 1;
+    for &g in &kern.grid {
+        threads *= trips[g as usize];
+    }
+    let min = host.min_threads.unwrap_or(kern.min_threads);
+    if threads == 0 || threads < i128::from(min) {
+        return Err(decline(
+            "below-threshold",
+            format!("{threads} threads, fewer than {min}"),
+        ));
+    }
+    for c in &kern.checks {
+        if let Check::AtLeastOnce(j) = c
+            && trips[*j as usize] < 1
+        {
+            return Err(decline("condition", "a loop would not run"));
+        }
+    }
+    // The bytes each access may touch, exactly; per group their union.
+    let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
+    let (mut lo, mut hi) = (i128::MAX, i128::MIN);
+    for a in &kern.accesses {
+        let overflow = || decline("overflow", "access range");
+        let base = eval(&a.base, &ints, &trips).ok_or_else(overflow)?;
+        let (mut alo, mut ahi) = (base, base);
+        for (j, s) in &a.strides {
+            let s = eval(s, &ints, &trips).ok_or_else(overflow)?;
+            let span = s
+                .checked_mul((trips[*j as usize] - 1).max(0))
+                .ok_or_else(overflow)?;
+            alo += span.min(0);
+            ahi += span.max(0);
+        }
+        ahi += i128::from(a.width);
+        let imm = i128::from(a.imm);
+        if alo - imm < 0 || ahi - imm > U32_END || ahi > memory.len() as i128 {
+            return Err(decline(
+                "out-of-bounds",
+                format!(
+                    "bytes [{alo}, {ahi}) of the access leave memory of {} bytes",
+                    memory.len()
+                ),
+            ));
+        }
+        let g = groups.entry(a.group).or_insert((alo, ahi));
+        g.0 = g.0.min(alo);
+        g.1 = g.1.max(ahi);
+        lo = lo.min(alo);
+        hi = hi.max(ahi);
+    }
+    for c in &kern.checks {
+        if let Check::NoOverlap(a, b) = c
+            && let (Some(&(al, ah)), Some(&(bl, bh))) = (groups.get(a), groups.get(b))
+            && al < bh
+            && bl < ah
+        {
+            return Err(decline("alias", format!("groups G{a} and G{b} overlap")));
+        }
+    }
+    if lo > hi {
+        (lo, hi) = (0, 0);
+    }
+    let (lo, hi) = (lo as usize, hi as usize);
+    let mut dev = DeviceMemory::new();
+    let window = dev.alloc(memory[lo..hi].to_vec());
+    let trap = dev.alloc_zeroed(4);
+    let mut values = Vec::with_capacity(kern.params.len());
+    for p in &kern.params {
+        values.push(match p {
+            ParamValue::Memory => tensorwasm_oracle::ParamValue::PtrOffset(window, -(lo as i64)),
+            ParamValue::TrapFlag => tensorwasm_oracle::ParamValue::Ptr(trap),
+            ParamValue::Arg(i) => match params.get(*i as usize) {
+                Some(Val::I32(x)) => tensorwasm_oracle::ParamValue::U32(*x as u32),
+                Some(Val::I64(x)) => tensorwasm_oracle::ParamValue::U64(*x as u64),
+                Some(Val::F32(x)) => tensorwasm_oracle::ParamValue::F32(f32::from_bits(*x)),
+                Some(Val::F64(x)) => tensorwasm_oracle::ParamValue::F64(f64::from_bits(*x)),
+                _ => return Err(decline("bad-call", "argument of an unexpected type")),
+            },
+            ParamValue::Int { expr, bits } => {
+                let v = eval(expr, &ints, &trips)
+                    .ok_or_else(|| decline("overflow", "kernel parameter"))?;
+                if *bits == 64 {
+                    tensorwasm_oracle::ParamValue::U64(v as u64)
+                } else {
+                    tensorwasm_oracle::ParamValue::U32(v as u32)
+                }
+            }
+        });
+    }
+    let mut grid = [1u32; 3];
+    for (d, &g) in kern.grid.iter().enumerate().take(3) {
+        let b = i128::from(kern.block[d].max(1));
+        let n = (trips[g as usize] + b - 1) / b;
+        grid[d] = u32::try_from(n).map_err(|_| decline("too-large", "grid"))?;
+    }
+    let launch = Launch {
+        grid,
+        block: kern.block,
+        params: values,
+    };
+    let ran = match host.kind {
+        BackendKind::None => unreachable!("declined above"),
+        BackendKind::Emulated => {
+            let Some(module) = parsed else {
+                return Err(decline("launch-error", "the PTX does not parse"));
+            };
+            Interpreter::new().launch_module(module, &kern.name, &launch, &mut dev)
+        }
+        BackendKind::Cuda => match &host.cuda {
+            Some(c) => match c.lock() {
+                Ok(mut c) => c.launch(&kern.ptx, &kern.name, &launch, &mut dev),
+                Err(_) => return Err(decline("launch-error", "device lock poisoned")),
+            },
+            None => return Err(decline("no-device", "no CUDA device")),
+        },
+    };
+    ran.map_err(|e| decline("launch-error", e.to_string()))?;
+    let flag = dev
+        .read(trap)
+        .map_err(|e| decline("launch-error", e.to_string()))?;
+    if flag.iter().any(|b| *b != 0) {
+        return Err(decline("trap", "the kernel raised its trap flag"));
+    }
+    let out = dev
+        .read(window)
+        .map_err(|e| decline("launch-error", e.to_string()))?;
+    if out.len() != hi - lo {
+        return Err(decline("launch-error", "window size changed"));
+    }
+    let mut live = Vec::with_capacity(kern.live_outs.len());
+    for l in &kern.live_outs {
+        let v = eval(&l.value, &ints, &trips).ok_or_else(|| decline("overflow", "live-out"))?;
+        live.push(match l.ty {
+            ArgType::I32 => i64::from(v as u32),
+            _ => v as i64,
+        });
+    }
+    memory[lo..hi].copy_from_slice(out);
+    Ok(live)
+}
