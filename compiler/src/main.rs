@@ -242,6 +242,14 @@ struct BuildArgs {
     /// Compile the module as given: no kernels, no rewrite (every loop runs on the CPU).
     #[arg(long)]
     no_offload: bool,
+    /// Random cases the oracle runs per kernel, comparing it with the CPU loop on the PTX
+    /// interpreter; a kernel that fails, or never runs, stays out of the bundle.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    oracle_cases: u32,
+    /// Seed of the oracle's cases (default: from the input's hash; a failure prints the seed
+    /// that replays it).
+    #[arg(long, value_name = "SEED", value_parser = parse_seed)]
+    oracle_seed: Option<u64>,
     /// Print a JSON summary on stdout (for CI).
     #[arg(long)]
     json: bool,
@@ -376,6 +384,8 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         expires: args.expires,
         targets: args.targets,
         offload: !args.no_offload,
+        oracle_cases: args.oracle_cases,
+        oracle_seed: args.oracle_seed,
     };
     let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -437,6 +447,9 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
                     k.name, k.function, k.offset
                 ),
                 Some(why) => eprintln!("    {}: stays on the CPU: {why}", k.name),
+            }
+            if let Some(o) = &k.oracle {
+                eprintln!("      {}", o.summary());
             }
         }
     }

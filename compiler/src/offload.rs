@@ -311,6 +311,12 @@ struct Rewriter<'k> {
     num_types: u32,
     imports_done: bool,
     next_defined: u32,
+    /// Outline mode: leave every function as it is and append, per kernel, a function
+    /// that runs only its guarded nest (see [`outline`]): its parameter types (the nest's
+    /// function's locals) and, once captured, its body.
+    outline: Option<Vec<(Vec<wasm_encoder::ValType>, Option<wasm_encoder::Function>)>>,
+    /// Defined functions in the original module.
+    num_defined: u32,
 }
 
 impl Rewriter<'_> {
@@ -382,6 +388,69 @@ impl Reencode for Rewriter<'_> {
         types
             .ty()
             .function([wasm_encoder::ValType::I32], [wasm_encoder::ValType::I64]);
+        if let Some(out) = &self.outline {
+            for (k, (params, _)) in self.kernels.iter().zip(out) {
+                types.ty().function(
+                    params.iter().copied(),
+                    k.live_outs.iter().map(|l| enc_ty(l.ty)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_function_section(
+        &mut self,
+        functions: &mut wasm_encoder::FunctionSection,
+        section: wasmparser::FunctionSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        self.num_defined = section.count();
+        wasm_encoder::reencode::utils::parse_function_section(self, functions, section)?;
+        if self.outline.is_some() {
+            let first = self.num_types + self.kernels.len() as u32 + 1;
+            for k in 0..self.kernels.len() {
+                functions.function(first + k as u32);
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        wasm_encoder::reencode::utils::parse_export_section(self, exports, section)?;
+        if self.outline.is_some() {
+            let first = self.imported_funcs + self.new_imports() + self.num_defined;
+            for (k, kern) in self.kernels.iter().enumerate() {
+                exports.export(
+                    &outlined_export(kern),
+                    wasm_encoder::ExportKind::Func,
+                    first + k as u32,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_code_section(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        section: wasmparser::CodeSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        wasm_encoder::reencode::utils::parse_code_section(self, code, section)?;
+        if let Some(out) = &self.outline {
+            for (kern, (_, body)) in self.kernels.iter().zip(out) {
+                let body = body.as_ref().ok_or_else(|| {
+                    wasm_encoder::reencode::Error::UserError(format!(
+                        "the loop of {} was not found at {:#x}",
+                        kern.name, kern.offset
+                    ))
+                })?;
+                code.function(body);
+            }
+        }
         Ok(())
     }
 
@@ -425,6 +494,10 @@ impl Reencode for Rewriter<'_> {
         let Some(ks) = self.by_function.get(&index).cloned() else {
             return wasm_encoder::reencode::utils::parse_function_body(self, code, func);
         };
+        if self.outline.is_some() {
+            self.capture(&func, &ks)?;
+            return wasm_encoder::reencode::utils::parse_function_body(self, code, func);
+        }
         let mut f = self.new_function_with_parsed_locals(&func)?;
         let mut reader = func.get_operators_reader()?;
         // Open control frames, innermost last: whether each is a wrapped loop.
@@ -504,6 +577,92 @@ impl Reencode for Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
+    /// Outline mode: copies each kernel's loop of `func` into its outlined function, behind
+    /// the guard; every branch that leaves the loop goes to the end of the guard's block.
+    fn capture(
+        &mut self,
+        func: &wasmparser::FunctionBody<'_>,
+        ks: &[usize],
+    ) -> Result<(), wasm_encoder::reencode::Error<String>> {
+        let mut reader = func.get_operators_reader()?;
+        // The kernel being captured, its body so far, and the frames open inside its loop.
+        let mut cap: Option<(usize, wasm_encoder::Function, u32)> = None;
+        while !reader.eof() {
+            let (op, offset) = reader.read_with_offset()?;
+            use wasmparser::Operator as O;
+            let Some((k, f, m)) = cap.as_mut() else {
+                if let O::Loop { .. } = op
+                    && let Some(k) = ks
+                        .iter()
+                        .copied()
+                        .find(|&k| self.kernels[k].offset as usize == offset)
+                {
+                    let mut f = wasm_encoder::Function::new([]);
+                    f.instruction(&Instruction::Block(BlockType::Empty));
+                    self.emit_guard(&mut f, k);
+                    f.instruction(&self.instruction(op)?);
+                    cap = Some((k, f, 1));
+                }
+                continue;
+            };
+            let escape = |n: u32, m: u32| if n >= m { m } else { n };
+            match &op {
+                O::Block { .. }
+                | O::If { .. }
+                | O::Loop { .. }
+                | O::TryTable { .. }
+                | O::Try { .. } => {
+                    *m += 1;
+                    f.instruction(&self.instruction(op)?);
+                }
+                O::End => {
+                    *m -= 1;
+                    f.instruction(&Instruction::End);
+                    if *m == 0 {
+                        let k = *k;
+                        f.instruction(&Instruction::End);
+                        f.instruction(&Instruction::End);
+                        for l in &self.kernels[k].live_outs {
+                            f.instruction(&Instruction::LocalGet(l.local));
+                        }
+                        f.instruction(&Instruction::End);
+                        let (_, f, _) = cap.take().expect("capturing");
+                        if let Some(out) = self.outline.as_mut() {
+                            out[k].1 = Some(f);
+                        }
+                    }
+                }
+                O::Br { relative_depth } => {
+                    f.instruction(&Instruction::Br(escape(*relative_depth, *m)));
+                }
+                O::BrIf { relative_depth } => {
+                    f.instruction(&Instruction::BrIf(escape(*relative_depth, *m)));
+                }
+                O::BrTable { targets } => {
+                    let mm = *m;
+                    let ts = targets
+                        .targets()
+                        .map(|t| t.map(|t| escape(t, mm)))
+                        .collect::<Result<Vec<u32>, _>>()?;
+                    f.instruction(&Instruction::BrTable(
+                        ts.into(),
+                        escape(targets.default(), mm),
+                    ));
+                }
+                O::Return => {
+                    return Err(wasm_encoder::reencode::Error::UserError(format!(
+                        "the loop of {} returns",
+                        self.kernels[*k].name
+                    )));
+                }
+                _ => {
+                    f.instruction(&self.instruction(op)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn emit_guard(&self, f: &mut wasm_encoder::Function, k: usize) {
         let kern = &self.kernels[k];
         f.instruction(&Instruction::Block(BlockType::Empty));
@@ -532,6 +691,49 @@ impl Rewriter<'_> {
 /// Rewrites `wasm` so that each kernel's nest dispatches first (see the module docs). The
 /// result is validated.
 pub fn rewrite(wasm: &[u8], kernels: &[OffloadKernel]) -> Result<Vec<u8>, RewriteError> {
+    transform(wasm, kernels, None)
+}
+
+/// The export name of a kernel's outlined nest in the module [`outline`] makes.
+pub fn outlined_export(k: &OffloadKernel) -> String {
+    format!("__tensorwasm_nest_{}", k.name)
+}
+
+/// The oracle's module: `wasm` unchanged, plus the dispatch imports and, per kernel, an
+/// exported function ([`outlined_export`]) whose parameters are all the locals of the nest's
+/// function (`locals[k]`, parameters first, so local indices are unchanged) and whose
+/// results are the kernel's live-outs. Its body is the guard and the nest's loop, as the
+/// rewrite makes them: with a host that declines, it runs the original loop on the given
+/// locals; with one that dispatches, the kernel.
+pub fn outline(
+    wasm: &[u8],
+    kernels: &[OffloadKernel],
+    locals: &[Vec<WasmTy>],
+) -> Result<Vec<u8>, RewriteError> {
+    let mut params = Vec::new();
+    for ls in locals {
+        let mut ps = Vec::new();
+        for t in ls {
+            ps.push(match t {
+                WasmTy::I32 => wasm_encoder::ValType::I32,
+                WasmTy::I64 => wasm_encoder::ValType::I64,
+                WasmTy::F32 => wasm_encoder::ValType::F32,
+                WasmTy::F64 => wasm_encoder::ValType::F64,
+                WasmTy::V128 => wasm_encoder::ValType::V128,
+                WasmTy::Ref => return Err("a nest's function has a reference local".into()),
+            });
+        }
+        params.push((ps, None));
+    }
+    transform(wasm, kernels, Some(params))
+}
+
+#[allow(clippy::type_complexity)]
+fn transform(
+    wasm: &[u8],
+    kernels: &[OffloadKernel],
+    outline: Option<Vec<(Vec<wasm_encoder::ValType>, Option<wasm_encoder::Function>)>>,
+) -> Result<Vec<u8>, RewriteError> {
     let mut imported_funcs = 0u32;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let wasmparser::Payload::ImportSection(s) = payload.map_err(|e| e.to_string())? {
@@ -557,6 +759,8 @@ pub fn rewrite(wasm: &[u8], kernels: &[OffloadKernel]) -> Result<Vec<u8>, Rewrit
         num_types: 0,
         imports_done: false,
         next_defined: 0,
+        outline,
+        num_defined: 0,
     };
     let mut module = wasm_encoder::Module::new();
     rw.parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
@@ -584,20 +788,31 @@ pub struct KernelBuild {
     pub offloaded: bool,
     /// Why not, when it is not.
     pub reason: Option<String>,
+    /// The oracle's verdict, when it ran.
+    pub oracle: Option<crate::oracle::nest::NestReport>,
+}
+
+/// Every kernel of a module, planned, with what the oracle needs to test each.
+#[derive(Debug, Clone, Default)]
+pub struct Planned {
+    /// The kernels.
+    pub kernels: Vec<OffloadKernel>,
+    /// Per kernel: the local types of its function, parameters first.
+    pub locals: Vec<Vec<WasmTy>>,
+    /// Per kernel: the locals constant on entry to its nest.
+    pub constants: Vec<BTreeMap<u32, i64>>,
+    /// Every offloadable nest and what became of it.
+    pub reports: Vec<KernelBuild>,
 }
 
 /// Finds, lowers and plans every offloadable nest of `wasm` for PTX `target`. Nests that cannot
 /// be lowered, emitted or planned are reported with the reason and stay on the CPU.
-pub fn plan_module(
-    wasm: &[u8],
-    target: tensorwasm_blueprints::Target,
-) -> Result<(Vec<OffloadKernel>, Vec<KernelBuild>), String> {
+pub fn plan_module(wasm: &[u8], target: tensorwasm_blueprints::Target) -> Result<Planned, String> {
     use tensorwasm_analysis::Verdict;
     let ir = tensorwasm_analysis::translate(wasm).map_err(|e| e.to_string())?;
     let (plan, _) = tensorwasm_analysis::analyze(&ir);
     let globals = global_types(wasm)?;
-    let mut kernels = Vec::new();
-    let mut reports = Vec::new();
+    let mut out = Planned::default();
     for nest in &plan.nests {
         let Verdict::Candidate(cand) = &nest.verdict else {
             continue;
@@ -621,18 +836,25 @@ pub fn plan_module(
         })();
         let (offloaded, reason) = match planned {
             Ok(k) => {
-                kernels.push(k);
+                out.kernels.push(k);
+                out.locals.push(
+                    ir.function(nest.function)
+                        .map(|f| f.locals.clone())
+                        .unwrap_or_default(),
+                );
+                out.constants.push(cand.entry_constants.clone());
                 (true, None)
             }
             Err(e) => (false, Some(e)),
         };
-        reports.push(KernelBuild {
+        out.reports.push(KernelBuild {
             name,
             function: nest.function,
             offset: nest.offset,
             offloaded,
             reason,
+            oracle: None,
         });
     }
-    Ok((kernels, reports))
+    Ok(out)
 }

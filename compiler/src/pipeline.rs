@@ -32,6 +32,10 @@ pub struct BuildOptions {
     pub targets: Vec<String>,
     /// Offload loop nests (`false`: `--no-offload`, the module is compiled as given).
     pub offload: bool,
+    /// Oracle cases per kernel (at least 1).
+    pub oracle_cases: u32,
+    /// Oracle seed (default: from the input's hash, so builds are reproducible).
+    pub oracle_seed: Option<u64>,
 }
 
 /// Machine-readable summary of a build (`--json`).
@@ -138,11 +142,21 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
     });
     writer.add_section(SectionKind::Wasm, &wasm)?;
 
-    // Offload: plan every candidate nest, then rewrite the module to dispatch them.
+    // Offload: plan every candidate nest, check each kernel against the CPU, then rewrite the
+    // module to dispatch the kernels that passed.
     let (kernels, kernel_reports) = if opts.offload {
         progress.set_message("finding and lowering loop nests");
-        crate::offload::plan_module(&wasm, tensorwasm_blueprints::Target::default())
-            .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?
+        let planned = crate::offload::plan_module(&wasm, tensorwasm_blueprints::Target::default())
+            .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?;
+        let seed = opts
+            .oracle_seed
+            .unwrap_or_else(|| u64::from_le_bytes(source_hash[..8].try_into().unwrap_or_default()));
+        progress.set_message(format!(
+            "oracle: {} kernels, {} cases each",
+            planned.kernels.len(),
+            opts.oracle_cases
+        ));
+        oracle_stage(&wasm, planned, opts.oracle_cases, seed)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -215,6 +229,71 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
         kernels: kernel_reports,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Runs the oracle on every planned kernel and keeps those that passed it and ran at least
+/// once; the others stay on the CPU with the reason in their report.
+fn oracle_stage(
+    wasm: &[u8],
+    planned: crate::offload::Planned,
+    cases: u32,
+    seed: u64,
+) -> (
+    Vec<tensorwasm_bundle::offload::OffloadKernel>,
+    Vec<crate::offload::KernelBuild>,
+) {
+    let crate::offload::Planned {
+        mut kernels,
+        locals,
+        constants,
+        mut reports,
+    } = planned;
+    if kernels.is_empty() {
+        return (kernels, reports);
+    }
+    let table = tensorwasm_bundle::offload::OffloadTable {
+        kernels: kernels.clone(),
+    };
+    let checked = crate::offload::outline(wasm, &kernels, &locals).and_then(|outlined| {
+        crate::oracle::nest::check_kernels(&outlined, &table, &locals, &constants, cases, seed)
+    });
+    let verdicts = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            for r in reports.iter_mut().filter(|r| r.offloaded) {
+                r.offloaded = false;
+                r.reason = Some(format!("the oracle could not run: {e}"));
+            }
+            return (Vec::new(), reports);
+        }
+    };
+    for r in reports.iter_mut() {
+        let Some(v) = verdicts.iter().find(|v| v.kernel == r.name) else {
+            continue;
+        };
+        if let Some(f) = &v.failure {
+            r.offloaded = false;
+            r.reason = Some(format!(
+                "the oracle found a mismatch: {} (case seed {:#x}; {})",
+                f.what, f.case_seed, f.locals
+            ));
+        } else if v.dispatched == 0 {
+            r.offloaded = false;
+            r.reason = Some(format!(
+                "the oracle found no input, in {} cases, on which the kernel runs",
+                v.cases
+            ));
+        }
+        r.oracle = Some(v.clone());
+    }
+    for k in kernels.iter_mut() {
+        k.oracle = verdicts
+            .iter()
+            .find(|v| v.kernel == k.name)
+            .and_then(|v| serde_json::to_value(v).ok());
+    }
+    kernels.retain(|k| reports.iter().any(|r| r.name == k.name && r.offloaded));
+    (kernels, reports)
 }
 
 /// Reads a secret key file, naming the file in every error.

@@ -96,7 +96,7 @@ fn declined(stats: &[KernelStats], reason: &str) -> u64 {
 }
 
 fn offloaded(wasm: &[u8]) -> (Vec<u8>, OffloadTable) {
-    let (kernels, _) = plan_module(wasm, Default::default()).expect("plan");
+    let kernels = plan_module(wasm, Default::default()).expect("plan").kernels;
     let rewritten = rewrite(wasm, &kernels).expect("rewrite");
     (rewritten, OffloadTable { kernels })
 }
@@ -377,4 +377,131 @@ fn a_module_that_already_imports_the_offload_module_is_not_rewritten() {
     .expect("wat");
     let err = rewrite(&wasm, &[]).expect_err("refused");
     assert!(err.contains("already imports"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build's oracle step.
+
+use tensorwasm::oracle::nest::{NestReport, check_kernels};
+use tensorwasm_bundle::offload::OffloadKernel;
+
+/// Plans `wasm`'s kernels, applies `mutate` to each, and runs the oracle (1000 cases, seed 1).
+fn oracle(wasm: &[u8], mutate: &dyn Fn(&mut OffloadKernel)) -> Vec<NestReport> {
+    let mut planned = plan_module(wasm, Default::default()).expect("plan");
+    planned.kernels.iter_mut().for_each(mutate);
+    let outlined =
+        tensorwasm::offload::outline(wasm, &planned.kernels, &planned.locals).expect("outline");
+    let table = OffloadTable {
+        kernels: planned.kernels.clone(),
+    };
+    check_kernels(
+        &outlined,
+        &table,
+        &planned.locals,
+        &planned.constants,
+        1000,
+        1,
+    )
+    .expect("the oracle runs")
+}
+
+fn bare(name: &str) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm");
+    std::fs::read(root.join(name)).expect("sample")
+}
+
+#[test]
+fn every_bare_sample_kernel_passes_the_oracle() {
+    for name in ["vadd", "saxpy", "relu_clamp", "matmul", "batched_matmul"] {
+        let reports = oracle(&bare(&format!("bare/{name}.wasm")), &|_| {});
+        assert_eq!(reports.len(), 1, "{name}");
+        let r = &reports[0];
+        assert_eq!(r.failure, None, "{name}: {}", r.summary());
+        assert_eq!(r.cases, 1000, "{name}");
+        assert!(r.dispatched >= 400, "{name}: {}", r.summary());
+        assert!(
+            !r.declined.is_empty(),
+            "{name}: some cases exercise a decline: {}",
+            r.summary()
+        );
+    }
+}
+
+fn mutated(wasm: &[u8], from: &str, to: &str) -> NestReport {
+    let reports = oracle(wasm, &|k| {
+        assert!(k.ptx.contains(from), "{from} is not in the kernel");
+        k.ptx = k.ptx.replacen(from, to, 1);
+    });
+    reports.into_iter().next().expect("one kernel")
+}
+
+#[test]
+fn the_oracle_catches_deliberate_miscompilations() {
+    let saxpy = bare("bare/saxpy.wasm");
+    for (from, to, what) in [
+        ("add.rn.f32", "add.rn.ftz.f32", "flush to zero"),
+        ("mul.rn.f32", "mul.rz.f32", "another rounding"),
+        (
+            "setp.ge.u64 \t%p0",
+            "setp.gt.u64 \t%p0",
+            "an off-by-one bound",
+        ),
+    ] {
+        let r = mutated(&saxpy, from, to);
+        let f = r.failure.unwrap_or_else(|| panic!("{what} was not caught"));
+        assert!(!f.what.is_empty(), "{what}");
+        assert!(
+            !f.locals.is_empty(),
+            "{what}: the counterexample names the locals"
+        );
+    }
+    // The divide's trap checks: by zero, and INT_MIN / -1.
+    let div = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+          (func (export "run") (param $p i32) (param $n i32) (param $d i32)
+            (local $i i32)
+            (block (br_if 0 (i32.eqz (local.get $n)))
+              (loop
+                (i32.store (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))
+                  (i32.div_s (i32.load (i32.add (local.get $p)
+                                 (i32.shl (local.get $i) (i32.const 2)))) (local.get $d)))
+                (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                                 (local.get $n)))))))"#,
+    )
+    .expect("wat");
+    assert_eq!(oracle(&div, &|_| {})[0].failure, None);
+    for (from, what) in [
+        ("@%p1 bra \t$L__1;", "the divide-by-zero check"),
+        ("@%p3 bra \t$L__1;", "the INT_MIN / -1 check"),
+    ] {
+        let r = mutated(&div, from, "");
+        let f = r
+            .failure
+            .unwrap_or_else(|| panic!("dropping {what} was not caught"));
+        assert!(
+            f.what.contains("trap") || f.what.contains("interpreter"),
+            "{what}: {}",
+            f.what
+        );
+    }
+}
+
+#[test]
+fn the_oracle_keeps_an_unsound_trip_count_out_of_the_bundle() {
+    // WASI libc's memcpy (function 50 of the vadd sample) counts `n -= 32` while `n >u 15`:
+    // the trip formula assumes no unsigned wrap, which the guard does not check yet. The
+    // oracle finds inputs where the CPU loop wraps and traps while the kernel does not.
+    let reports = oracle(&bare("wasi/vadd.wasm"), &|_| {});
+    let memcpy = reports
+        .iter()
+        .find(|r| r.kernel == "tw_f50_loop0")
+        .expect("memcpy's kernel");
+    let f = memcpy.failure.as_ref().expect("caught");
+    assert!(f.what.contains("did not raise its trap flag"), "{}", f.what);
+    // The sample's own kernel passes.
+    let main = reports
+        .iter()
+        .find(|r| r.kernel == "tw_f8_loop2")
+        .expect("vadd's kernel");
+    assert_eq!(main.failure, None, "{}", main.summary());
 }

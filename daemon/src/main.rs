@@ -118,6 +118,13 @@ struct Cli {
     /// Log level: error, warn, info, debug or trace [default: info].
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Where offloaded loop nests run: auto (cuda when a GPU is usable, else none), cuda,
+    /// emulated (the PTX interpreter: exact, slow; for tests) or none [default: auto].
+    #[arg(long, value_name = "BACKEND")]
+    backend: Option<String>,
+    /// Dispatch a kernel only for at least N threads [default: each kernel's own, 4096].
+    #[arg(long, value_name = "N")]
+    min_threads: Option<u64>,
 }
 
 fn size(s: &str) -> Result<usize, String> {
@@ -165,8 +172,12 @@ fn config(cli: Cli) -> Result<Config, String> {
         allocator,
         drain_timeout,
         log_format,
-        log_level
+        log_level,
+        backend
     );
+    if cli.min_threads.is_some() {
+        config.min_threads = cli.min_threads;
+    }
     if let Some(d) = cli.data_dir {
         config.data_dir = d;
     }

@@ -359,18 +359,33 @@ fn eval(e: &Expr, args: &[Option<i128>], trips: &[i128]) -> Option<i128> {
 
 const U32_END: i128 = 1 << 32;
 
-/// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
-/// `Err` when it declined, with memory untouched.
-pub fn dispatch(
-    host: &Host,
-    kern: &OffloadKernel,
-    parsed: Option<&PtxModule>,
-    params: &[Val],
-    memory: &mut [u8],
-) -> std::result::Result<Vec<i64>, Decline> {
-    if host.kind == BackendKind::None {
-        return Err(decline("no-device", "backend none"));
+/// A dispatch that passed every check: the values it launches with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    ints: Vec<Option<i128>>,
+    trips: Vec<i128>,
+    /// The memory window: every byte the kernel may touch is in `lo..hi`.
+    pub window: (usize, usize),
+}
+
+impl Checked {
+    /// The product of every loop's trip count (at least 1 each): the iterations a launch
+    /// runs in all.
+    pub fn iterations(&self) -> i128 {
+        self.trips
+            .iter()
+            .fold(1i128, |acc, t| acc.saturating_mul((*t).max(1)))
     }
+}
+
+/// Evaluates a call's trip counts, checks, threshold (`min_threads`, else the kernel's) and
+/// access ranges against a memory of `memory_len` bytes, without touching memory.
+pub fn check(
+    kern: &OffloadKernel,
+    params: &[Val],
+    memory_len: usize,
+    min_threads: Option<u64>,
+) -> std::result::Result<Checked, Decline> {
     if params.len() != kern.args.len() {
         return Err(decline("bad-call", "wrong number of arguments"));
     }
@@ -386,6 +401,15 @@ pub fn dispatch(
     let mut trips = Vec::with_capacity(kern.trips.len());
     for t in &kern.trips {
         let n = eval(&t.num, &ints, &[]).ok_or_else(|| decline("overflow", "trip count"))?;
+        // The formula describes the loop only from a non-negative numerator: below it, a loop
+        // whose exit test compares unsigned would wrap and run on (the oracle found one in
+        // memcpy: `n -= 32` while `n >u 47`, entered with n = 16).
+        if n < 0 {
+            return Err(decline(
+                "condition",
+                format!("loop{} trip formula numerator {n} is negative", t.lp),
+            ));
+        }
         let d = i128::from(t.div.max(1));
         let q = if t.exact {
             if n % d != 0 {
@@ -413,7 +437,7 @@ pub fn dispatch(
     for &g in &kern.grid {
         threads *= trips[g as usize];
     }
-    let min = host.min_threads.unwrap_or(kern.min_threads);
+    let min = min_threads.unwrap_or(kern.min_threads);
     if threads == 0 || threads < i128::from(min) {
         return Err(decline(
             "below-threshold",
@@ -444,12 +468,12 @@ pub fn dispatch(
         }
         ahi += i128::from(a.width);
         let imm = i128::from(a.imm);
-        if alo - imm < 0 || ahi - imm > U32_END || ahi > memory.len() as i128 {
+        if alo - imm < 0 || ahi - imm > U32_END || ahi > memory_len as i128 {
             return Err(decline(
                 "out-of-bounds",
                 format!(
                     "bytes [{alo}, {ahi}) of the access leave memory of {} bytes",
-                    memory.len()
+                    memory_len
                 ),
             ));
         }
@@ -471,7 +495,30 @@ pub fn dispatch(
     if lo > hi {
         (lo, hi) = (0, 0);
     }
-    let (lo, hi) = (lo as usize, hi as usize);
+    Ok(Checked {
+        ints,
+        trips,
+        window: (lo as usize, hi as usize),
+    })
+}
+
+/// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
+/// `Err` when it declined, with memory untouched.
+pub fn dispatch(
+    host: &Host,
+    kern: &OffloadKernel,
+    parsed: Option<&PtxModule>,
+    params: &[Val],
+    memory: &mut [u8],
+) -> std::result::Result<Vec<i64>, Decline> {
+    if host.kind == BackendKind::None {
+        return Err(decline("no-device", "backend none"));
+    }
+    let Checked {
+        ints,
+        trips,
+        window: (lo, hi),
+    } = check(kern, params, memory.len(), host.min_threads)?;
     let mut dev = DeviceMemory::new();
     let window = dev.alloc(memory[lo..hi].to_vec());
     let trap = dev.alloc_zeroed(4);

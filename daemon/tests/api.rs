@@ -618,3 +618,106 @@ fn help_teaches_and_bad_configs_are_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("queue_timeout"), "{err}");
 }
+
+/// The WASI saxpy sample built with offload, signed by the trusted key.
+fn offloaded_saxpy(fx: &Fixture) -> Vec<u8> {
+    let key_path = fx.path("build.key");
+    std::fs::write(&key_path, key().to_file_text()).expect("key");
+    let out = fx.path("saxpy.twb");
+    let opts = tensorwasm::pipeline::BuildOptions {
+        input: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/wasm/wasi/saxpy.wasm"),
+        output: out.clone(),
+        key: key_path,
+        name: Some("saxpy".into()),
+        version: 1,
+        expires: None,
+        targets: vec![],
+        offload: true,
+        oracle_cases: 50,
+        oracle_seed: Some(1),
+    };
+    let report =
+        tensorwasm::pipeline::build(&opts, &indicatif::ProgressBar::hidden()).expect("builds");
+    assert!(
+        report.kernels.iter().any(|k| k.offloaded),
+        "{:?}",
+        report.kernels
+    );
+    std::fs::read(out).expect("bundle")
+}
+
+#[test]
+fn offloaded_kernels_run_on_the_backend_and_say_so() {
+    let fx = Fixture::new();
+    let saxpy = offloaded_saxpy(&fx);
+    let expected = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/wasi/saxpy.stdout"),
+    )
+    .expect("expected output");
+
+    // On the interpreter, with no launch threshold: the sample's kernel runs there.
+    let d = fx.start(&["--backend", "emulated", "--min-threads", "1"]);
+    assert_eq!(d.deploy("saxpy", ALICE, &saxpy).status, 201);
+    let info = d.req("GET", "/v1/bundles/saxpy", Some(ALICE), b"").json();
+    assert!(
+        info["kernels"].as_array().is_some_and(|k| !k.is_empty()),
+        "{info}"
+    );
+    let r = d.req("POST", "/v1/bundles/saxpy/run", Some(INVOKER), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["stdout"], expected.as_str());
+    assert_eq!(v["ran_on"], "cpu+emulated", "{v}");
+    let dispatched: u64 = v["kernels"]
+        .as_array()
+        .expect("kernels")
+        .iter()
+        .map(|k| k["dispatched"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(dispatched >= 1, "{v}");
+    let metrics = d.req("GET", "/metrics", None, b"").text();
+    assert!(
+        metrics.contains("tensorwasmd_kernel_dispatches_total{")
+            && metrics.contains("outcome=\"dispatched\""),
+        "{metrics}"
+    );
+    drop(d);
+
+    // Backend none: the same output, every kernel declined, all on the CPU.
+    let fx2 = Fixture::new();
+    let d = fx2.start(&["--backend", "none"]);
+    assert_eq!(d.deploy("saxpy", ALICE, &saxpy).status, 201);
+    let v = d
+        .req("POST", "/v1/bundles/saxpy/run", Some(INVOKER), b"")
+        .json();
+    assert_eq!(v["stdout"], expected.as_str());
+    assert_eq!(v["ran_on"], "cpu");
+    assert!(
+        v["kernels"]
+            .as_array()
+            .expect("kernels")
+            .iter()
+            .all(|k| k["dispatched"] == 0)
+    );
+    let metrics = d.req("GET", "/metrics", None, b"").text();
+    assert!(metrics.contains("outcome=\"no-device\""), "{metrics}");
+}
+
+#[test]
+fn an_unknown_backend_is_refused_at_start() {
+    let fx = Fixture::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorwasmd"))
+        .args(["--data-dir"])
+        .arg(fx.data())
+        .arg("--tokens")
+        .arg(fx.path("tokens.toml"))
+        .arg("--trusted")
+        .arg(fx.path("keys"))
+        .args(["--backend", "quantum"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown backend `quantum`"), "{err}");
+}

@@ -603,7 +603,7 @@ async fn invoke(
     let target = Arc::clone(&deployed);
     let result = blocking(&app, move |app| {
         app.runtime
-            .invoke_prepared(&target.prepared, &export, &args, &app.limits)
+            .invoke_prepared_stats(&target.prepared, &export, &args, &app.limits)
             .map_err(|e| from_runtime(&e))
     })
     .await?;
@@ -612,17 +612,55 @@ async fn invoke(
         "invoke",
         &result.as_ref().map(|_| ()).map_err(Clone::clone),
     );
-    let results = result?;
+    let (results, kernels) = result?;
+    let (ran_on, kernels) = kernel_report(&app, &kernels);
     Ok(json_response(
         StatusCode::OK,
         &json!({
             "results": results,
             "bundle": {"name": deployed.name, "version": deployed.version},
-            "ran_on": "cpu",
-            "kernels": [],
+            "ran_on": ran_on,
+            "kernels": kernels,
             "elapsed_us": started.elapsed().as_micros() as u64,
         }),
     ))
+}
+
+/// Counts each kernel's dispatches and declines in the metrics, and says where the
+/// invocation ran: `cpu`, or `cpu+cuda` / `cpu+emulated` when some kernel ran on the device.
+fn kernel_report(app: &App, stats: &[crate::offload::KernelStats]) -> (String, Vec<Value>) {
+    let mut device = false;
+    let mut out = Vec::with_capacity(stats.len());
+    for s in stats {
+        let count = |outcome: &str, n: u64| {
+            if n > 0 {
+                app.metrics
+                    .dispatches
+                    .get_or_create(&crate::server::metrics::DispatchLabels {
+                        kernel: s.kernel.clone(),
+                        outcome: outcome.to_string(),
+                    })
+                    .inc_by(n);
+            }
+        };
+        count("dispatched", s.dispatched);
+        for (reason, n) in &s.declined {
+            count(reason, *n);
+        }
+        device |= s.dispatched > 0;
+        out.push(json!({
+            "kernel": s.kernel,
+            "dispatched": s.dispatched,
+            "declined": s.declined,
+            "device_us": s.device_ns / 1000,
+        }));
+    }
+    let ran_on = if device {
+        format!("cpu+{}", app.runtime.host().kind().name())
+    } else {
+        "cpu".to_string()
+    };
+    (ran_on, out)
 }
 
 /// `POST /v1/bundles/{name}/run` body.
@@ -718,6 +756,7 @@ async fn run(
         &result.as_ref().map(|_| ()).map_err(Clone::clone),
     );
     let outcome = result?;
+    let (ran_on, kernels) = kernel_report(&app, &outcome.kernels);
     let (stdout, stdout_encoding) = output_json(outcome.stdout);
     let (stderr, stderr_encoding) = output_json(outcome.stderr);
     Ok(json_response(
@@ -727,8 +766,8 @@ async fn run(
             "stdout": stdout, "stdout_encoding": stdout_encoding,
             "stderr": stderr, "stderr_encoding": stderr_encoding,
             "bundle": {"name": deployed.name, "version": deployed.version},
-            "ran_on": "cpu",
-            "kernels": [],
+            "ran_on": ran_on,
+            "kernels": kernels,
             "elapsed_us": started.elapsed().as_micros() as u64,
         }),
     ))

@@ -102,6 +102,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log level filter (`error`, `warn`, `info`, `debug`, `trace`).
     pub log_level: String,
+    /// Where offloaded loop nests run: `auto`, `cuda`, `emulated` or `none`.
+    pub backend: String,
+    /// Overrides every kernel's launch threshold (fewest threads worth a launch).
+    pub min_threads: Option<u64>,
 }
 
 impl Config {
@@ -128,6 +132,8 @@ impl Config {
             allocator: Allocator::Pooling,
             drain_timeout: Duration::from_secs(30),
             log_format: LogFormat::Text,
+            backend: "auto".into(),
+            min_threads: None,
             log_level: "info".into(),
         }
     }
@@ -198,6 +204,8 @@ pub struct FileConfig {
     pub drain_timeout: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub backend: Option<String>,
+    pub min_threads: Option<u64>,
 }
 
 impl FileConfig {
@@ -262,6 +270,10 @@ impl FileConfig {
         set!(drain_timeout, parse_duration);
         set!(log_format);
         set!(log_level);
+        set!(backend);
+        if let Some(n) = self.min_threads {
+            config.min_threads = Some(n);
+        }
         Ok(())
     }
 }

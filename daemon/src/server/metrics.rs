@@ -38,6 +38,15 @@ pub struct InvocationLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a kernel dispatch.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DispatchLabels {
+    /// The kernel (PTX entry) name.
+    pub kernel: String,
+    /// `dispatched` or the decline reason (`no-device`, `below-threshold`, `alias`, ...).
+    pub outcome: String,
+}
+
 /// Labels of a refused request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -74,6 +83,8 @@ pub struct Metrics {
     pub connections: Gauge,
     /// Invocations running now.
     pub in_flight: Gauge,
+    /// Kernel dispatch calls by kernel and outcome.
+    pub dispatches: Family<DispatchLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -96,6 +107,12 @@ impl Metrics {
         let restore_seconds = Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
         let connections = Gauge::default();
         let in_flight = Gauge::default();
+        let dispatches = Family::<DispatchLabels, Counter>::default();
+        registry.register(
+            "kernel_dispatches",
+            "Offloaded loop nests reached, by kernel and outcome (dispatched, or why declined)",
+            dispatches.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -140,6 +157,7 @@ impl Metrics {
             restore_seconds,
             connections,
             in_flight,
+            dispatches,
         }
     }
 

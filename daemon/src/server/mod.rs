@@ -133,7 +133,10 @@ pub fn start(config: Config) -> Result<Arc<App>, String> {
     let trusted = load_trusted(&config.trusted)?;
     let tokens = Tokens::load(&config.tokens, config.rate, config.burst)?;
     let engine = engine(&config)?;
-    let runtime = Runtime::new(engine).map_err(|e| e.to_string())?;
+    let backend =
+        crate::offload::BackendKind::parse(&config.backend).map_err(|e| format!("backend: {e}"))?;
+    let host = crate::offload::Host::new(backend, config.min_threads).map_err(|e| e.to_string())?;
+    let runtime = Runtime::with_host(engine, host).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
     let dir = BundleDir::open(&config.data_dir)

@@ -87,8 +87,18 @@ pub fn admit(
     let started = Instant::now();
     let restored = crate::restore::restore(runtime.engine(), bytes, trusted, now)
         .map_err(|e| from_runtime(&e))?;
+    let kernels: Vec<String> = restored
+        .kernels
+        .iter()
+        .flat_map(|t| t.kernels.iter().map(|k| k.name.clone()))
+        .collect();
     let prepared = runtime
-        .prepare(&restored.module)
+        .prepare_with(
+            &restored.module,
+            restored
+                .kernels
+                .map(|t| std::sync::Arc::new(crate::offload::Kernels::new(t))),
+        )
         .map_err(|e| from_runtime(&e))?;
     let restore_time = started.elapsed();
     let manifest = &restored.manifest;
@@ -123,7 +133,7 @@ pub fn admit(
         target: manifest.targets[restored.target].triple.clone(),
         exports,
         command: matches!(module.get_export("_start"), Some(ExternType::Func(_))),
-        kernels: Vec::new(),
+        kernels,
         restore_us: restore_time.as_micros() as u64,
     };
     Ok(Deployed {

@@ -11,25 +11,27 @@ use super::reference::WasmValue;
 
 /// A small, fast, deterministic generator (SplitMix64).
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix(self.0)
     }
 
     /// Uniform in `0..n` (`n > 0`).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// True with probability `percent`/100.
-    pub(crate) fn percent(&mut self, percent: u64) -> bool {
+    pub fn percent(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
@@ -285,7 +287,7 @@ pub(crate) fn lane(rng: &mut Rng, elem: ElemType) -> u64 {
 }
 
 /// Integer edge cases of a `bytes`-wide integer, in its low bytes.
-fn int_bits(rng: &mut Rng, bytes: usize) -> u64 {
+pub fn int_bits(rng: &mut Rng, bytes: usize) -> u64 {
     let bits = bytes as u32 * 8;
     let mask = if bits == 64 {
         u64::MAX
@@ -337,7 +339,8 @@ const F32_EDGES: [u32; 20] = [
     0x4f00_0000, // 2^31
 ];
 
-fn f32_bits(rng: &mut Rng) -> u32 {
+/// f32 bits biased to NaNs, ±0, ±inf, subnormals and extremes.
+pub fn f32_bits(rng: &mut Rng) -> u32 {
     let sign = (rng.below(2) as u32) << 31;
     match rng.below(100) {
         0..35 => rng.pick(&F32_EDGES),
@@ -373,7 +376,8 @@ const F64_EDGES: [u64; 20] = [
     0x41e0_0000_0000_0000, // 2^31
 ];
 
-fn f64_bits(rng: &mut Rng) -> u64 {
+/// f64 bits biased to NaNs, ±0, ±inf, subnormals and extremes.
+pub fn f64_bits(rng: &mut Rng) -> u64 {
     let sign = rng.below(2) << 63;
     let frac = (1u64 << 52) - 1;
     match rng.below(100) {

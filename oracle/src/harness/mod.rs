@@ -27,7 +27,7 @@ mod run;
 mod shrink;
 
 pub use expr::SizeExpr;
-pub use inputs::case_seed;
+pub use inputs::{Rng, case_seed, f32_bits, f64_bits, int_bits};
 pub use plan::{Addressing, ElemType, KernelArg, ParamKind, Plan, PlanParam, WasmType};
 pub use reference::{Outcome, Reference, WasmValue};
 pub use report::{ArgDump, BufferDump, Counterexample, Failure, Mismatch, Report, Verdict};
@@ -35,7 +35,7 @@ pub use report::{ArgDump, BufferDump, Counterexample, Failure, Mismatch, Report,
 use crate::backend::Backend;
 use crate::interp::Interpreter;
 use crate::ptx::parse_module;
-use inputs::{ArgInput, Case, Rng, generate};
+use inputs::{ArgInput, Case, generate};
 use run::{Runner, show_lane};
 
 /// Cases per check unless told otherwise: keeps the sample kernels' oracle step under a few

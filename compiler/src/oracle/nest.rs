@@ -1,0 +1,596 @@
+//! The build's oracle step: every kernel against the loop nest it replaces, on random inputs.
+//!
+//! The module under test is [`crate::offload::outline`]'s: the input module plus, per kernel,
+//! an exported function that takes every local of the nest's function as a parameter, runs the
+//! guard and the nest's loop exactly as the rewritten module does, and returns the live-outs.
+//! The *reference* instance links a dispatch host that declines every call, so the original
+//! loop runs under Wasmtime; the *candidate* instance links the host on the PTX interpreter with
+//! no launch threshold, so the kernel runs whenever the host's checks pass.
+//!
+//! Each case draws the locals (pointers placed inside memory, sometimes overlapping; small trip
+//! counts including 0 and 1; floats and integers biased to NaN, ±0, ±inf, subnormals, extremes
+//! and integer edges; locals the analysis found constant on entry keep their constant), fills
+//! the bytes the kernel may touch with biased values, runs both, and compares: the same trap or
+//! none, the same live-outs, byte-identical memory except that a float lane holding NaN on both
+//! sides matches. A kernel that raises its trap flag where the CPU does not trap, or fails on
+//! the interpreter, fails too. A failure is shrunk (sizes toward 0) and reported with the seed
+//! that replays it; the build then leaves the kernel out of the bundle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tensorwasm_analysis::ir::ValType as WasmTy;
+use tensorwasm_bundle::offload::{ArgSource, OffloadKernel, OffloadTable, Var};
+use tensorwasm_oracle::harness::{Rng, case_seed, f32_bits, f64_bits, int_bits};
+use tensorwasmd::offload::{self, BackendKind, HasOffload, Host, Kernels, OffloadState};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, Val};
+
+/// Fuel per run: ends a runaway loop quickly.
+const FUEL: u64 = 1 << 26;
+
+/// Most loop iterations (all loops of the nest) of a case the oracle keeps when it redraws.
+const MAX_ITERATIONS: i128 = 4096;
+
+/// Loop iterations (summed over the cases that ran the kernel) after which the oracle stops
+/// early, so that a nest with large constant trip counts does not hold a build for minutes.
+/// Deterministic (a count, not a time), so a rebuild gives the same report.
+pub const ITERATION_BUDGET: i128 = 1_500_000;
+
+/// Draws per case before a case counts as declined (inputs the host refuses are redrawn).
+const DRAWS: u32 = 16;
+
+/// The oracle's verdict on one kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NestReport {
+    /// The kernel.
+    pub kernel: String,
+    /// Cases run.
+    pub cases: u32,
+    /// Cases in which the kernel ran (the rest the host declined, checked too).
+    pub dispatched: u32,
+    /// Cases the host declined, by reason.
+    pub declined: BTreeMap<String, u32>,
+    /// Cases where the CPU loop ran out of fuel (not compared).
+    pub inconclusive: u32,
+    /// Whether the run stopped before its case count because the cases' loop iterations
+    /// reached [`ITERATION_BUDGET`].
+    pub budget_exhausted: bool,
+    /// The backend the kernel ran on.
+    pub backend: String,
+    /// The run's seed (`--oracle-seed` replays it).
+    pub seed: u64,
+    /// The first failure, shrunk.
+    pub failure: Option<NestFailure>,
+}
+
+/// A counterexample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NestFailure {
+    /// The seed of the failing case (as `--oracle-seed`, it runs first).
+    pub case_seed: u64,
+    /// The nest's locals on entry, `l0=…`, after shrinking.
+    pub locals: String,
+    /// What differed.
+    pub what: String,
+}
+
+impl NestReport {
+    /// One line for the build's summary.
+    pub fn summary(&self) -> String {
+        let declined: Vec<String> = self
+            .declined
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        let mut s = format!(
+            "oracle: {} cases on the {} ({} ran the kernel{}), seed {:#x}",
+            self.cases,
+            self.backend,
+            self.dispatched,
+            if declined.is_empty() {
+                String::new()
+            } else {
+                format!(", declined: {}", declined.join(", "))
+            },
+            self.seed
+        );
+        if self.budget_exhausted {
+            s.push_str(&format!(
+                "; stopped at its budget of {ITERATION_BUDGET} loop iterations"
+            ));
+        }
+        if let Some(f) = &self.failure {
+            s.push_str(&format!(
+                ": FAILED: {} (case seed {:#x}; {})",
+                f.what, f.case_seed, f.locals
+            ));
+        }
+        s
+    }
+}
+
+struct State {
+    off: OffloadState,
+}
+
+impl HasOffload for State {
+    fn offload(&mut self) -> &mut OffloadState {
+        &mut self.off
+    }
+}
+
+/// One kernel's test bench.
+struct Bench<'a> {
+    engine: &'a Engine,
+    reference: InstancePre<State>,
+    candidate: InstancePre<State>,
+    kernel: &'a OffloadKernel,
+    /// The kernel's index in the table (its statistics' index).
+    index: usize,
+    export: String,
+    locals: &'a [WasmTy],
+    constants: &'a BTreeMap<u32, i64>,
+    /// Dispatch arguments that are pointers (a base of some access).
+    pointers: Vec<u32>,
+}
+
+/// What one run did.
+#[derive(Debug, PartialEq)]
+struct Ran {
+    /// Live-outs, or the trap.
+    result: Result<Vec<u64>, String>,
+    memory: Vec<u8>,
+    dispatched: bool,
+    declined: Option<(&'static str, String)>,
+    out_of_fuel: bool,
+}
+
+impl Bench<'_> {
+    fn run(
+        &self,
+        candidate: bool,
+        params: &[Val],
+        fill: &dyn Fn(&mut [u8]),
+    ) -> Result<Ran, String> {
+        let pre = if candidate {
+            &self.candidate
+        } else {
+            &self.reference
+        };
+        let mut store = Store::new(
+            self.engine,
+            State {
+                off: OffloadState::default(),
+            },
+        );
+        store
+            .set_fuel(FUEL)
+            .map_err(|e| format!("cannot set fuel: {e}"))?;
+        let inst = pre
+            .instantiate(&mut store)
+            .map_err(|e| format!("cannot instantiate the nest's module: {e:#}"))?;
+        let mem = inst
+            .exports(&mut store)
+            .find_map(|e| e.into_memory())
+            .ok_or("the module exports no memory")?;
+        fill(mem.data_mut(&mut store));
+        let f = inst
+            .get_func(&mut store, &self.export)
+            .ok_or("the outlined nest is missing")?;
+        let mut results = vec![Val::I32(0); self.kernel.live_outs.len()];
+        let call = f.call(&mut store, params, &mut results);
+        let out_of_fuel = matches!(
+            call.as_ref()
+                .err()
+                .and_then(|e| e.downcast_ref::<wasmtime::Trap>()),
+            Some(wasmtime::Trap::OutOfFuel)
+        );
+        let result = call
+            .map(|()| {
+                results
+                    .iter()
+                    .map(|v| match v {
+                        Val::I32(x) => *x as u32 as u64,
+                        Val::I64(x) => *x as u64,
+                        _ => 0,
+                    })
+                    .collect()
+            })
+            .map_err(|e| match e.downcast_ref::<wasmtime::Trap>() {
+                Some(t) => t.to_string(),
+                None => format!("{e:#}"),
+            });
+        let stats = store
+            .data()
+            .off
+            .stats()
+            .get(self.index)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Ran {
+            result,
+            memory: mem.data(&store).to_vec(),
+            dispatched: stats.dispatched > 0,
+            declined: stats
+                .declined
+                .keys()
+                .next()
+                .map(|r| (*r, stats.last_decline.clone().unwrap_or_default())),
+            out_of_fuel,
+        })
+    }
+
+    /// The parameters of the outlined nest for a case (`tiny`: sizes below 4).
+    fn draw(&self, rng: &mut Rng, memory_len: usize, tiny: bool) -> Vec<Val> {
+        let args = &self.kernel.args;
+        let mut placed: Vec<u64> = Vec::new();
+        self.locals
+            .iter()
+            .enumerate()
+            .map(|(l, ty)| {
+                let l = l as u32;
+                let konst = self.constants.get(&l).copied();
+                let arg = args
+                    .iter()
+                    .position(|a| a.source == ArgSource::Local(l))
+                    .map(|i| i as u32);
+                let is_ptr = arg.is_some_and(|i| self.pointers.contains(&i));
+                let int = |rng: &mut Rng, bytes: usize| -> u64 {
+                    if let Some(c) = konst {
+                        return c as u64;
+                    }
+                    if is_ptr {
+                        // Inside memory, 16-byte aligned; sometimes on top of another pointer.
+                        if !placed.is_empty() && rng.percent(15) {
+                            let p = placed[rng.below(placed.len() as u64) as usize];
+                            return p + 4 * rng.below(4);
+                        }
+                        let p = rng.below(memory_len as u64 / 16) * 16;
+                        return p;
+                    }
+                    if arg.is_some() {
+                        // A size: small, with 0 and 1 often.
+                        if tiny {
+                            return rng.below(4);
+                        }
+                        // A size, or a scalar the nest divides by: small, with 0 and 1
+                        // often, and sometimes an integer edge (-1, MIN, MAX).
+                        return match rng.below(10) {
+                            0 => 0,
+                            1 => 1,
+                            2 => 2,
+                            3..7 => rng.below(40),
+                            7 => int_bits(rng, bytes),
+                            _ => rng.below(300),
+                        };
+                    }
+                    int_bits(rng, bytes)
+                };
+                match ty {
+                    WasmTy::I32 => {
+                        let v = int(rng, 4);
+                        if is_ptr {
+                            placed.push(v);
+                        }
+                        Val::I32(v as u32 as i32)
+                    }
+                    WasmTy::I64 => {
+                        let v = int(rng, 8);
+                        if is_ptr {
+                            placed.push(v);
+                        }
+                        Val::I64(v as i64)
+                    }
+                    WasmTy::F32 => Val::F32(f32_bits(rng)),
+                    WasmTy::F64 => Val::F64(f64_bits(rng)),
+                    _ => Val::I32(0),
+                }
+            })
+            .collect()
+    }
+
+    /// The dispatch arguments for the outlined function's parameters.
+    fn dispatch_args(&self, params: &[Val]) -> Vec<Val> {
+        self.kernel
+            .args
+            .iter()
+            .map(|a| match a.source {
+                ArgSource::Local(l) => params.get(l as usize).cloned().unwrap_or(Val::I32(0)),
+                ArgSource::Global(_) => Val::I32(0),
+            })
+            .collect()
+    }
+
+    /// Runs one case: reference and candidate on the same input. `Ok(None)`: they agree.
+    fn case(
+        &self,
+        params: &[Val],
+        memory_seed: u64,
+        window: Option<(usize, usize)>,
+    ) -> Result<(Option<String>, Ran), String> {
+        let fill = |mem: &mut [u8]| {
+            let Some((lo, hi)) = window else { return };
+            let mut rng = Rng::new(memory_seed);
+            let hi = hi.min(mem.len());
+            let mut at = lo & !3;
+            while at + 4 <= hi {
+                if at % 8 == 0 && at + 8 <= hi && rng.percent(20) {
+                    mem[at..at + 8].copy_from_slice(&f64_bits(&mut rng).to_le_bytes());
+                    at += 8;
+                    continue;
+                }
+                let w = if rng.percent(60) {
+                    f32_bits(&mut rng)
+                } else {
+                    int_bits(&mut rng, 4) as u32
+                };
+                mem[at..at + 4].copy_from_slice(&w.to_le_bytes());
+                at += 4;
+            }
+        };
+        let r = self.run(false, params, &fill)?;
+        let c = self.run(true, params, &fill)?;
+        Ok((compare(&r, &c), c))
+    }
+}
+
+/// `None` when the candidate run matches the reference run.
+fn compare(r: &Ran, c: &Ran) -> Option<String> {
+    if r.out_of_fuel {
+        return None;
+    }
+    if let Some((reason, detail)) = &c.declined
+        && *reason == "launch-error"
+    {
+        return Some(format!("the kernel failed on the interpreter: {detail}"));
+    }
+    match (&r.result, &c.result) {
+        (Err(_), Ok(_)) => {
+            return Some("the CPU loop traps but the kernel did not raise its trap flag".into());
+        }
+        (Ok(_), _) if matches!(&c.declined, Some(("trap", _))) => {
+            return Some("the kernel raised its trap flag where the CPU loop does not trap".into());
+        }
+        (Ok(a), Ok(b)) if a != b => {
+            return Some(format!("live-outs differ: CPU {a:?}, kernel {b:?}"));
+        }
+        (Ok(_), Err(e)) => return Some(format!("the kernel's run trapped: {e}")),
+        _ => {}
+    }
+    if r.memory.len() != c.memory.len() {
+        return Some("memory sizes differ".into());
+    }
+    let mut at = 0;
+    while at < r.memory.len() {
+        if r.memory[at] == c.memory[at] {
+            at += 1;
+            continue;
+        }
+        let nan32 = |m: &[u8], a: usize| {
+            m.get(a..a + 4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()).is_nan())
+                .unwrap_or(false)
+        };
+        let nan64 = |m: &[u8], a: usize| {
+            m.get(a..a + 8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()).is_nan())
+                .unwrap_or(false)
+        };
+        let w4 = at & !3;
+        let w8 = at & !7;
+        if nan32(&r.memory, w4) && nan32(&c.memory, w4) {
+            at = w4 + 4;
+            continue;
+        }
+        if nan64(&r.memory, w8) && nan64(&c.memory, w8) {
+            at = w8 + 8;
+            continue;
+        }
+        return Some(format!(
+            "memory differs at address {at:#x}: CPU {:#04x}, kernel {:#04x}",
+            r.memory[at], c.memory[at]
+        ));
+    }
+    None
+}
+
+/// The arguments that are pointers: those that appear alone, with coefficient ±1, in some
+/// access's base address.
+fn pointer_args(k: &OffloadKernel) -> Vec<u32> {
+    let mut out = Vec::new();
+    for a in &k.accesses {
+        for (c, vars) in &a.base.terms {
+            if let ([Var::Arg(i)], 1 | -1) = (vars.as_slice(), *c)
+                && !out.contains(i)
+            {
+                out.push(*i);
+            }
+        }
+    }
+    out
+}
+
+fn describe(params: &[Val]) -> String {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Val::I32(x) => format!("l{i}={x}"),
+            Val::I64(x) => format!("l{i}={x}"),
+            Val::F32(x) => format!("l{i}={:?}", f32::from_bits(*x)),
+            Val::F64(x) => format!("l{i}={:?}", f64::from_bits(*x)),
+            _ => format!("l{i}=?"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks every kernel of `table` with `cases` random cases from `seed`. `outlined` is
+/// [`crate::offload::outline`]'s module for the same kernels, `locals[k]` the local types of
+/// kernel `k`'s function and `constants[k]` the locals constant on entry to its nest.
+pub fn check_kernels(
+    outlined: &[u8],
+    table: &OffloadTable,
+    locals: &[Vec<WasmTy>],
+    constants: &[BTreeMap<u32, i64>],
+    cases: u32,
+    seed: u64,
+) -> Result<Vec<NestReport>, String> {
+    let mut config = tensorwasmd::engine::base_config();
+    config.consume_fuel(true).epoch_interruption(false);
+    let engine = Engine::new(&config).map_err(|e| format!("cannot create an engine: {e}"))?;
+    let module = Module::new(&engine, outlined).map_err(|e| format!("the nest module: {e:#}"))?;
+    let kernels = Arc::new(Kernels::new(table.clone()));
+    let link = |host: Host| -> Result<InstancePre<State>, String> {
+        let mut linker: Linker<State> = Linker::new(&engine);
+        offload::define(&mut linker, &module, kernels.clone(), Arc::new(host))
+            .map_err(|e| e.to_string())?;
+        linker
+            .define_unknown_imports_as_traps(&module)
+            .map_err(|e| format!("{e:#}"))?;
+        linker
+            .instantiate_pre(&module)
+            .map_err(|e| format!("cannot link the nest module: {e:#}"))
+    };
+    let reference = link(Host::none())?;
+    let candidate = link(Host::new(BackendKind::Emulated, Some(1)).map_err(|e| e.to_string())?)?;
+    let mut reports = Vec::new();
+    for (k, kern) in table.kernels.iter().enumerate() {
+        let bench = Bench {
+            engine: &engine,
+            reference: reference.clone(),
+            candidate: candidate.clone(),
+            kernel: kern,
+            index: k,
+            export: crate::offload::outlined_export(kern),
+            locals: &locals[k],
+            constants: &constants[k],
+            pointers: pointer_args(kern),
+        };
+        reports.push(check_one(&bench, cases, seed)?);
+    }
+    Ok(reports)
+}
+
+fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, String> {
+    let kern = bench.kernel;
+    let mut report = NestReport {
+        kernel: kern.name.clone(),
+        cases: 0,
+        dispatched: 0,
+        declined: BTreeMap::new(),
+        inconclusive: 0,
+        budget_exhausted: false,
+        backend: "interpreter".into(),
+        seed,
+        failure: None,
+    };
+    // The memory size the nest sees: the module's initial memory.
+    let probe = bench.run(false, &[], &|_: &mut [u8]| {});
+    let memory_len = match probe {
+        Ok(r) => r.memory.len(),
+        Err(e) => return Err(e),
+    };
+    let mut spent: i128 = 0;
+    for i in 0..cases {
+        if spent > ITERATION_BUDGET {
+            report.budget_exhausted = true;
+            break;
+        }
+        let cs = case_seed(seed, i);
+        let mut rng = Rng::new(cs);
+        // Redraw inputs the host would refuse, or that run too many iterations for the
+        // interpreter, a few times, so most cases run the kernel; one case in five keeps a
+        // draw the host declines (overlaps, ranges outside memory), which is compared too.
+        // The last draws use tiny sizes.
+        let keep_declined = rng.percent(20);
+        let mut params = Vec::new();
+        let mut window = None;
+        let mut iterations = 0;
+        for d in 0..DRAWS {
+            params = bench.draw(&mut rng, memory_len, d + 4 >= DRAWS);
+            match offload::check(kern, &bench.dispatch_args(&params), memory_len, Some(1)) {
+                Ok(c) if c.iterations() <= MAX_ITERATIONS || d + 1 == DRAWS => {
+                    window = Some(c.window);
+                    iterations = c.iterations();
+                    break;
+                }
+                Err(_) if keep_declined => break,
+                _ => {}
+            }
+        }
+        spent = spent.saturating_add(iterations);
+        let memory_seed = rng.next_u64();
+        let (failure, ran) = bench.case(&params, memory_seed, window)?;
+        report.cases += 1;
+        if ran.out_of_fuel {
+            report.inconclusive += 1;
+        } else if ran.dispatched {
+            report.dispatched += 1;
+        } else if let Some((reason, _)) = &ran.declined {
+            *report.declined.entry(reason.to_string()).or_default() += 1;
+        }
+        if let Some(what) = failure {
+            let (params, what) = shrink(bench, params, memory_seed, window, what);
+            report.failure = Some(NestFailure {
+                case_seed: cs,
+                locals: describe(&params),
+                what,
+            });
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Shrinks a failing case: each size argument toward 0 while the case still fails.
+fn shrink(
+    bench: &Bench<'_>,
+    mut params: Vec<Val>,
+    memory_seed: u64,
+    window: Option<(usize, usize)>,
+    mut what: String,
+) -> (Vec<Val>, String) {
+    let sizes: Vec<usize> = bench
+        .kernel
+        .args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !bench.pointers.contains(&(*i as u32)))
+        .filter_map(|(_, a)| match a.source {
+            ArgSource::Local(l) if !bench.constants.contains_key(&l) => Some(l as usize),
+            _ => None,
+        })
+        .collect();
+    for l in sizes {
+        loop {
+            let cur = match params.get(l) {
+                Some(Val::I32(x)) => i64::from(*x),
+                Some(Val::I64(x)) => *x,
+                _ => break,
+            };
+            let mut improved = false;
+            for smaller in [0, 1, cur / 2, cur - 1] {
+                if smaller < 0 || smaller >= cur {
+                    continue;
+                }
+                let mut trial = params.clone();
+                trial[l] = match params[l] {
+                    Val::I64(_) => Val::I64(smaller),
+                    _ => Val::I32(smaller as i32),
+                };
+                if let Ok((Some(w), _)) = bench.case(&trial, memory_seed, window) {
+                    params = trial;
+                    what = w;
+                    improved = true;
+                    break;
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
+    }
+    (params, what)
+}
