@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build tensorwasm, make a signing key, build the samples into
-# signed bundles, verify and inspect one, and run them from their precompiled code.
+# The main job on a fresh machine: build tensorwasm and tensorwasmd, make a signing key, build
+# samples into signed bundles (a C saxpy whose loop becomes a GPU kernel checked by the oracle),
+# run them in-process, serve one with tensorwasmd, invoke it over HTTP, and show where each
+# kernel ran. Without a GPU, kernels run on the PTX interpreter (--backend emulated) or decline
+# to the CPU loop (--backend none) with the same output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "quickstart: needs a Rust toolchain (cargo) on PATH" >&2; exit 1; }
 
 echo "==> building tensorwasm (release; the first build compiles Wasmtime and Cranelift, ~5 min on 2 cores)"
 cargo build --release --locked -p tensorwasm --bin tensorwasm
+echo "==> building tensorwasmd (runtime-only Wasmtime, no compiler)"
+cargo build --release --locked -p tensorwasmd --bin tensorwasmd
 tw=target/release/tensorwasm
+twd=target/release/tensorwasmd
 work=target/quickstart
 mkdir -p "$work"
 
@@ -38,9 +44,51 @@ echo "==> tensorwasm analyze (which loop nests could go to a GPU, and why not)"
 $tw analyze samples/wat/arith.wat
 echo "==> a C matmul compiled by clang -O2: the plan, and its kernel lowered to PTX"
 $tw analyze samples/wasm/bare/matmul.wasm | tail -n 14
-$tw build samples/wasm/bare/matmul.wasm -o "$work/matmul.twb" --key "$work/release.key" --emit-ptx "$work/kernels"
+$tw build samples/wasm/bare/matmul.wasm -o "$work/matmul.twb" --key "$work/release.key" --emit-ptx "$work/kernels" --quiet
 ls "$work/kernels"
 
+echo "==> tensorwasm build of a C saxpy program (WASI): kernels, each checked by the oracle"
+$tw build samples/wasm/wasi/saxpy.wasm -o "$work/saxpy.twb" --key "$work/release.key"
+
+echo "==> run it: kernels on the PTX interpreter (no GPU here), then every loop on the CPU"
+$tw run "$work/saxpy.twb" --trusted "$work/release.pub" --backend emulated --min-threads 1 --stats
+echo
+$tw run "$work/saxpy.twb" --trusted "$work/release.pub" --backend none --stats
+echo
+
+echo "==> serve it: tensorwasmd on a loopback port, deploy, run over HTTP"
+data="$work/daemon"
+rm -rf "$data" && mkdir -p "$data/keys"
+cp "$work/release.pub" "$data/keys/"
+token="quickstart-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+cat > "$data/tokens.toml" <<TOKENS
+[[token]]
+name = "quickstart"
+tenant = "demo"
+rights = ["deploy", "invoke", "read"]
+token = "$token"
+TOKENS
+chmod 600 "$data/tokens.toml"
+$twd --data-dir "$data/store" --tokens "$data/tokens.toml" --trusted "$data/keys" \
+  --listen 127.0.0.1:0 --backend emulated --min-threads 1 --log-level warn > "$data/out" &
+daemon=$!
+trap 'kill $daemon 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "listening on" "$data/out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^tensorwasmd listening on //p' "$data/out")
+auth="Authorization: Bearer $token"
+curl -sS -f -X PUT -H "$auth" --data-binary @"$work/saxpy.twb" "$url/v1/bundles/saxpy" >/dev/null
+echo "deployed saxpy to $url"
+curl -sS -f -X POST -H "$auth" "$url/v1/bundles/saxpy/run" > "$data/run.json"
+
 echo "==> where each kernel ran"
-echo "no kernels: GPU offload of loop nests is not built yet, so every loop ran on the CPU"
-echo "    (the HTTP daemon tensorwasmd is not built yet either: bundles run in-process)"
+python3 - "$data/run.json" <<'PY' 2>/dev/null || cat "$data/run.json"
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("stdout:", r["stdout"].strip())
+print("ran on:", r["ran_on"])
+for k in r["kernels"]:
+    declined = ", ".join(f"{n} {why}" for why, n in k["declined"].items()) or "none"
+    print(f"  {k['kernel']}: dispatched {k['dispatched']}, declined: {declined}")
+PY
+curl -sS "$url/metrics" | grep '^tensorwasmd_kernel_dispatches' || true
+kill $daemon

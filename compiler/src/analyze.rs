@@ -121,8 +121,8 @@ pub fn render(c: &Coverage) -> String {
     }
     let _ = writeln!(
         o,
-        "note: kernels are not offloaded yet: the oracle and the guarded rewrite that put them \
-         in a bundle are still to come"
+        "note: `tensorwasm build` checks each kernel with the oracle and ships those that pass, \
+         with the module rewritten to dispatch them"
     );
     o
 }

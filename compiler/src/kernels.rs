@@ -2,8 +2,8 @@
 //! emitted as PTX. Used by `tensorwasm analyze` (which nests became kernels, and why not) and
 //! `tensorwasm build --emit-ptx DIR`.
 //!
-//! Nothing here decides that a kernel ships: the differential oracle and the guarded rewrite
-//! that would put kernels into a bundle are not built yet (docs/OFFLOAD.md).
+//! Nothing here decides that a kernel ships: `offload::plan_module`, the oracle
+//! (`oracle::nest`) and the rewrite do, in `tensorwasm build`.
 
 use serde::Serialize;
 use tensorwasm_analysis::{OffloadPlan, Verdict, ir::ModuleIr};

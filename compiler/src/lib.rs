@@ -3,15 +3,17 @@
 //! ```text
 //! IN.wasm / IN.wat ─► source   (detect the file type; WAT → binary; components refused)
 //!                  ─► exports  (validate with the runtime's Wasm features; export signatures)
-//!                  ─► [frontend → analysis → detect → lower → oracle → rewrite]   not built yet
+//!                  ─► offload  (analysis: frontend → loops → detect; lower → PTX; plan each
+//!                               kernel's guard; outline + oracle::nest on the interpreter;
+//!                               rewrite the module to dispatch the kernels that passed)
 //!                  ─► aot      (Wasmtime/Cranelift precompile, once per --target, with the
 //!                               runtime's exact engine configuration)
 //!                  ─► pipeline (manifest + sections → tensorwasm_bundle::BundleWriter, signed)
 //! ```
 //!
 //! Each stage is one module with one public entry point; [`pipeline::build`] calls them in order.
-//! The offload stages (finding loop nests, emitting PTX, the oracle, the guarded rewrite) come in
-//! later work and plug in between `exports` and `aot`; until then bundles carry the module as is.
+//! The offload stages sit between `exports` and `aot`; the code is compiled from the rewritten
+//! module, and the bundle carries the original, the rewritten module and the kernel table.
 //!
 //! This crate never runs guest code itself: `tensorwasm run` goes through the runtime in
 //! `tensorwasmd`.

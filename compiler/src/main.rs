@@ -62,8 +62,10 @@ const FAILURE: u8 = 1;
                   recompiling.\n\nA first session:\n  tensorwasm keygen --out release\n  \
                   tensorwasm build app.wasm -o app.twb --key release.key\n  tensorwasm verify \
                   app.twb --trusted release.pub\n  tensorwasm run app.twb --trusted release.pub \
-                  --invoke add --args '[1, 2]'\n\nGPU offload of loop nests (analysis, PTX \
-                  kernels, the oracle) is not built yet: bundles carry the module as given.",
+                  --invoke add --args '[1, 2]'\n\nLoop nests that can run on a GPU become PTX \
+                  kernels, each checked against the CPU loop by the oracle before it ships; the \
+                  module is rewritten so each nest dispatches to the GPU and keeps its loop as \
+                  the fallback (`run --backend`, `--stats`).",
     after_help = "Exit status: 0 on success, 1 on any error (with a message on stderr), 2 on a \
                   usage error; `run` of a WASI command exits with the guest's own exit code."
 )]
@@ -131,7 +133,7 @@ enum Command {
     #[command(
         after_help = "Prints loop nests found, candidates, rejections with a histogram of \
                             reasons, and one line per loop (function, loop, byte offset, verdict). \
-                            Offload itself is not built yet: candidates still run on the CPU."
+                            `build` turns the candidates into kernels (see its report)."
     )]
     Analyze {
         /// A .wasm or .wat module.
@@ -561,30 +563,93 @@ fn verify(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitCo
 
 fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
     let bytes = read_bundle(path)?;
-    let (manifest, sigs, checked) = if trusted.is_empty() {
+    // The kernel table is read only from a bundle whose signature verified.
+    let (manifest, sigs, checked, kernels) = if trusted.is_empty() {
         let (manifest, sigs, _) = tensorwasm_bundle::inspect_untrusted(&bytes)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        (manifest, sigs, false)
+        (manifest, sigs, false, None)
     } else {
         let trusted = read_trusted(trusted)?;
         let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let table = match bundle
+            .manifest()
+            .sections
+            .iter()
+            .position(|s| s.kind == tensorwasm_bundle::SectionKind::Offload)
+        {
+            Some(i) => tensorwasm_bundle::offload::OffloadTable::from_json(
+                &bundle
+                    .section(i as u32)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            None => Default::default(),
+        };
         (
             bundle.manifest().clone(),
             bundle.signatures().to_vec(),
             true,
+            Some(table),
         )
     };
     if json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&manifest_json(&manifest, &sigs, checked, bytes.len()))?
-        );
+        let mut v = manifest_json(&manifest, &sigs, checked, bytes.len());
+        v["kernels"] = match &kernels {
+            Some(t) => json!(
+                t.kernels
+                    .iter()
+                    .map(|k| json!({
+                "name": k.name, "function": k.function, "offset": k.offset,
+                "block": k.block, "grid_dims": k.grid.len(), "params": k.params.len(),
+                "ptx_bytes": k.ptx.len(), "oracle": k.oracle}))
+                    .collect::<Vec<_>>()
+            ),
+            None => serde_json::Value::Null,
+        };
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         out!(
             "{}",
             manifest_text(path, &manifest, &sigs, checked, bytes.len())
         );
+        let has_table = manifest
+            .sections
+            .iter()
+            .any(|s| s.kind == tensorwasm_bundle::SectionKind::Offload);
+        match &kernels {
+            None if has_table => {
+                outln!("kernels  in the offload section (pass --trusted to list them)")
+            }
+            None | Some(_) if !has_table => {
+                outln!("kernels  none: every loop runs on the CPU")
+            }
+            Some(t) => {
+                outln!("kernels  {}", t.kernels.len());
+                for k in &t.kernels {
+                    let oracle = k
+                        .oracle
+                        .as_ref()
+                        .and_then(|o| {
+                            Some(format!(
+                                "oracle {} cases, {} ran the kernel",
+                                o.get("cases")?,
+                                o.get("dispatched")?
+                            ))
+                        })
+                        .unwrap_or_else(|| "no oracle report".into());
+                    outln!(
+                        "  {}  function {} loop at {:#x}  {}-D grid, block {:?}  {oracle}",
+                        k.name,
+                        k.function,
+                        k.offset,
+                        k.grid.len(),
+                        k.block
+                    );
+                }
+            }
+            None => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -646,7 +711,7 @@ fn manifest_json(
         "sections": m.sections.iter().map(|s| json!({
             "kind": s.kind.to_string(), "stored_bytes": s.stored_len, "raw_bytes": s.raw_len,
             "blake3": hex::encode(s.hash)})).collect::<Vec<_>>(),
-        "kernels": [],
+        "kernels": null,
     })
 }
 
@@ -706,7 +771,6 @@ fn manifest_text(
             &hex::encode(s.hash)[..16]
         );
     }
-    let _ = writeln!(o, "kernels  none (GPU offload is not built yet)");
     o
 }
 

@@ -786,3 +786,113 @@ fn wasi_preopens_and_environment_are_checked() {
         "invalid --env",
     );
 }
+
+const WASI_SAXPY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../samples/wasm/wasi/saxpy.wasm"
+);
+
+#[test]
+fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
+    let env = Env::new();
+    let key = env.path("k.key");
+    let out = env.path("saxpy.twb");
+    let built = env.tw(&[
+        "build",
+        WASI_SAXPY,
+        "-o",
+        &out,
+        "--key",
+        &key,
+        "--oracle-cases",
+        "100",
+    ]);
+    let report = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{report}");
+    assert!(report.contains("kernels in the bundle: "), "{report}");
+    assert!(
+        report.contains("tw_f6_loop2: function 6 loop at 0x28b: dispatches to the GPU"),
+        "{report}"
+    );
+    assert!(
+        report.contains("oracle: 100 cases on the interpreter"),
+        "{report}"
+    );
+    let listed = env.ok(&["inspect", &out, "--trusted", &env.path("k.pub")]);
+    assert!(
+        listed.contains("tw_f6_loop2  function 6 loop at 0x28b"),
+        "{listed}"
+    );
+
+    let expected = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/wasm/wasi/saxpy.stdout"
+    ))
+    .expect("expected stdout");
+    let run = |backend: &str| {
+        env.tw(&[
+            "run",
+            &out,
+            "--trusted",
+            &env.path("k.pub"),
+            "--backend",
+            backend,
+            "--min-threads",
+            "1",
+            "--stats",
+        ])
+    };
+    let emulated = run("emulated");
+    let stats = String::from_utf8_lossy(&emulated.stderr);
+    assert!(emulated.status.success(), "{stats}");
+    assert_eq!(emulated.stdout, expected);
+    assert!(stats.contains("kernels (backend emulated):"), "{stats}");
+    assert!(stats.contains("tw_f6_loop2: 1 dispatched"), "{stats}");
+    let none = run("none");
+    let stats = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.stdout, expected);
+    assert!(stats.contains("tw_f6_loop2: 0 dispatched"), "{stats}");
+    assert!(stats.contains("1 no-device"), "{stats}");
+
+    env.fails(
+        &[
+            "run",
+            &out,
+            "--trusted",
+            &env.path("k.pub"),
+            "--backend",
+            "gpu",
+        ],
+        "unknown backend `gpu`",
+    );
+    // --no-offload: no kernel table, every loop on the CPU, the same output.
+    let plain = env.path("plain.twb");
+    env.ok(&[
+        "build",
+        WASI_SAXPY,
+        "-o",
+        &plain,
+        "--key",
+        &key,
+        "--no-offload",
+        "-q",
+    ]);
+    let listed = env.ok(&["inspect", &plain, "--trusted", &env.path("k.pub")]);
+    assert!(listed.contains("kernels  none"), "{listed}");
+    assert!(!listed.contains("rewritten-wasm"), "{listed}");
+    let r = env.tw(&["run", &plain, "--trusted", &env.path("k.pub"), "--stats"]);
+    assert_eq!(r.stdout, expected);
+    // Zero oracle cases is a usage error (exit 2): a kernel never ships unchecked.
+    let zero = env.tw(&[
+        "build",
+        WASI_SAXPY,
+        "-o",
+        &plain,
+        "--key",
+        &key,
+        "--oracle-cases",
+        "0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--oracle-cases"));
+}
