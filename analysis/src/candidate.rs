@@ -597,6 +597,27 @@ fn span(
     Some((lo, hi + i128::from(p.width)))
 }
 
+/// The run-time form of [`Condition::DisjointThreads`]: with every stride and trip count a
+/// constant (the values of one launch), whether no two different threads touch a common byte
+/// of the group, between any write of `plans` and any access. `plans` are one group's
+/// accesses; `grid` and `trip` as for the dependence test. `false` also when the question is
+/// too large to decide exactly.
+pub fn threads_disjoint(plans: &[AccessPlan], grid: &[Loop], trip: &dyn Fn(Loop) -> Poly) -> bool {
+    let base = Poly::default();
+    for (i, p) in plans.iter().enumerate() {
+        for q in plans.iter().skip(i) {
+            if !p.store && !q.store {
+                continue;
+            }
+            let (w, o) = if p.store { (p, q) } else { (q, p) };
+            if !matches!(pair_test(w, o, grid, trip, &base), Proof::Proved) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Can two different threads touch the same byte, `w` writing and `o` reading or writing?
 fn pair_test(
     w: &AccessPlan,

@@ -162,6 +162,23 @@ pub struct LoopEval {
     pub bottom: bool,
 }
 
+/// An operand of an ordered exit compare (`lt`, `le`, `gt`, `ge`), which the trip formula reads
+/// as a mathematical integer: the formula holds only while every value the compare sees lies in
+/// the compare's domain (`[0, 2^bits)` unsigned, `[-2^(bits-1), 2^(bits-1))` signed). The host
+/// checks the extremes over the iterations whose test runs (`k` up to `T - 1` for a bottom-tested
+/// loop, up to `T` for a top-tested one) and over the enclosing loops.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WrapCheck {
+    /// The operand at iteration `k` (`Sym::Iter` of this and enclosing loops).
+    pub value: Poly,
+    /// Signed compare.
+    pub signed: bool,
+    /// 32 or 64.
+    pub bits: u32,
+    /// The test also runs at `k = T` (top-tested).
+    pub top: bool,
+}
+
 /// A trip count: `(num / div)` rounded as stated, plus `add`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TripForm {
@@ -173,6 +190,34 @@ pub struct TripForm {
     pub exact: bool,
     /// Added after dividing.
     pub add: i64,
+    /// The exit compare's operands, when it is ordered (see [`WrapCheck`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wrap: Vec<WrapCheck>,
+    /// The exit compare is ordered but its operands are not known: the formula cannot be
+    /// guarded against wrap-around, so the loop must not be offloaded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unguarded: bool,
+}
+
+/// An exit compare: its predicate, both operands, and `(signed, bits)` when it is ordered.
+type Compare = (Pred, Poly, Poly, Option<(bool, u32)>);
+
+/// `(signed, bits)` of an ordered integer compare; `None` for others.
+fn ordered_domain(op: Opcode) -> Option<(bool, u32)> {
+    let name = op.name_str();
+    let bits = match name.get(..4) {
+        Some("i32.") => 32,
+        Some("i64.") => 64,
+        _ => return None,
+    };
+    let rest = &name[4..];
+    if !["lt_", "le_", "gt_", "ge_"]
+        .iter()
+        .any(|p| rest.starts_with(p))
+    {
+        return None;
+    }
+    Some((rest.ends_with("_s"), bits))
 }
 
 impl TripForm {
@@ -469,23 +514,40 @@ impl Walker<'_, '_> {
             exit_test(self.info, lp, &facts.latches, &facts.exits).ok()?;
         let cond = self.through_local(cond);
         let inst = self.info.def(cond);
-        let compare = |v: Value| -> Option<(Pred, Poly, Poly)> {
+        let compare = |v: Value| -> Option<Compare> {
             let i = self.info.def(v)?;
             let [a, b] = i.args[..] else { return None };
-            Some((pred_of(i.op)?, self.value_single(a)?, self.value_single(b)?))
+            Some((
+                pred_of(i.op)?,
+                self.value_single(a)?,
+                self.value_single(b)?,
+                ordered_domain(i.op),
+            ))
         };
-        let (mut pred, x, y) = match inst {
+        let (mut pred, x, y, domain) = match inst {
             Some(i) if pred_of(i.op).is_some() => compare(cond)?,
             Some(i) if matches!(i.op, Opcode::Scalar(S::I32Eqz | S::I64Eqz)) => {
                 let [a] = i.args[..] else { return None };
                 let a = self.through_local(a);
                 match compare(a) {
                     // eqz(x < y) continues while !(x < y)
-                    Some((p, x, y)) => (p.negate(), x, y),
-                    None => (Pred::Eq, self.value_single(a)?, Poly::default()),
+                    Some((p, x, y, d)) => (p.negate(), x, y, d),
+                    None => (Pred::Eq, self.value_single(a)?, Poly::default(), None),
                 }
             }
-            _ => (Pred::Ne, self.value_single(cond)?, Poly::default()),
+            _ => (Pred::Ne, self.value_single(cond)?, Poly::default(), None),
+        };
+        let wrap: Vec<WrapCheck> = match domain {
+            Some((signed, bits)) => [&x, &y]
+                .into_iter()
+                .map(|v| WrapCheck {
+                    value: v.clone(),
+                    signed,
+                    bits,
+                    top: !bottom,
+                })
+                .collect(),
+            None => Vec::new(),
         };
         if !continue_when_true {
             pred = pred.negate();
@@ -524,6 +586,8 @@ impl Walker<'_, '_> {
                 div,
                 exact,
                 add: i64::from(bottom),
+                wrap,
+                unguarded: false,
             },
             bottom,
         ))
@@ -531,9 +595,13 @@ impl Walker<'_, '_> {
 
     /// The trip count of `lp` over the state on its entry.
     fn trip_form(&self, lp: Loop, entry: &State) -> Option<TripForm> {
-        let TripCount::Known { expr, .. } = &self.facts.get(lp.index())?.trip_count else {
+        let TripCount::Known { expr, test, .. } = &self.facts.get(lp.index())?.trip_count else {
             return None;
         };
+        // The operands of an ordered compare are not known on this path.
+        let unguarded = ["lt_", "le_", "gt_", "ge_"]
+            .iter()
+            .any(|p| test.contains(&format!(".{p}")));
         let (num, div, exact, add) = match expr {
             Expr::Add(a, b) => match (&**a, &**b) {
                 (inner, Expr::Const(c)) => split_div(inner).map(|(n, d, e)| (n, d, e, *c))?,
@@ -547,6 +615,8 @@ impl Walker<'_, '_> {
             div,
             exact,
             add,
+            wrap: Vec::new(),
+            unguarded,
         })
     }
 

@@ -97,6 +97,27 @@ pub struct Trip {
     pub exact: bool,
     /// Added after dividing.
     pub add: i64,
+    /// The exit compare's operands, when it is ordered: the formula holds only while they stay
+    /// in the compare's domain.
+    #[serde(default)]
+    pub wrap: Vec<WrapCheck>,
+}
+
+/// An operand of an ordered exit compare, `base + Σ stride·k` over the nest's iterations. Its
+/// extremes, with this loop's `k` up to `T - 1` (`T` when `top`), must lie in
+/// `[0, 2^bits)` (unsigned) or `[-2^(bits-1), 2^(bits-1))` (signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrapCheck {
+    /// The operand with every iteration number at 0.
+    pub base: Expr,
+    /// Per loop it moves with: the trip index and the change per iteration.
+    pub strides: Vec<(u32, Expr)>,
+    /// Signed compare.
+    pub signed: bool,
+    /// 32 or 64.
+    pub bits: u32,
+    /// The test also runs at `k = T` of its own loop (top-tested).
+    pub top: bool,
 }
 
 /// What the host passes for one kernel parameter.
@@ -135,6 +156,9 @@ pub struct AccessRange {
     pub imm: u64,
     /// Access group (accesses with one base).
     pub group: u32,
+    /// The constant part of the address (the rest of `base` is the group's base).
+    #[serde(default)]
+    pub constant: i64,
     /// Whether it stores.
     pub store: bool,
 }
@@ -147,6 +171,9 @@ pub enum Check {
     AtLeastOnce(u32),
     /// The bytes of groups `a` and `b` do not overlap.
     NoOverlap(u32, u32),
+    /// No two threads touch a common byte of group `g` where one of them writes (decided
+    /// exactly with the launch's strides and trip counts).
+    DisjointThreads(u32),
 }
 
 /// A local the nest leaves with a known value, set by the rewritten module after a dispatch.

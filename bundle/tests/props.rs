@@ -41,6 +41,7 @@ fn section_kind() -> impl Strategy<Value = SectionKind> {
         Just(SectionKind::Ptx),
         Just(SectionKind::Cubin),
         Just(SectionKind::OracleReport),
+        Just(SectionKind::Offload),
     ]
 }
 

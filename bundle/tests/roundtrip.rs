@@ -203,6 +203,7 @@ fn displays() {
     assert_eq!(SectionKind::RewrittenWasm.to_string(), "rewritten-wasm");
     assert_eq!(SectionKind::OracleReport.to_string(), "oracle-report");
     assert_eq!(SectionKind::Cubin.to_string(), "cubin");
+    assert_eq!(SectionKind::Offload.to_string(), "offload");
     assert_eq!(ValType::ExternRef.to_string(), "externref");
     assert_eq!(ValType::V128.to_string(), "v128");
     let f = ExportKind::Func {
@@ -303,4 +304,34 @@ fn documented_test_vectors() {
         )
     );
     assert_eq!(postcard::from_bytes::<Manifest>(&bytes).unwrap(), m);
+}
+
+#[test]
+fn kernel_tables_round_trip_and_bad_ones_are_errors() {
+    use tensorwasm_bundle::offload::{OffloadKernel, OffloadTable};
+    let table = OffloadTable {
+        kernels: vec![OffloadKernel {
+            name: "k".into(),
+            function: 3,
+            offset: 0x40,
+            ptx: ".version 8.0".into(),
+            block: [256, 1, 1],
+            args: vec![],
+            trips: vec![],
+            grid: vec![],
+            params: vec![],
+            accesses: vec![],
+            checks: vec![],
+            min_threads: 4096,
+            live_outs: vec![],
+            oracle: None,
+        }],
+    };
+    let json = table.to_json();
+    assert_eq!(OffloadTable::from_json(&json).expect("parses"), table);
+    assert_eq!(table.kernels[0].import_name(), "dispatch_k");
+    for bad in [&b"{"[..], b"[]", b"{\"kernels\": [{\"name\": 1}]}", b"\xff"] {
+        let e = OffloadTable::from_json(bad).expect_err("refused");
+        assert!(e.to_string().contains("offload section"), "{e}");
+    }
 }

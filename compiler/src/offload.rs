@@ -29,7 +29,7 @@ use tensorwasm_analysis::ir::{FunctionIr, Imm, Loop, ValType as WasmTy};
 use tensorwasm_analysis::poly::{Poly, Sym};
 use tensorwasm_bundle::offload::{
     AccessRange, Arg, ArgSource, ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT, LiveOut,
-    OffloadKernel, ParamValue, Trip, Var,
+    OffloadKernel, ParamValue, Trip, Var, WrapCheck,
 };
 use wasm_encoder::reencode::Reencode;
 use wasm_encoder::{BlockType, Instruction};
@@ -98,6 +98,22 @@ impl Exprs<'_> {
         Ok(v)
     }
 
+    /// `p` as `base + Σ stride·k` over the nest's iteration numbers.
+    fn affine(&mut self, p: &Poly) -> Result<(Expr, Vec<(u32, Expr)>), String> {
+        let mut rest = p.clone();
+        let mut strides = Vec::new();
+        for lp in self.trip_of.clone().keys() {
+            let (r, coef) = rest
+                .split_linear(Sym::Iter(*lp))
+                .ok_or("not affine in the iteration numbers")?;
+            rest = r;
+            if coef != Poly::default() {
+                strides.push((self.trip_of[lp], self.expr(&coef)?));
+            }
+        }
+        Ok((self.expr(&rest)?, strides))
+    }
+
     fn expr(&mut self, p: &Poly) -> Result<Expr, String> {
         let mut terms = Vec::new();
         for (m, c) in p.terms() {
@@ -121,15 +137,6 @@ pub fn plan_kernel(
     ptx: String,
     block: [u32; 3],
 ) -> Result<OffloadKernel, String> {
-    if cand
-        .conditions
-        .iter()
-        .any(|c| matches!(c, Condition::DisjointThreads { .. }))
-    {
-        return Err(
-            "the host cannot yet check \"threads touch disjoint bytes\" at run time".to_string(),
-        );
-    }
     let trip_of: BTreeMap<Loop, u32> = cand
         .trips
         .keys()
@@ -145,12 +152,30 @@ pub fn plan_kernel(
     };
     let mut trips = Vec::new();
     for (lp, t) in &cand.trips {
+        if t.unguarded {
+            return Err(format!(
+                "the trip count of {lp} comes from an ordered compare whose operands are not \
+                 known, so the guard cannot check that they do not wrap"
+            ));
+        }
+        let mut wrap = Vec::new();
+        for w in &t.wrap {
+            let (base, strides) = ex.affine(&w.value)?;
+            wrap.push(WrapCheck {
+                base,
+                strides,
+                signed: w.signed,
+                bits: w.bits,
+                top: w.top,
+            });
+        }
         trips.push(Trip {
             lp: lp.0,
             num: ex.expr(&t.num)?,
             div: t.div,
             exact: t.exact,
             add: t.add,
+            wrap,
         });
     }
     let grid = cand
@@ -202,23 +227,16 @@ pub fn plan_kernel(
     };
     let mut accesses = Vec::new();
     for a in &cand.accesses {
-        let mut rest = a.addr.clone();
-        let mut strides = Vec::new();
-        for lp in ex.trip_of.clone().keys() {
-            let (r, coef) = rest
-                .split_linear(Sym::Iter(*lp))
-                .ok_or_else(|| format!("the address at {:#x} is not affine", a.offset))?;
-            rest = r;
-            if coef != Poly::default() {
-                strides.push((ex.trip_of[lp], ex.expr(&coef)?));
-            }
-        }
+        let (base, strides) = ex
+            .affine(&a.addr)
+            .map_err(|e| format!("the address at {:#x}: {e}", a.offset))?;
         accesses.push(AccessRange {
-            base: ex.expr(&rest)?,
+            base,
             strides,
             width: a.width,
             imm: imm_at(a.offset),
             group: a.group as u32,
+            constant: a.constant,
             store: a.store,
         });
     }
@@ -231,7 +249,9 @@ pub fn plan_kernel(
             // An inexact division makes the host's trip count evaluation decline.
             Condition::ExactTrip { .. } => {}
             Condition::NoOverlap { a, b } => checks.push(Check::NoOverlap(*a as u32, *b as u32)),
-            Condition::DisjointThreads { .. } => unreachable!("refused above"),
+            Condition::DisjointThreads { group } => {
+                checks.push(Check::DisjointThreads(*group as u32));
+            }
         }
     }
     let mut live_outs = Vec::new();

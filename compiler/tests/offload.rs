@@ -153,6 +153,12 @@ fn bare_samples_match_the_original_on_emulated_and_none() {
             assert_eq!(calls as usize, table.kernels.len(), "{}", case.name);
             match backend {
                 BackendKind::None => assert_eq!(dispatched(&r.stats), 0),
+                // Bare transpose's clang-unrolled stores reach the output through two bases
+                // (`out + j*n` and `out + (j+1)*n`), which the analysis groups apart and
+                // requires disjoint; they interleave, so the guard declines every real input.
+                _ if case.name == "transpose" => {
+                    assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
+                }
                 _ => assert_eq!(
                     dispatched(&r.stats) as usize,
                     table.kernels.len(),
@@ -166,13 +172,15 @@ fn bare_samples_match_the_original_on_emulated_and_none() {
             with_kernels += 1;
         }
     }
-    // vadd, saxpy, relu_clamp, matmul and batched_matmul; conv2d, jacobi2d and transpose need
-    // the "threads touch disjoint bytes" check, which the host does not make yet.
-    assert_eq!(with_kernels, 5);
+    // Every bare sample with an offloadable nest: vadd, saxpy, relu_clamp, matmul,
+    // batched_matmul, and conv2d, jacobi2d and transpose (whose guards decide "threads touch
+    // disjoint bytes" at run time).
+    assert_eq!(with_kernels, 8);
 }
 
 /// `run(p, n, d)`: fills `n` i32 at `p` with `7*i + 1`, divides each by `d` in place (the
 /// offloaded loop), and returns their sum. `copy(dst, src, n)`: `dst[i] = src[i] + 1`.
+/// `scatter(dst, src, n, s)`: `dst[i*s] = src[i]`, a stride only known at run time.
 const WAT: &str = r#"
 (module
   (memory (export "memory") 1)
@@ -205,6 +213,16 @@ const WAT: &str = r#"
           (i32.add (i32.const 1)
             (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
         (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n))))))
+  (func (export "scatter") (param $dst i32) (param $src i32) (param $n i32) (param $s i32)
+    (local $i i32)
+    (block
+      (br_if 0 (i32.eqz (local.get $n)))
+      (loop
+        (i32.store
+          (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $i) (local.get $s)) (i32.const 2)))
+          (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
                          (local.get $n)))))))
 "#;
 
@@ -228,7 +246,7 @@ impl Host2 {
     fn new() -> Host2 {
         let original = wat::parse_str(WAT).expect("wat");
         let (rewritten, table) = offloaded(&original);
-        assert_eq!(table.kernels.len(), 2, "the divide and the copy loops");
+        assert_eq!(table.kernels.len(), 3, "the divide, copy and scatter loops");
         Host2 {
             engine: Engine::default(),
             original,
@@ -322,6 +340,21 @@ fn the_host_dispatches_in_bounds_and_declines_the_rest() {
     // Disjoint buffers: dispatched.
     let r = h.both("copy", &[i(8192), i(2048), i(200)], &ramp(2048, 200));
     assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+
+    // "Threads touch disjoint bytes", decided with the launch's stride: 3 elements apart,
+    // dispatched; 0 apart (every thread stores to dst[0]), declined.
+    let r = h.both(
+        "scatter",
+        &[i(8192), i(2048), i(100), i(3)],
+        &ramp(2048, 100),
+    );
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    let r = h.both(
+        "scatter",
+        &[i(8192), i(2048), i(100), i(0)],
+        &ramp(2048, 100),
+    );
+    assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
 }
 
 #[test]
@@ -412,13 +445,22 @@ fn bare(name: &str) -> Vec<u8> {
 
 #[test]
 fn every_bare_sample_kernel_passes_the_oracle() {
-    for name in ["vadd", "saxpy", "relu_clamp", "matmul", "batched_matmul"] {
+    for name in [
+        "vadd",
+        "saxpy",
+        "relu_clamp",
+        "matmul",
+        "batched_matmul",
+        "conv2d",
+        "jacobi2d",
+        "transpose",
+    ] {
         let reports = oracle(&bare(&format!("bare/{name}.wasm")), &|_| {});
         assert_eq!(reports.len(), 1, "{name}");
         let r = &reports[0];
         assert_eq!(r.failure, None, "{name}: {}", r.summary());
         assert_eq!(r.cases, 1000, "{name}");
-        assert!(r.dispatched >= 400, "{name}: {}", r.summary());
+        assert!(r.dispatched >= 250, "{name}: {}", r.summary());
         assert!(
             !r.declined.is_empty(),
             "{name}: some cases exercise a decline: {}",
@@ -487,21 +529,30 @@ fn the_oracle_catches_deliberate_miscompilations() {
 }
 
 #[test]
-fn the_oracle_keeps_an_unsound_trip_count_out_of_the_bundle() {
-    // WASI libc's memcpy (function 50 of the vadd sample) counts `n -= 32` while `n >u 15`:
-    // the trip formula assumes no unsigned wrap, which the guard does not check yet. The
-    // oracle finds inputs where the CPU loop wraps and traps while the kernel does not.
-    let reports = oracle(&bare("wasi/vadd.wasm"), &|_| {});
-    let memcpy = reports
-        .iter()
-        .find(|r| r.kernel == "tw_f50_loop0")
-        .expect("memcpy's kernel");
-    let f = memcpy.failure.as_ref().expect("caught");
+fn the_guard_declines_a_trip_count_that_would_wrap() {
+    // WASI libc's memcpy (function 50 of the vadd sample) counts `n -= 32` while `n >u 15`;
+    // its trip formula holds only while the compared value stays in [0, 2^32). With the
+    // guard's wrap check the kernel passes (inputs like n = 48 are declined and the CPU loop
+    // runs, wrapping and trapping as before); without it, the oracle finds the mismatch.
+    let vadd = bare("wasi/vadd.wasm");
+    let find = |reports: Vec<NestReport>| {
+        reports
+            .into_iter()
+            .find(|r| r.kernel == "tw_f50_loop0")
+            .expect("memcpy's kernel")
+    };
+    let guarded = find(oracle(&vadd, &|_| {}));
+    assert_eq!(guarded.failure, None, "{}", guarded.summary());
+    assert!(
+        guarded.declined.get("condition").copied().unwrap_or(0) > 0,
+        "{}",
+        guarded.summary()
+    );
+    let unguarded = find(oracle(&vadd, &|k| {
+        for t in &mut k.trips {
+            t.wrap.clear();
+        }
+    }));
+    let f = unguarded.failure.expect("caught without the wrap check");
     assert!(f.what.contains("did not raise its trap flag"), "{}", f.what);
-    // The sample's own kernel passes.
-    let main = reports
-        .iter()
-        .find(|r| r.kernel == "tw_f8_loop2")
-        .expect("vadd's kernel");
-    assert_eq!(main.failure, None, "{}", main.summary());
 }

@@ -359,6 +359,78 @@ fn eval(e: &Expr, args: &[Option<i128>], trips: &[i128]) -> Option<i128> {
 
 const U32_END: i128 = 1 << 32;
 
+/// The analysis's dependence test on group `g` with this launch's strides and trip counts as
+/// constants: whether no two threads touch a common byte where one writes.
+fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: &[i128]) -> bool {
+    use tensorwasm_analysis::candidate::{AccessPlan, threads_disjoint};
+    use tensorwasm_analysis::ir::Loop;
+    use tensorwasm_analysis::poly::Poly;
+    let konst = |v: i128| i64::try_from(v).ok().map(Poly::constant);
+    let mut plans = Vec::new();
+    for a in kern.accesses.iter().filter(|a| a.group == g) {
+        let stride = |j: u32| -> Option<Poly> {
+            match a.strides.iter().find(|(t, _)| *t == j) {
+                Some((_, e)) => konst(eval(e, ints, trips)?),
+                None => Some(Poly::default()),
+            }
+        };
+        let Some(grid) = kern
+            .grid
+            .iter()
+            .map(|&j| stride(j))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        let mut seq = Vec::new();
+        for (j, _) in a.strides.iter().filter(|(j, _)| !kern.grid.contains(j)) {
+            let Some(s) = stride(*j) else { return false };
+            seq.push((Loop(*j), s));
+        }
+        plans.push(AccessPlan {
+            offset: 0,
+            op: String::new(),
+            store: a.store,
+            width: a.width,
+            addr: Poly::default(),
+            group: g as usize,
+            grid,
+            seq,
+            constant: a.constant,
+        });
+    }
+    let grid: Vec<Loop> = kern.grid.iter().map(|&j| Loop(j)).collect();
+    let trip = |l: Loop| {
+        trips
+            .get(l.0 as usize)
+            .and_then(|t| konst(*t))
+            .unwrap_or_default()
+    };
+    threads_disjoint(&plans, &grid, &trip)
+}
+
+/// The least and greatest value of `base + Σ stride·k` with each `k` in `0..trip`, and the
+/// `own` loop's `k` also at `trip` when `top` (its test runs once more).
+fn extremes(
+    base: &Expr,
+    strides: &[(u32, Expr)],
+    ints: &[Option<i128>],
+    trips: &[i128],
+    own: u32,
+    top: bool,
+) -> Option<(i128, i128)> {
+    let b = eval(base, ints, trips)?;
+    let (mut lo, mut hi) = (b, b);
+    for (j, s) in strides {
+        let s = eval(s, ints, trips)?;
+        let last = trips.get(*j as usize)? - 1 + i128::from(top && *j == own);
+        let span = s.checked_mul(last.max(0))?;
+        lo = lo.checked_add(span.min(0))?;
+        hi = hi.checked_add(span.max(0))?;
+    }
+    Some((lo, hi))
+}
+
 /// A dispatch that passed every check: the values it launches with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
@@ -433,6 +505,28 @@ pub fn check(
         }
         trips.push(q);
     }
+    // The exit compares' operands stay in their domains over every test that runs.
+    for (own, t) in kern.trips.iter().enumerate() {
+        for w in &t.wrap {
+            let (lo, hi) = extremes(&w.base, &w.strides, &ints, &trips, own as u32, w.top)
+                .ok_or_else(|| decline("overflow", "exit compare operand"))?;
+            let (min, end) = if w.signed {
+                (-(1i128 << (w.bits - 1)), 1i128 << (w.bits - 1))
+            } else {
+                (0, 1i128 << w.bits)
+            };
+            if lo < min || hi >= end {
+                return Err(decline(
+                    "condition",
+                    format!(
+                        "loop{}'s exit compare would see {} outside its domain: the loop wraps",
+                        t.lp,
+                        if lo < min { lo } else { hi }
+                    ),
+                ));
+            }
+        }
+    }
     let mut threads: i128 = 1;
     for &g in &kern.grid {
         threads *= trips[g as usize];
@@ -490,6 +584,16 @@ pub fn check(
             && bl < ah
         {
             return Err(decline("alias", format!("groups G{a} and G{b} overlap")));
+        }
+    }
+    for c in &kern.checks {
+        if let Check::DisjointThreads(g) = c
+            && !threads_disjoint(kern, *g, &ints, &trips)
+        {
+            return Err(decline(
+                "alias",
+                format!("two threads would touch the same bytes of G{g}"),
+            ));
         }
     }
     if lo > hi {
