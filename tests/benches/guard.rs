@@ -1,6 +1,7 @@
 //! Guard overhead on the CPU path: each bare C sample's export at a realistic size, in the
 //! original module and in the rewritten one with every dispatch declined (backend `none`), on
-//! the production engine configuration. Prints a Markdown table; the target is at most 2%.
+//! the production engine configuration: medians of 21 calls each, interleaved, on warm
+//! instances. Prints a Markdown table; the target is at most 2%.
 //!
 //! `cargo bench -p tensorwasm-tests --bench guard`
 
@@ -66,14 +67,13 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// Median seconds of `runs` calls of `export`, each on a fresh instance (not timed).
-fn time(
+/// An instance of `module` with memory grown for `case`, ready to call.
+fn instance(
     engine: &Engine,
     module: &Module,
     table: Option<&OffloadTable>,
     case: &Case,
-    runs: usize,
-) -> Result<f64, String> {
+) -> Result<(Store<State>, wasmtime::Func), String> {
     let mut linker: Linker<State> = Linker::new(engine);
     if let Some(t) = table {
         define(
@@ -84,33 +84,56 @@ fn time(
         )
         .map_err(|e| e.to_string())?;
     }
-    let pre = linker
-        .instantiate_pre(module)
+    let mut store = Store::new(engine, State(OffloadState::default()));
+    store.set_epoch_deadline(u64::MAX);
+    let inst = linker
+        .instantiate(&mut store, module)
         .map_err(|e| format!("{e:#}"))?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let mut store = Store::new(engine, State(OffloadState::default()));
-        store.set_epoch_deadline(u64::MAX);
-        let inst = pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
-        let mem = inst
-            .get_memory(&mut store, "memory")
-            .ok_or("no memory export")?;
-        let need = (HEAP as u64 + case.bytes).div_ceil(65536);
-        let have = mem.size(&store);
-        if need > have {
-            mem.grow(&mut store, need - have)
-                .map_err(|e| format!("cannot grow memory to {need} pages: {e:#}"))?;
-        }
-        let func = inst
-            .get_func(&mut store, case.name)
-            .ok_or("no such export")?;
-        let t = Instant::now();
-        func.call(&mut store, &case.args, &mut [])
-            .map_err(|e| format!("{e:#}"))?;
-        times.push(t.elapsed().as_secs_f64());
+    let mem = inst
+        .get_memory(&mut store, "memory")
+        .ok_or("no memory export")?;
+    let need = (HEAP as u64 + case.bytes).div_ceil(65536);
+    let have = mem.size(&store);
+    if need > have {
+        mem.grow(&mut store, need - have)
+            .map_err(|e| format!("cannot grow memory to {need} pages: {e:#}"))?;
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    let func = inst
+        .get_func(&mut store, case.name)
+        .ok_or("no such export")?;
+    Ok((store, func))
+}
+
+/// Seconds of one call.
+fn call(store: &mut Store<State>, func: &wasmtime::Func, case: &Case) -> Result<f64, String> {
+    let t = Instant::now();
+    func.call(&mut *store, &case.args, &mut [])
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// The fastest of `runs` calls of the original and the rewritten module, interleaved, each on
+/// its own warm instance (memory already touched by a first call).
+fn compare(
+    engine: &Engine,
+    original: &Module,
+    guarded: &Module,
+    table: &OffloadTable,
+    case: &Case,
+    runs: usize,
+) -> Result<(f64, f64), String> {
+    let (mut sa, fa) = instance(engine, original, None, case)?;
+    let (mut sb, fb) = instance(engine, guarded, Some(table), case)?;
+    call(&mut sa, &fa, case)?;
+    call(&mut sb, &fb, case)?;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        a.push(call(&mut sa, &fa, case)?);
+        b.push(call(&mut sb, &fb, case)?);
+    }
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    Ok((a[0], b[0]))
 }
 
 fn main() {
@@ -127,24 +150,11 @@ fn main() {
         let table = OffloadTable { kernels };
         let original = Module::new(&engine, &wasm).expect("original compiles");
         let guarded = Module::new(&engine, &rewritten).expect("rewritten compiles");
-        // Alternate the two, several rounds, and keep each one's best median.
-        let (mut a, mut b) = (f64::MAX, f64::MAX);
-        let mut failed = None;
-        for _ in 0..3 {
-            match (
-                time(&engine, &original, None, &case, 5),
-                time(&engine, &guarded, Some(&table), &case, 5),
-            ) {
-                (Ok(x), Ok(y)) => {
-                    a = a.min(x);
-                    b = b.min(y);
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let (result, failed) = match compare(&engine, &original, &guarded, &table, &case, 41) {
+            Ok(r) => (r, None),
+            Err(e) => ((0.0, 0.0), Some(e)),
+        };
+        let (a, b) = result;
         match failed {
             Some(e) => println!("| {} | {} | - | - | failed: {e} |", case.name, case.size),
             None => println!(
