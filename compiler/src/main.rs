@@ -163,7 +163,9 @@ enum Command {
                       Wasmtime and the kernel on the PTX interpreter over the same memory; memory \
                       must be byte-identical afterwards except float lanes where both hold a NaN, \
                       and a CPU trap must raise the kernel's trap flag. A failing case is shrunk \
-                      and printed with a seed that replays it (--seed).\n\nExit status: 0 when \
+                      and printed with a seed that replays it (--seed).\n\n`tensorwasm oracle \
+                      BUNDLE.twb --trusted K.pub` re-checks every kernel of a built bundle \
+                      against its CPU loop, as `build` did.\n\nExit status: 0 when \
                       every case passes, 1 on a counterexample, 2 on a usage or input error \
                       (plan, PTX, module)."
     )]
@@ -172,21 +174,28 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct OracleArgs {
+    /// A bundle whose kernels to re-check against their CPU loops (with --trusted), instead
+    /// of a hand-written kernel.
+    #[arg(value_name = "BUNDLE.twb", conflicts_with_all = ["wasm", "export", "ptx", "entry", "plan"])]
+    bundle: Option<PathBuf>,
+    /// With BUNDLE: public key files to trust; repeatable.
+    #[arg(long, value_name = "NAME.pub", requires = "bundle")]
+    trusted: Vec<PathBuf>,
     /// The reference module (.wasm or .wat); its memory 0 must be exported or imported.
-    #[arg(long, value_name = "REF.wasm")]
-    wasm: PathBuf,
+    #[arg(long, value_name = "REF.wasm", required_unless_present = "bundle")]
+    wasm: Option<PathBuf>,
     /// The exported reference function.
-    #[arg(long, value_name = "F")]
-    export: String,
+    #[arg(long, value_name = "F", required_unless_present = "bundle")]
+    export: Option<String>,
     /// The kernel's PTX.
-    #[arg(long, value_name = "K.ptx")]
-    ptx: PathBuf,
+    #[arg(long, value_name = "K.ptx", required_unless_present = "bundle")]
+    ptx: Option<PathBuf>,
     /// The kernel's .entry name.
-    #[arg(long, value_name = "NAME")]
-    entry: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "bundle")]
+    entry: Option<String>,
     /// How the function's arguments map to the kernel's launch.
-    #[arg(long, value_name = "PLAN.toml")]
-    plan: PathBuf,
+    #[arg(long, value_name = "PLAN.toml", required_unless_present = "bundle")]
+    plan: Option<PathBuf>,
     /// Cases to run.
     #[arg(long, value_name = "N", default_value_t = tensorwasm_oracle::harness::DEFAULT_CASES,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -928,6 +937,27 @@ fn parse_size(text: &str) -> anyhow::Result<usize> {
 const INPUT_ERROR: u8 = 2;
 
 fn oracle(args: &OracleArgs) -> ExitCode {
+    if let Some(bundle) = &args.bundle {
+        return match oracle_bundle(bundle, args) {
+            Ok(code) => code,
+            Err(e) => {
+                if args.json {
+                    outln!(
+                        "{}",
+                        json!({ "result": "error", "error": format!("{e:#}") })
+                    );
+                }
+                eprintln!("error: {e:#}");
+                ExitCode::from(INPUT_ERROR)
+            }
+        };
+    }
+    let (Some(wasm), Some(export), Some(ptx), Some(entry), Some(plan)) =
+        (&args.wasm, &args.export, &args.ptx, &args.entry, &args.plan)
+    else {
+        eprintln!("error: --wasm, --export, --ptx, --entry and --plan are required without BUNDLE");
+        return ExitCode::from(INPUT_ERROR);
+    };
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let config = tensorwasm_oracle::harness::Config {
         cases: args.cases,
@@ -935,11 +965,11 @@ fn oracle(args: &OracleArgs) -> ExitCode {
         ..Default::default()
     };
     let files = tensorwasm::oracle::OracleFiles {
-        wasm: &args.wasm,
-        export: &args.export,
-        ptx: &args.ptx,
-        entry: &args.entry,
-        plan: &args.plan,
+        wasm,
+        export,
+        ptx,
+        entry,
+        plan,
     };
     let mut backend: Box<dyn tensorwasm_oracle::Backend> = if args.backend == "cuda" {
         match tensorwasm_oracle::CudaBackend::new(0) {
@@ -970,11 +1000,11 @@ fn oracle(args: &OracleArgs) -> ExitCode {
     let replay = match &report.verdict {
         tensorwasm_oracle::harness::Verdict::Fail(c) => Some(format!(
             "tensorwasm oracle --wasm {} --export {} --ptx {} --entry {} --plan {} --seed {:#x}{}",
-            args.wasm.display(),
-            args.export,
-            args.ptx.display(),
-            args.entry,
-            args.plan.display(),
+            wasm.display(),
+            export,
+            ptx.display(),
+            entry,
+            plan.display(),
             c.case_seed,
             if args.backend == "cuda" {
                 " --backend cuda"
@@ -1015,4 +1045,109 @@ fn fresh_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     tensorwasm_oracle::harness::case_seed(nanos ^ u64::from(std::process::id()).rotate_left(32), 1)
+}
+
+/// `tensorwasm oracle BUNDLE.twb`: re-checks every kernel of a verified bundle against its CPU
+/// loop, as the build did (the bundle's own PTX; locals and entry constants from analyzing the
+/// bundle's original module again). Exit 0 when all pass, 1 on a counterexample.
+fn oracle_bundle(path: &Path, args: &OracleArgs) -> anyhow::Result<ExitCode> {
+    use tensorwasm_bundle::SectionKind;
+    if args.trusted.is_empty() {
+        anyhow::bail!(
+            "{}: pass --trusted NAME.pub with the key the bundle must be signed by",
+            path.display()
+        );
+    }
+    let bytes = read_bundle(path)?;
+    let trusted = read_trusted(&args.trusted)?;
+    let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let section = |kind: SectionKind| -> anyhow::Result<Option<Vec<u8>>> {
+        match bundle
+            .manifest()
+            .sections
+            .iter()
+            .position(|s| s.kind == kind)
+        {
+            Some(i) => Ok(Some(
+                bundle
+                    .section(i as u32)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )),
+            None => Ok(None),
+        }
+    };
+    let wasm = section(SectionKind::Wasm)?
+        .ok_or_else(|| anyhow::anyhow!("{}: the bundle has no wasm section", path.display()))?;
+    let Some(table) = section(SectionKind::Offload)? else {
+        outln!(
+            "{}: no kernels (every loop runs on the CPU); nothing to check",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let table = tensorwasm_bundle::offload::OffloadTable::from_json(&table)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let planned = tensorwasm::offload::plan_module(&wasm, Default::default())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let ir = tensorwasm_analysis::translate(&wasm)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut locals = Vec::new();
+    let mut constants = Vec::new();
+    for k in &table.kernels {
+        let f = ir.function(k.function).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: kernel {} names function {}, which the module does not define",
+                path.display(),
+                k.name,
+                k.function
+            )
+        })?;
+        locals.push(f.locals.clone());
+        let i = planned.kernels.iter().position(|p| p.name == k.name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: this tool's analysis no longer plans kernel {}, so its entry constants are unknown",
+                path.display(),
+                k.name
+            )
+        })?;
+        constants.push(planned.constants[i].clone());
+    }
+    let backend = match args.backend.as_str() {
+        "cuda" => BackendKind::Cuda,
+        _ => BackendKind::Emulated,
+    };
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let outlined = tensorwasm::offload::outline(&wasm, &table.kernels, &locals)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let reports = tensorwasm::oracle::nest::check_kernels(
+        &outlined, &table, &locals, &constants, args.cases, seed, backend,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let failed = reports.iter().any(|r| r.failure.is_some());
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "result": if failed { "fail" } else { "pass" },
+                "seed": seed,
+                "kernels": reports,
+            }))?
+        );
+    } else {
+        for r in &reports {
+            outln!("{}: {}", r.kernel, r.summary());
+        }
+        outln!(
+            "{}: {} of {} kernels pass (replay: --seed {seed:#x})",
+            path.display(),
+            reports.iter().filter(|r| r.failure.is_none()).count(),
+            reports.len()
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

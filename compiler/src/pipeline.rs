@@ -255,7 +255,15 @@ fn oracle_stage(
         kernels: kernels.clone(),
     };
     let checked = crate::offload::outline(wasm, &kernels, &locals).and_then(|outlined| {
-        crate::oracle::nest::check_kernels(&outlined, &table, &locals, &constants, cases, seed)
+        crate::oracle::nest::check_kernels(
+            &outlined,
+            &table,
+            &locals,
+            &constants,
+            cases,
+            seed,
+            tensorwasmd::offload::BackendKind::Emulated,
+        )
     });
     let verdicts = match checked {
         Ok(v) => v,

@@ -882,6 +882,37 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
     assert!(!listed.contains("rewritten-wasm"), "{listed}");
     let r = env.tw(&["run", &plain, "--trusted", &env.path("k.pub"), "--stats"]);
     assert_eq!(r.stdout, expected);
+    // `tensorwasm oracle BUNDLE.twb` re-checks the shipped kernels.
+    let pubkey = env.path("k.pub");
+    let rechecked = env.ok(&[
+        "oracle",
+        &out,
+        "--trusted",
+        &pubkey,
+        "--cases",
+        "50",
+        "--seed",
+        "7",
+    ]);
+    assert!(
+        rechecked.contains("tw_f6_loop2: oracle: 50 cases"),
+        "{rechecked}"
+    );
+    assert!(
+        rechecked.contains("kernels pass (replay: --seed 0x7)"),
+        "{rechecked}"
+    );
+    let untrusted = env.tw(&["oracle", &out]);
+    assert_eq!(untrusted.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("--trusted"));
+    let none = env.ok(&[
+        "oracle",
+        &plain_for_oracle(&env, &key),
+        "--trusted",
+        &pubkey,
+    ]);
+    assert!(none.contains("no kernels"), "{none}");
+
     // Zero oracle cases is a usage error (exit 2): a kernel never ships unchecked.
     let zero = env.tw(&[
         "build",
@@ -895,4 +926,11 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
     ]);
     assert_eq!(zero.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--oracle-cases"));
+}
+
+/// The arith sample built into a bundle (no loops, so no kernels).
+fn plain_for_oracle(env: &Env, key: &str) -> String {
+    let out = env.path("arith-oracle.twb");
+    env.ok(&["build", ARITH, "-o", &out, "--key", key, "-q"]);
+    out
 }

@@ -434,6 +434,7 @@ fn oracle(wasm: &[u8], mutate: &dyn Fn(&mut OffloadKernel)) -> Vec<NestReport> {
         &planned.constants,
         1000,
         1,
+        tensorwasmd::offload::BackendKind::Emulated,
     )
     .expect("the oracle runs")
 }

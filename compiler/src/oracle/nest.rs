@@ -436,6 +436,7 @@ pub fn check_kernels(
     constants: &[BTreeMap<u32, i64>],
     cases: u32,
     seed: u64,
+    backend: BackendKind,
 ) -> Result<Vec<NestReport>, String> {
     let mut config = tensorwasmd::engine::base_config();
     config.consume_fuel(true).epoch_interruption(false);
@@ -454,7 +455,7 @@ pub fn check_kernels(
             .map_err(|e| format!("cannot link the nest module: {e:#}"))
     };
     let reference = link(Host::none())?;
-    let candidate = link(Host::new(BackendKind::Emulated, Some(1)).map_err(|e| e.to_string())?)?;
+    let candidate = link(Host::new(backend, Some(1)).map_err(|e| e.to_string())?)?;
     let mut reports = Vec::new();
     for (k, kern) in table.kernels.iter().enumerate() {
         let bench = Bench {
@@ -468,7 +469,11 @@ pub fn check_kernels(
             constants: &constants[k],
             pointers: pointer_args(kern),
         };
-        reports.push(check_one(&bench, cases, seed)?);
+        let mut report = check_one(&bench, cases, seed)?;
+        if backend == BackendKind::Cuda {
+            report.backend = "cuda".into();
+        }
+        reports.push(report);
     }
     Ok(reports)
 }
