@@ -144,7 +144,7 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
 
     // Offload: plan every candidate nest, check each kernel against the CPU, then rewrite the
     // module to dispatch the kernels that passed.
-    let (kernels, kernel_reports) = if opts.offload {
+    let (kernels, mut kernel_reports) = if opts.offload {
         progress.set_message("finding and lowering loop nests");
         let planned = crate::offload::plan_module(&wasm, tensorwasm_blueprints::Target::default())
             .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?;
@@ -160,18 +160,33 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
     } else {
         (Vec::new(), Vec::new())
     };
-    let compiled_wasm = if kernels.is_empty() {
-        wasm.clone()
+    // A module the rewrite cannot handle still builds: without kernels, with the reason in
+    // each kernel's report.
+    let rewritten = if kernels.is_empty() {
+        None
     } else {
         progress.set_message("rewriting the module to dispatch kernels");
-        let rewritten = crate::offload::rewrite(&wasm, &kernels)
-            .map_err(|e| anyhow::anyhow!("{}: offload rewrite: {e}", opts.input.display()))?;
-        writer.add_section(SectionKind::RewrittenWasm, &rewritten)?;
-        let table = tensorwasm_bundle::offload::OffloadTable {
-            kernels: kernels.clone(),
-        };
-        writer.add_section(SectionKind::Offload, &table.to_json())?;
-        rewritten
+        match crate::offload::rewrite(&wasm, &kernels) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                for r in kernel_reports.iter_mut().filter(|r| r.offloaded) {
+                    r.offloaded = false;
+                    r.reason = Some(format!("the module could not be rewritten: {e}"));
+                }
+                None
+            }
+        }
+    };
+    let compiled_wasm = match rewritten {
+        None => wasm.clone(),
+        Some(rewritten) => {
+            writer.add_section(SectionKind::RewrittenWasm, &rewritten)?;
+            let table = tensorwasm_bundle::offload::OffloadTable {
+                kernels: kernels.clone(),
+            };
+            writer.add_section(SectionKind::Offload, &table.to_json())?;
+            rewritten
+        }
     };
 
     let mut target_reports = Vec::new();

@@ -934,3 +934,34 @@ fn plain_for_oracle(env: &Env, key: &str) -> String {
     env.ok(&["build", ARITH, "-o", &out, "--key", key, "-q"]);
     out
 }
+
+#[test]
+fn a_module_the_offload_stages_cannot_handle_still_builds_without_kernels() {
+    // It already imports from the dispatch module, so neither the oracle's outlining nor the
+    // rewrite can add the imports; the loop stays on the CPU and the build says why.
+    let env = Env::new();
+    let wat = env.write(
+        "clash.wat",
+        br#"(module
+  (import "tensorwasm:offload" "live_out" (func (param i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "inc") (param $p i32) (param $n i32)
+    (local $i i32)
+    (block (br_if 0 (i32.eqz (local.get $n)))
+      (loop
+        (i32.store (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add (i32.const 1)
+            (i32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n)))))))"#,
+    );
+    let out = env.path("clash.twb");
+    let built = env.tw(&["build", &wat, "-o", &out, "--key", &env.path("k.key")]);
+    let report = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{report}");
+    assert!(report.contains("kernels in the bundle: 0 of 1"), "{report}");
+    assert!(
+        report.contains("already imports from tensorwasm:offload"),
+        "{report}"
+    );
+}
