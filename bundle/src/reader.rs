@@ -128,6 +128,15 @@ impl<'a> VerifiedBundle<'a> {
         frame::inflate(index, stored, entry.raw_len)
     }
 
+    /// The first section of `kind`, decompressed as [`VerifiedBundle::section`] does; `None`
+    /// when the bundle has none.
+    pub fn section_of_kind(&self, kind: crate::SectionKind) -> Result<Option<Vec<u8>>> {
+        match self.manifest.sections.iter().position(|s| s.kind == kind) {
+            Some(i) => self.section(i as u32).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn locate(&self, index: u32) -> Result<(&SectionEntry, &'a [u8])> {
         let count = self.manifest.sections.len();
         let no_such = || Error::NoSuchSection { index, count };

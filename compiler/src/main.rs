@@ -581,20 +581,7 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
         let trusted = read_trusted(trusted)?;
         let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let table = match bundle
-            .manifest()
-            .sections
-            .iter()
-            .position(|s| s.kind == tensorwasm_bundle::SectionKind::Offload)
-        {
-            Some(i) => tensorwasm_bundle::offload::OffloadTable::from_json(
-                &bundle
-                    .section(i as u32)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            )
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            None => Default::default(),
-        };
+        let table = kernel_table(&bundle, path)?.unwrap_or_default();
         (
             bundle.manifest().clone(),
             bundle.signatures().to_vec(),
@@ -626,14 +613,12 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
             .sections
             .iter()
             .any(|s| s.kind == tensorwasm_bundle::SectionKind::Offload);
-        match &kernels {
-            None if has_table => {
+        match (&kernels, has_table) {
+            (_, false) => outln!("kernels  none: every loop runs on the CPU"),
+            (None, true) => {
                 outln!("kernels  in the offload section (pass --trusted to list them)")
             }
-            None | Some(_) if !has_table => {
-                outln!("kernels  none: every loop runs on the CPU")
-            }
-            Some(t) => {
+            (Some(t), true) => {
                 outln!("kernels  {}", t.kernels.len());
                 for k in &t.kernels {
                     let oracle = k
@@ -657,7 +642,6 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
                     );
                 }
             }
-            None => {}
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -1047,6 +1031,20 @@ fn fresh_seed() -> u64 {
     tensorwasm_oracle::harness::case_seed(nanos ^ u64::from(std::process::id()).rotate_left(32), 1)
 }
 
+/// The kernel table of a verified bundle, if it has one; errors name the file.
+fn kernel_table(
+    bundle: &VerifiedBundle<'_>,
+    path: &Path,
+) -> anyhow::Result<Option<tensorwasm_bundle::offload::OffloadTable>> {
+    bundle
+        .section_of_kind(tensorwasm_bundle::SectionKind::Offload)
+        .and_then(|json| {
+            json.map(|j| tensorwasm_bundle::offload::OffloadTable::from_json(&j))
+                .transpose()
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// `tensorwasm oracle BUNDLE.twb`: re-checks every kernel of a verified bundle against its CPU
 /// loop, as the build did (the bundle's own PTX; locals and entry constants from analyzing the
 /// bundle's original module again). Exit 0 when all pass, 1 on a counterexample.
@@ -1062,32 +1060,17 @@ fn oracle_bundle(path: &Path, args: &OracleArgs) -> anyhow::Result<ExitCode> {
     let trusted = read_trusted(&args.trusted)?;
     let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let section = |kind: SectionKind| -> anyhow::Result<Option<Vec<u8>>> {
-        match bundle
-            .manifest()
-            .sections
-            .iter()
-            .position(|s| s.kind == kind)
-        {
-            Some(i) => Ok(Some(
-                bundle
-                    .section(i as u32)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            )),
-            None => Ok(None),
-        }
-    };
-    let wasm = section(SectionKind::Wasm)?
+    let wasm = bundle
+        .section_of_kind(SectionKind::Wasm)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         .ok_or_else(|| anyhow::anyhow!("{}: the bundle has no wasm section", path.display()))?;
-    let Some(table) = section(SectionKind::Offload)? else {
+    let Some(table) = kernel_table(&bundle, path)? else {
         outln!(
             "{}: no kernels (every loop runs on the CPU); nothing to check",
             path.display()
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let table = tensorwasm_bundle::offload::OffloadTable::from_json(&table)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let planned = tensorwasm::offload::plan_module(&wasm, Default::default())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let ir = tensorwasm_analysis::translate(&wasm)

@@ -291,14 +291,7 @@ pub fn plan_kernel(
 /// The types of the module's globals (imported first), from its binary.
 pub fn global_types(wasm: &[u8]) -> Result<Vec<WasmTy>, String> {
     let mut out = Vec::new();
-    let conv = |t: wasmparser::ValType| match t {
-        wasmparser::ValType::I32 => WasmTy::I32,
-        wasmparser::ValType::I64 => WasmTy::I64,
-        wasmparser::ValType::F32 => WasmTy::F32,
-        wasmparser::ValType::F64 => WasmTy::F64,
-        wasmparser::ValType::V128 => WasmTy::V128,
-        wasmparser::ValType::Ref(_) => WasmTy::Ref,
-    };
+    let conv = WasmTy::from;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.map_err(|e| e.to_string())? {
             wasmparser::Payload::ImportSection(s) => {
@@ -522,19 +515,19 @@ impl Reencode for Rewriter<'_> {
         let mut reader = func.get_operators_reader()?;
         // Open control frames, innermost last: whether each is a wrapped loop.
         let mut frames: Vec<bool> = Vec::new();
-        let shift = |frames: &[bool], n: u32| -> u32 {
-            let extra = frames.iter().rev().take(n as usize).filter(|w| **w).count();
-            n + extra as u32
-        };
         while !reader.eof() {
             let (op, offset) = reader.read_with_offset()?;
+            // A branch out of a wrapped loop crosses the block inserted around it.
+            let shift =
+                |n: u32| n + frames.iter().rev().take(n as usize).filter(|w| **w).count() as u32;
+            if let Some(branch) = relabel(&op, shift)? {
+                f.instruction(&branch);
+                continue;
+            }
             use wasmparser::Operator as O;
             match &op {
                 O::Loop { blockty } => {
-                    let k = ks
-                        .iter()
-                        .copied()
-                        .find(|&k| self.kernels[k].offset as usize == offset);
+                    let k = self.kernel_at(&ks, offset);
                     if let Some(k) = k {
                         if *blockty != wasmparser::BlockType::Empty {
                             return Err(wasm_encoder::reencode::Error::UserError(format!(
@@ -546,9 +539,9 @@ impl Reencode for Rewriter<'_> {
                     frames.push(k.is_some());
                     f.instruction(&self.instruction(op)?);
                 }
-                O::Block { .. } | O::If { .. } | O::TryTable { .. } | O::Try { .. } => {
+                op if opens_frame(op) => {
                     frames.push(false);
-                    f.instruction(&self.instruction(op)?);
+                    f.instruction(&self.instruction(op.clone())?);
                 }
                 O::End => {
                     let wrapped = frames.pop().unwrap_or(false);
@@ -556,22 +549,6 @@ impl Reencode for Rewriter<'_> {
                     if wrapped {
                         f.instruction(&Instruction::End);
                     }
-                }
-                O::Br { relative_depth } => {
-                    f.instruction(&Instruction::Br(shift(&frames, *relative_depth)));
-                }
-                O::BrIf { relative_depth } => {
-                    f.instruction(&Instruction::BrIf(shift(&frames, *relative_depth)));
-                }
-                O::BrTable { targets } => {
-                    let ts = targets
-                        .targets()
-                        .map(|t| t.map(|t| shift(&frames, t)))
-                        .collect::<Result<Vec<u32>, _>>()?;
-                    f.instruction(&Instruction::BrTable(
-                        ts.into(),
-                        shift(&frames, targets.default()),
-                    ));
                 }
                 O::BrOnNull { .. }
                 | O::BrOnNonNull { .. }
@@ -612,10 +589,7 @@ impl Rewriter<'_> {
             use wasmparser::Operator as O;
             let Some((k, f, m)) = cap.as_mut() else {
                 if let O::Loop { .. } = op
-                    && let Some(k) = ks
-                        .iter()
-                        .copied()
-                        .find(|&k| self.kernels[k].offset as usize == offset)
+                    && let Some(k) = self.kernel_at(ks, offset)
                 {
                     let mut f = wasm_encoder::Function::new([]);
                     f.instruction(&Instruction::Block(BlockType::Empty));
@@ -625,15 +599,16 @@ impl Rewriter<'_> {
                 }
                 continue;
             };
-            let escape = |n: u32, m: u32| if n >= m { m } else { n };
+            // A branch out of the loop goes to the end of the guard's block, `m` levels up.
+            let depth = *m;
+            if let Some(branch) = relabel(&op, |n| n.min(depth))? {
+                f.instruction(&branch);
+                continue;
+            }
             match &op {
-                O::Block { .. }
-                | O::If { .. }
-                | O::Loop { .. }
-                | O::TryTable { .. }
-                | O::Try { .. } => {
+                op if opens_frame(op) || matches!(op, O::Loop { .. }) => {
                     *m += 1;
-                    f.instruction(&self.instruction(op)?);
+                    f.instruction(&self.instruction(op.clone())?);
                 }
                 O::End => {
                     *m -= 1;
@@ -652,23 +627,6 @@ impl Rewriter<'_> {
                         }
                     }
                 }
-                O::Br { relative_depth } => {
-                    f.instruction(&Instruction::Br(escape(*relative_depth, *m)));
-                }
-                O::BrIf { relative_depth } => {
-                    f.instruction(&Instruction::BrIf(escape(*relative_depth, *m)));
-                }
-                O::BrTable { targets } => {
-                    let mm = *m;
-                    let ts = targets
-                        .targets()
-                        .map(|t| t.map(|t| escape(t, mm)))
-                        .collect::<Result<Vec<u32>, _>>()?;
-                    f.instruction(&Instruction::BrTable(
-                        ts.into(),
-                        escape(targets.default(), mm),
-                    ));
-                }
                 O::Return => {
                     return Err(wasm_encoder::reencode::Error::UserError(format!(
                         "the loop of {} returns",
@@ -681,6 +639,13 @@ impl Rewriter<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The kernel of `ks` whose loop opcode is at byte `offset`.
+    fn kernel_at(&self, ks: &[usize], offset: usize) -> Option<usize> {
+        ks.iter()
+            .copied()
+            .find(|&k| self.kernels[k].offset as usize == offset)
     }
 
     fn emit_guard(&self, f: &mut wasm_encoder::Function, k: usize) {
@@ -706,6 +671,36 @@ impl Rewriter<'_> {
         f.instruction(&Instruction::Br(1));
         f.instruction(&Instruction::End);
     }
+}
+
+/// Whether `op` opens a control frame other than `loop` (which the callers treat apart).
+fn opens_frame(op: &wasmparser::Operator<'_>) -> bool {
+    use wasmparser::Operator as O;
+    matches!(
+        op,
+        O::Block { .. } | O::If { .. } | O::TryTable { .. } | O::Try { .. }
+    )
+}
+
+/// `op` with its branch labels (relative depths) mapped by `label`, when it is `br`, `br_if`
+/// or `br_table`; `None` for any other operator.
+fn relabel(
+    op: &wasmparser::Operator<'_>,
+    label: impl Fn(u32) -> u32,
+) -> Result<Option<Instruction<'static>>, wasmparser::BinaryReaderError> {
+    use wasmparser::Operator as O;
+    Ok(match op {
+        O::Br { relative_depth } => Some(Instruction::Br(label(*relative_depth))),
+        O::BrIf { relative_depth } => Some(Instruction::BrIf(label(*relative_depth))),
+        O::BrTable { targets } => {
+            let ts = targets
+                .targets()
+                .map(|t| t.map(&label))
+                .collect::<Result<Vec<u32>, _>>()?;
+            Some(Instruction::BrTable(ts.into(), label(targets.default())))
+        }
+        _ => None,
+    })
 }
 
 /// Rewrites `wasm` so that each kernel's nest dispatches first (see the module docs). The

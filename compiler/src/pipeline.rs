@@ -169,10 +169,10 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
         match crate::offload::rewrite(&wasm, &kernels) {
             Ok(r) => Some(r),
             Err(e) => {
-                for r in kernel_reports.iter_mut().filter(|r| r.offloaded) {
-                    r.offloaded = false;
-                    r.reason = Some(format!("the module could not be rewritten: {e}"));
-                }
+                keep_on_cpu(
+                    &mut kernel_reports,
+                    &format!("the module could not be rewritten: {e}"),
+                );
                 None
             }
         }
@@ -246,6 +246,14 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
     })
 }
 
+/// Leaves every kernel still headed for the bundle on the CPU, for `reason`.
+fn keep_on_cpu(reports: &mut [crate::offload::KernelBuild], reason: &str) {
+    for r in reports.iter_mut().filter(|r| r.offloaded) {
+        r.offloaded = false;
+        r.reason = Some(reason.to_string());
+    }
+}
+
 /// Runs the oracle on every planned kernel and keeps those that passed it and ran at least
 /// once; the others stay on the CPU with the reason in their report.
 fn oracle_stage(
@@ -283,10 +291,7 @@ fn oracle_stage(
     let verdicts = match checked {
         Ok(v) => v,
         Err(e) => {
-            for r in reports.iter_mut().filter(|r| r.offloaded) {
-                r.offloaded = false;
-                r.reason = Some(format!("the oracle could not run: {e}"));
-            }
+            keep_on_cpu(&mut reports, &format!("the oracle could not run: {e}"));
             return (Vec::new(), reports);
         }
     };

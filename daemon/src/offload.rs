@@ -473,9 +473,8 @@ pub fn check(
     let mut trips = Vec::with_capacity(kern.trips.len());
     for t in &kern.trips {
         let n = eval(&t.num, &ints, &[]).ok_or_else(|| decline("overflow", "trip count"))?;
-        // The formula describes the loop only from a non-negative numerator: below it, a loop
-        // whose exit test compares unsigned would wrap and run on (the oracle found one in
-        // memcpy: `n -= 32` while `n >u 47`, entered with n = 16).
+        // A conservative pre-check: the formulas are derived for a non-negative numerator. The
+        // exact guard against a wrapping exit test is the wrap check below.
         if n < 0 {
             return Err(decline(
                 "condition",
@@ -549,18 +548,9 @@ pub fn check(
     let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
     let (mut lo, mut hi) = (i128::MAX, i128::MIN);
     for a in &kern.accesses {
-        let overflow = || decline("overflow", "access range");
-        let base = eval(&a.base, &ints, &trips).ok_or_else(overflow)?;
-        let (mut alo, mut ahi) = (base, base);
-        for (j, s) in &a.strides {
-            let s = eval(s, &ints, &trips).ok_or_else(overflow)?;
-            let span = s
-                .checked_mul((trips[*j as usize] - 1).max(0))
-                .ok_or_else(overflow)?;
-            alo += span.min(0);
-            ahi += span.max(0);
-        }
-        ahi += i128::from(a.width);
+        let (alo, ahi) = extremes(&a.base, &a.strides, &ints, &trips, u32::MAX, false)
+            .and_then(|(lo, hi)| Some((lo, hi.checked_add(i128::from(a.width))?)))
+            .ok_or_else(|| decline("overflow", "access range"))?;
         let imm = i128::from(a.imm);
         if alo - imm < 0 || ahi - imm > U32_END || ahi > memory_len as i128 {
             return Err(decline(

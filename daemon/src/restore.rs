@@ -57,16 +57,10 @@ pub fn restore(engine: &Engine, bytes: &[u8], trusted: &TrustedKeys, now: u64) -
     let decompressed = Instant::now();
 
     let module = deserialize(engine, &code, &manifest.targets[target].triple)?;
-    let kernels = match manifest
-        .sections
-        .iter()
-        .position(|s| s.kind == SectionKind::Offload)
-    {
-        Some(i) => Some(tensorwasm_bundle::offload::OffloadTable::from_json(
-            &bundle.section(i as u32)?,
-        )?),
-        None => None,
-    };
+    let kernels = bundle
+        .section_of_kind(SectionKind::Offload)?
+        .map(|json| tensorwasm_bundle::offload::OffloadTable::from_json(&json))
+        .transpose()?;
     let done = Instant::now();
     Ok(Restored {
         module,

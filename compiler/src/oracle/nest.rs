@@ -158,22 +158,11 @@ impl Bench<'_> {
         } else {
             &self.reference
         };
-        let mut store = Store::new(
-            self.engine,
-            State {
-                off: OffloadState::default(),
-            },
-        );
+        let mut store = self.store();
         store
             .set_fuel(FUEL)
             .map_err(|e| format!("cannot set fuel: {e}"))?;
-        let inst = pre
-            .instantiate(&mut store)
-            .map_err(|e| format!("cannot instantiate the nest's module: {e:#}"))?;
-        let mem = inst
-            .exports(&mut store)
-            .find_map(|e| e.into_memory())
-            .ok_or("the module exports no memory")?;
+        let (inst, mem) = instantiate(pre, &mut store)?;
         fill(mem.data_mut(&mut store));
         let f = inst
             .get_func(&mut store, &self.export)
@@ -219,6 +208,22 @@ impl Bench<'_> {
                 .map(|r| (*r, stats.last_decline.clone().unwrap_or_default())),
             out_of_fuel,
         })
+    }
+
+    fn store(&self) -> Store<State> {
+        Store::new(
+            self.engine,
+            State {
+                off: OffloadState::default(),
+            },
+        )
+    }
+
+    /// The size of the memory the nest sees: the module's memory after instantiation.
+    fn memory_len(&self) -> Result<usize, String> {
+        let mut store = self.store();
+        let (_, mem) = instantiate(&self.reference, &mut store)?;
+        Ok(mem.data_size(&store))
     }
 
     /// The parameters of the outlined nest for a case (`tiny`: sizes below 4).
@@ -333,6 +338,21 @@ impl Bench<'_> {
         let c = self.run(true, params, &fill)?;
         Ok((compare(&r, &c), c))
     }
+}
+
+/// An instance of the nest module and its (first exported) memory.
+fn instantiate(
+    pre: &InstancePre<State>,
+    store: &mut Store<State>,
+) -> Result<(wasmtime::Instance, wasmtime::Memory), String> {
+    let inst = pre
+        .instantiate(&mut *store)
+        .map_err(|e| format!("cannot instantiate the nest's module: {e:#}"))?;
+    let mem = inst
+        .exports(&mut *store)
+        .find_map(|e| e.into_memory())
+        .ok_or("the module exports no memory")?;
+    Ok((inst, mem))
 }
 
 /// `None` when the candidate run matches the reference run.
@@ -491,12 +511,7 @@ fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, Str
         seed,
         failure: None,
     };
-    // The memory size the nest sees: the module's initial memory.
-    let probe = bench.run(false, &[], &|_: &mut [u8]| {});
-    let memory_len = match probe {
-        Ok(r) => r.memory.len(),
-        Err(e) => return Err(e),
-    };
+    let memory_len = bench.memory_len()?;
     let mut spent: i128 = 0;
     for i in 0..cases {
         if spent > ITERATION_BUDGET {
