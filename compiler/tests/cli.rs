@@ -865,6 +865,19 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
         ],
         "unknown backend `gpu`",
     );
+    if !tensorwasm_oracle::CudaBackend::library_present() {
+        env.fails(
+            &[
+                "run",
+                &out,
+                "--trusted",
+                &env.path("k.pub"),
+                "--backend",
+                "cuda",
+            ],
+            "cannot use the cuda backend",
+        );
+    }
     // --no-offload: no kernel table, every loop on the CPU, the same output.
     let plain = env.path("plain.twb");
     env.ok(&[
@@ -964,4 +977,62 @@ fn a_module_the_offload_stages_cannot_handle_still_builds_without_kernels() {
         report.contains("already imports from tensorwasm:offload"),
         "{report}"
     );
+}
+
+#[test]
+fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_error() {
+    use tensorwasm_bundle::offload::{OffloadKernel, OffloadTable};
+    use tensorwasm_bundle::{BundleWriter, Manifest, SectionKind, SigningKey};
+    let env = Env::new();
+    let key = SigningKey::from_file_text(&std::fs::read_to_string(env.path("k.key")).expect("key"))
+        .expect("key file");
+    let kernel = OffloadKernel {
+        name: "tw_f99_loop0".into(),
+        function: 99,
+        offset: 0,
+        ptx: String::new(),
+        block: [256, 1, 1],
+        args: vec![],
+        trips: vec![],
+        grid: vec![],
+        params: vec![],
+        accesses: vec![],
+        checks: vec![],
+        min_threads: 4096,
+        live_outs: vec![],
+        oracle: None,
+    };
+    let table = OffloadTable {
+        kernels: vec![kernel],
+    };
+    let write = |name: &str, wasm: Option<&[u8]>| {
+        let mut w = BundleWriter::new(Manifest {
+            name: "odd".into(),
+            version: 1,
+            created_at: None,
+            expires_at: None,
+            tool: "test".into(),
+            source_hash: [0; 32],
+            exports: vec![],
+            targets: vec![],
+            sections: vec![],
+        });
+        if let Some(wasm) = wasm {
+            w.add_section(SectionKind::Wasm, wasm).expect("section");
+        }
+        w.add_section(SectionKind::Offload, &table.to_json())
+            .expect("section");
+        env.write(name, &w.finish(&[&key]).expect("signed"))
+    };
+    let pubkey = env.path("k.pub");
+    let no_wasm = write("no-wasm.twb", None);
+    let out = env.tw(&["oracle", &no_wasm, "--trusted", &pubkey]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no wasm section"));
+    let arith = wat::parse_str(std::fs::read_to_string(ARITH).expect("arith")).expect("wat");
+    let wrong = write("wrong.twb", Some(&arith));
+    let out = env.tw(&["oracle", &wrong, "--trusted", &pubkey]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("names function 99"), "{err}");
 }

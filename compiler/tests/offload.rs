@@ -235,19 +235,20 @@ fn fill_ramp(mem: &mut [u8], at: usize, n: usize) {
     }
 }
 
-struct Host2 {
+/// The hand-written module in its original and rewritten forms, with its kernel table.
+struct Pair {
     engine: Engine,
     original: Vec<u8>,
     rewritten: Vec<u8>,
     table: OffloadTable,
 }
 
-impl Host2 {
-    fn new() -> Host2 {
+impl Pair {
+    fn new() -> Pair {
         let original = wat::parse_str(WAT).expect("wat");
         let (rewritten, table) = offloaded(&original);
         assert_eq!(table.kernels.len(), 3, "the divide, copy and scatter loops");
-        Host2 {
+        Pair {
             engine: Engine::default(),
             original,
             rewritten,
@@ -298,7 +299,7 @@ impl Host2 {
 
 #[test]
 fn the_host_dispatches_in_bounds_and_declines_the_rest() {
-    let h = Host2::new();
+    let h = Pair::new();
     let i = Val::I32;
     let ramp = |p: usize, n: usize| move |m: &mut [u8]| fill_ramp(m, p, n);
 
@@ -359,7 +360,7 @@ fn the_host_dispatches_in_bounds_and_declines_the_rest() {
 
 #[test]
 fn below_the_threshold_the_host_declines() {
-    let h = Host2::new();
+    let h = Pair::new();
     let engine = &h.engine;
     let module = Module::new(engine, &h.rewritten).expect("module");
     let mut linker: Linker<State> = Linker::new(engine);
@@ -387,7 +388,7 @@ fn below_the_threshold_the_host_declines() {
 
 #[test]
 fn a_module_whose_imports_the_table_does_not_describe_is_refused() {
-    let h = Host2::new();
+    let h = Pair::new();
     let module = Module::new(&h.engine, &h.rewritten).expect("module");
     let mut linker: Linker<State> = Linker::new(&h.engine);
     let mut table = h.table.clone();
@@ -556,4 +557,65 @@ fn the_guard_declines_a_trip_count_that_would_wrap() {
     }));
     let f = unguarded.failure.expect("caught without the wrap check");
     assert!(f.what.contains("did not raise its trap flag"), "{}", f.what);
+}
+
+#[test]
+fn malformed_dispatch_imports_are_refused_and_a_stray_live_out_traps() {
+    let engine = Engine::default();
+    let table = OffloadTable { kernels: vec![] };
+    let link = |wat: &str| -> Result<(Module, Linker<State>), String> {
+        let module = Module::new(&engine, wat::parse_str(wat).expect("wat")).expect("module");
+        let mut linker: Linker<State> = Linker::new(&engine);
+        define(
+            &mut linker,
+            &module,
+            Arc::new(Kernels::new(table.clone())),
+            Arc::new(Host::none()),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((module, linker))
+    };
+    let refused = |wat: &str| match link(wat) {
+        Ok(_) => panic!("linked: {wat}"),
+        Err(e) => e,
+    };
+    let err = refused(r#"(module (import "tensorwasm:offload" "live_out" (memory 1)))"#);
+    assert!(err.contains("is not a function"), "{err}");
+    let err = refused(r#"(module (import "tensorwasm:offload" "live_out" (func (param i64))))"#);
+    assert!(err.contains("must have type (i32) -> i64"), "{err}");
+
+    // A kernel's import with another signature than the table's.
+    let h = Pair::new();
+    let mut table = h.table.clone();
+    table.kernels[0].args.pop();
+    let module = Module::new(&h.engine, &h.rewritten).expect("module");
+    let mut linker: Linker<State> = Linker::new(&h.engine);
+    let err = define(
+        &mut linker,
+        &module,
+        Arc::new(Kernels::new(table)),
+        Arc::new(Host::none()),
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("does not have the kernel's type"),
+        "{err}"
+    );
+
+    // live_out with no dispatch behind it traps with a message, it does not panic.
+    let (module, linker) = link(
+        r#"(module (import "tensorwasm:offload" "live_out" (func $lo (param i32) (result i64)))
+             (func (export "f") (result i64) (call $lo (i32.const 5))))"#,
+    )
+    .expect("links");
+    let mut store = Store::new(
+        &engine,
+        State {
+            off: OffloadState::default(),
+        },
+    );
+    let inst = linker.instantiate(&mut store, &module).expect("instance");
+    let f = inst.get_typed_func::<(), i64>(&mut store, "f").expect("f");
+    let err = f.call(&mut store, ()).expect_err("traps");
+    assert!(format!("{err:#}").contains("no such live-out"), "{err:#}");
 }
