@@ -13,6 +13,7 @@
 #   wasm/bare/NAME.wasm   the kernel alone, exported as NAME (plus memory), no libc, no entry;
 #   wasm/wasi/NAME.wasm   samples/c/programs/NAME.c, a WASI command whose main includes the kernel
 #                         as a static function, so that clang -O2 inlines it into main.
+# And wasm/cuda/NAME.wasm from samples/c/cuda/NAME.c: WASI commands that call wasi:cuda.
 # The output is byte-reproducible for a given clang: no debug info (--strip-debug), no paths.
 # The `name` section is kept, so the analysis can print function names.
 set -euo pipefail
@@ -23,7 +24,7 @@ for arg in "$@"; do
     case "$arg" in
         --record) record=1 ;;
         -h | --help)
-            sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -103,6 +104,19 @@ for src in "${kernels[@]}"; do
         die "WASI build of $prog failed"
     echo "wasi  wasm/wasi/$name.wasm ($(size "$out") bytes)"
     programs+=("$name")
+done
+
+# Guests that call wasi:cuda themselves (samples/c/cuda/wasi_cuda.h). They import `wasi:cuda`,
+# which the wasmtime CLI does not provide: run them with `tensorwasm run` (see samples/README.md).
+out_cuda="$here/wasm/cuda"
+mkdir -p "$out_cuda"
+rm -f "$out_cuda"/*.wasm
+for prog in cuda/*.c; do
+    name="$(basename "$prog" .c)"
+    out="$out_cuda/$name.wasm"
+    "$CLANG" "${wasi_flags[@]}" "${warn[@]}" "$prog" "${wasi_libs[@]}" -o "$out" ||
+        die "WASI build of $prog failed"
+    echo "cuda  wasm/cuda/$name.wasm ($(size "$out") bytes)"
 done
 
 # Check the shapes the WASI programs exist for, when llvm-objdump is at hand: the kernel (a static

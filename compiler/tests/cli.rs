@@ -1036,3 +1036,60 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("names function 99"), "{err}");
 }
+
+#[test]
+fn a_wasi_cuda_guest_runs_its_own_kernel_on_emulated_and_its_cpu_path_on_none() {
+    let env = Env::new();
+    let key = env.path("k.key");
+    let out = env.path("saxpy_cuda.twb");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/wasm/cuda/saxpy_cuda.wasm"
+    );
+    let built = env.tw(&[
+        "build",
+        sample,
+        "-o",
+        &out,
+        "--key",
+        &key,
+        "--oracle-cases",
+        "20",
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let expected = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/wasm/cuda/saxpy_cuda.stdout"
+    ))
+    .expect("expected stdout");
+    let run = |backend: &str| {
+        env.tw(&[
+            "run",
+            &out,
+            "--trusted",
+            &env.path("k.pub"),
+            "--backend",
+            backend,
+            "--stats",
+        ])
+    };
+    let emulated = run("emulated");
+    let err = String::from_utf8_lossy(&emulated.stderr);
+    assert!(emulated.status.success(), "{err}");
+    assert_eq!(emulated.stdout, expected, "{err}");
+    assert!(
+        err.contains("ran on the device (wasi:cuda); matches the CPU bit for bit"),
+        "{err}"
+    );
+    assert!(err.contains("wasi:cuda/saxpy: 1 dispatched"), "{err}");
+    let none = run("none");
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(none.status.success(), "{err}");
+    assert_eq!(none.stdout, expected, "{err}");
+    assert!(err.contains("no device; running on the CPU"), "{err}");
+    assert!(!err.contains("wasi:cuda/saxpy"), "{err}");
+}

@@ -619,3 +619,357 @@ fn malformed_dispatch_imports_are_refused_and_a_stray_live_out_traps() {
     let err = f.call(&mut store, ()).expect_err("traps");
     assert!(format!("{err:#}").contains("no such live-out"), "{err:#}");
 }
+
+// ---- wasi:cuda: a guest's own kernels, and the host's checks of every pointer it passes ----
+
+/// Re-exports every `wasi:cuda` import, so a test can call them one by one on one instance
+/// (device state lives as long as the instance).
+const WASI_CUDA_WAT: &str = r#"(module
+  (import "wasi:cuda" "device_count" (func $count (result i32)))
+  (import "wasi:cuda" "module_load" (func $load (param i32 i32) (result i32)))
+  (import "wasi:cuda" "mem_alloc" (func $alloc (param i32) (result i32)))
+  (import "wasi:cuda" "mem_free" (func $free (param i32) (result i32)))
+  (import "wasi:cuda" "memcpy_htod" (func $htod (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:cuda" "memcpy_dtoh" (func $dtoh (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:cuda" "launch" (func $launch (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi:cuda" "synchronize" (func $sync (result i32)))
+  (import "wasi:cuda" "last_error" (func $err (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "count") (result i32) call $count)
+  (func (export "load") (param i32 i32) (result i32) local.get 0 local.get 1 call $load)
+  (func (export "alloc") (param i32) (result i32) local.get 0 call $alloc)
+  (func (export "free") (param i32) (result i32) local.get 0 call $free)
+  (func (export "htod") (param i32 i32 i32 i32) (result i32)
+    local.get 0 local.get 1 local.get 2 local.get 3 call $htod)
+  (func (export "dtoh") (param i32 i32 i32 i32) (result i32)
+    local.get 0 local.get 1 local.get 2 local.get 3 call $dtoh)
+  (func (export "launch") (param i32 i32 i32 i32 i32 i32) (result i32)
+    local.get 0 local.get 1 local.get 2 local.get 3 local.get 4 local.get 5 call $launch)
+  (func (export "sync") (result i32) call $sync)
+  (func (export "err") (param i32 i32) (result i32) local.get 0 local.get 1 call $err))"#;
+
+const SAXPY_PTX: &str = "\
+.version 8.0
+.target sm_75
+.address_size 64
+.visible .entry saxpy(.param .u64 px, .param .u64 py, .param .f32 pa, .param .u32 pn)
+{
+  .reg .pred %p<1>;
+  .reg .b32 %r<5>;
+  .reg .b64 %rd<5>;
+  .reg .f32 %f<5>;
+  ld.param.u64 %rd0, [px];
+  ld.param.u64 %rd1, [py];
+  ld.param.f32 %f0, [pa];
+  ld.param.u32 %r0, [pn];
+  mov.u32 %r1, %ctaid.x;
+  mov.u32 %r2, %ntid.x;
+  mov.u32 %r3, %tid.x;
+  mad.lo.u32 %r4, %r1, %r2, %r3;
+  setp.ge.u32 %p0, %r4, %r0;
+  @%p0 bra DONE;
+  mul.wide.u32 %rd2, %r4, 4;
+  add.s64 %rd3, %rd0, %rd2;
+  add.s64 %rd4, %rd1, %rd2;
+  ld.global.f32 %f1, [%rd3];
+  ld.global.f32 %f2, [%rd4];
+  mul.rn.f32 %f3, %f0, %f1;
+  add.rn.f32 %f4, %f3, %f2;
+  st.global.f32 [%rd4], %f4;
+DONE:
+  ret;
+}
+";
+
+/// One instance of [`WASI_CUDA_WAT`] on a backend.
+struct Guest {
+    store: Store<State>,
+    instance: wasmtime::Instance,
+    memory: wasmtime::Memory,
+}
+
+impl Guest {
+    fn new(engine: &Engine, backend: BackendKind) -> Guest {
+        let wasm = wat::parse_str(WASI_CUDA_WAT).expect("wat");
+        let module = Module::new(engine, wasm).expect("module compiles");
+        let mut linker: Linker<State> = Linker::new(engine);
+        tensorwasmd::wasi_cuda::define(
+            &mut linker,
+            Arc::new(Host::new(backend, None).expect("host")),
+        )
+        .expect("wasi:cuda defined");
+        let mut store = Store::new(
+            engine,
+            State {
+                off: OffloadState::default(),
+            },
+        );
+        let instance = linker.instantiate(&mut store, &module).expect("instance");
+        let memory = instance.get_memory(&mut store, "memory").expect("memory");
+        Guest {
+            store,
+            instance,
+            memory,
+        }
+    }
+
+    /// Calls export `name` with i32 arguments (given as u32, so that pointers past 2^31 read
+    /// naturally) and returns its i32 result.
+    fn call(&mut self, name: &str, args: &[u32]) -> i32 {
+        let f = self.instance.get_func(&mut self.store, name).expect(name);
+        let args: Vec<Val> = args.iter().map(|&a| Val::I32(a as i32)).collect();
+        let mut out = [Val::I32(0)];
+        f.call(&mut self.store, &args, &mut out).expect("no trap");
+        out[0].unwrap_i32()
+    }
+
+    fn mem(&mut self) -> &mut [u8] {
+        self.memory.data_mut(&mut self.store)
+    }
+
+    fn put(&mut self, at: usize, bytes: &[u8]) {
+        self.mem()[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// The message `last_error` gives.
+    fn last_error(&mut self) -> String {
+        let n = self.call("err", &[60_000, 4096]);
+        assert!(n >= 0, "last_error failed: {n}");
+        String::from_utf8(self.mem()[60_000..60_000 + n as usize].to_vec()).expect("utf-8")
+    }
+}
+
+use tensorwasmd::wasi_cuda::code;
+
+const PAGE: u32 = 65536;
+
+#[test]
+fn wasi_cuda_checks_every_guest_pointer_before_device_work() {
+    let engine = Engine::default();
+    let mut g = Guest::new(&engine, BackendKind::Emulated);
+    assert_eq!(g.call("count", &[]), 1);
+    let b = g.call("alloc", &[64]);
+    assert!(b >= 0, "alloc: {b}");
+    let b = b as u32;
+    // Copies in: a pointer at 0, ending exactly at the end of memory, and empty at the end.
+    assert_eq!(g.call("htod", &[b, 0, 0, 16]), 0);
+    assert_eq!(g.call("htod", &[b, 0, PAGE - 16, 16]), 0);
+    assert_eq!(g.call("htod", &[b, 0, PAGE, 0]), 0);
+    // One byte past the end, a pointer past it, and lengths whose sum wraps past 2^32.
+    for (src, len) in [
+        (PAGE, 1),
+        (PAGE - 15, 16),
+        (PAGE + 1, 0),
+        (u32::MAX - 15, 32),
+        (16, u32::MAX),
+        (u32::MAX, u32::MAX),
+    ] {
+        assert_eq!(
+            g.call("htod", &[b, 0, src, len]),
+            code::BAD_POINTER,
+            "htod from {src} len {len}"
+        );
+        let msg = g.last_error();
+        assert!(msg.contains("leave linear memory"), "{msg}");
+    }
+    // Device ranges: past the buffer's 64 bytes, and an offset that wraps.
+    assert_eq!(g.call("htod", &[b, 60, 0, 8]), code::BAD_POINTER);
+    assert!(g.last_error().contains("leave the buffer of 64 bytes"));
+    assert_eq!(g.call("htod", &[b, u32::MAX, 0, 2]), code::BAD_POINTER);
+    assert_eq!(g.call("htod", &[b + 7, 0, 0, 4]), code::BAD_HANDLE);
+    assert_eq!(g.call("htod", &[u32::MAX, 0, 0, 4]), code::BAD_HANDLE);
+
+    // Copies out: a failing one writes nothing.
+    let pattern: Vec<u8> = (0..64u8).collect();
+    g.put(1000, &pattern);
+    assert_eq!(g.call("htod", &[b, 0, 1000, 64]), 0);
+    assert_eq!(g.call("dtoh", &[PAGE - 64, b, 0, 64]), 0);
+    assert_eq!(&g.mem()[(PAGE - 64) as usize..], &pattern[..]);
+    let before = g.mem().to_vec();
+    for (dst, off, len) in [
+        (PAGE - 8, 0, 16),
+        (u32::MAX - 3, 0, 8),
+        (0, 0, u32::MAX),
+        (0, 32, 64),
+    ] {
+        assert_eq!(
+            g.call("dtoh", &[dst, b, off, len]),
+            code::BAD_POINTER,
+            "dtoh to {dst} from {off} len {len}"
+        );
+    }
+    assert!(g.mem() == &before[..], "a failing dtoh wrote to memory");
+
+    // Modules: bad pointers, text that is not PTX, and the quota on PTX size.
+    assert_eq!(g.call("load", &[PAGE, 1]), code::BAD_POINTER);
+    assert_eq!(g.call("load", &[u32::MAX, 2]), code::BAD_POINTER);
+    g.put(2000, b"this is not ptx");
+    assert_eq!(g.call("load", &[2000, 15]), code::MALFORMED_PTX);
+    assert!(g.last_error().contains("PTX does not parse"));
+    g.put(2000, &[0xff, 0xfe]);
+    assert_eq!(g.call("load", &[2000, 2]), code::MALFORMED_PTX);
+
+    // Quotas and handles.
+    assert_eq!(g.call("alloc", &[0x7fff_ffff]), code::QUOTA);
+    assert!(g.last_error().contains("over the limit"));
+    assert_eq!(g.call("free", &[b]), 0);
+    assert_eq!(g.call("free", &[b]), code::BAD_HANDLE);
+    assert_eq!(g.call("htod", &[b, 0, 0, 4]), code::BAD_HANDLE);
+
+    // last_error itself: a short buffer gets a prefix and the full length; a bad pointer fails.
+    let full = g.last_error();
+    let n = g.call("err", &[50_000, 5]);
+    assert_eq!(n as usize, full.len());
+    assert_eq!(&g.mem()[50_000..50_005], &full.as_bytes()[..5]);
+    assert_eq!(g.call("err", &[PAGE - 2, 5]), code::BAD_POINTER);
+    assert_eq!(g.call("sync", &[]), 0);
+}
+
+/// Writes `dims` and `args` for a saxpy launch at 3000 and 3100 and returns (dims, args).
+fn saxpy_launch(g: &mut Guest, records: &[(u32, u32, u64)]) -> (u32, u32) {
+    let dims: Vec<u8> = [4u32, 1, 1, 64, 1, 1]
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    g.put(3000, &dims);
+    let args: Vec<u8> = records
+        .iter()
+        .flat_map(|&(kind, reserved, value)| {
+            let mut r = kind.to_le_bytes().to_vec();
+            r.extend(reserved.to_le_bytes());
+            r.extend(value.to_le_bytes());
+            r
+        })
+        .collect();
+    g.put(3100, &args);
+    (3000, 3100)
+}
+
+#[test]
+fn wasi_cuda_runs_a_guest_kernel_like_the_cpu_and_refuses_bad_launches() {
+    use tensorwasmd::wasi_cuda::arg_kind;
+    let engine = Engine::default();
+    let mut g = Guest::new(&engine, BackendKind::Emulated);
+    g.put(10_000, SAXPY_PTX.as_bytes());
+    let m = g.call("load", &[10_000, SAXPY_PTX.len() as u32]);
+    assert_eq!(m, 0, "load: {}", g.last_error());
+    let n = 250u32; // 4 blocks of 64 threads: the last block has threads past n
+    let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.37 - 11.0).collect();
+    let y: Vec<f32> = (0..n).map(|i| 3.0 - i as f32 * 0.125).collect();
+    let a = 1.75f32;
+    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|f| f.to_le_bytes()).collect() };
+    g.put(20_000, &bytes(&x));
+    g.put(30_000, &bytes(&y));
+    let dx = g.call("alloc", &[n * 4]) as u32;
+    let dy = g.call("alloc", &[n * 4]) as u32;
+    assert_eq!(g.call("htod", &[dx, 0, 20_000, n * 4]), 0);
+    assert_eq!(g.call("htod", &[dy, 0, 30_000, n * 4]), 0);
+    g.put(12_000, b"saxpy");
+    let good = [
+        (arg_kind::BUFFER, 0, u64::from(dx)),
+        (arg_kind::BUFFER, 0, u64::from(dy)),
+        (arg_kind::F32, 0, u64::from(a.to_bits())),
+        (arg_kind::U32, 0, u64::from(n)),
+    ];
+    let (dims, args) = saxpy_launch(&mut g, &good);
+    assert_eq!(
+        g.call("launch", &[m as u32, 12_000, 5, dims, args, 4]),
+        0,
+        "launch: {}",
+        g.last_error()
+    );
+    assert_eq!(g.call("dtoh", &[40_000, dy, 0, n * 4]), 0);
+    let got: Vec<u8> = g.mem()[40_000..40_000 + (n * 4) as usize].to_vec();
+    let want: Vec<f32> = x.iter().zip(&y).map(|(x, y)| a * x + y).collect();
+    assert_eq!(got, bytes(&want), "device result differs from the CPU's");
+    let stats = g.store.data().off.guest_stats().to_vec();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].kernel, "wasi:cuda/saxpy");
+    assert_eq!(stats[0].dispatched, 1);
+
+    // Bad launches: each refused with its code, the daemon-side state intact.
+    let mut bad = |records: &[(u32, u32, u64)], nargs: u32, name_len: u32, module: u32| {
+        let (dims, args) = saxpy_launch(&mut g, records);
+        let rc = g.call("launch", &[module, 12_000, name_len, dims, args, nargs]);
+        (rc, g.last_error())
+    };
+    let (rc, msg) = bad(&good, 4, 5, 9);
+    assert_eq!(rc, code::BAD_HANDLE, "{msg}");
+    let (rc, msg) = bad(&good, 4, 4, 0); // entry `saxp`
+    assert_eq!(rc, code::LAUNCH_FAILED, "{msg}");
+    let (rc, msg) = bad(&good[..3], 3, 5, 0);
+    assert_eq!(rc, code::LAUNCH_FAILED, "{msg}");
+    assert!(msg.contains("parameters"), "{msg}");
+    let mut wrong = good;
+    wrong[3] = (arg_kind::F64, 0, 0);
+    let (rc, msg) = bad(&wrong, 4, 5, 0);
+    assert_eq!(rc, code::LAUNCH_FAILED, "{msg}");
+    wrong[3] = (9, 0, 0);
+    let (rc, msg) = bad(&wrong, 4, 5, 0);
+    assert_eq!(rc, code::BAD_ARGUMENT, "{msg}");
+    wrong[3] = (arg_kind::U32, 1, u64::from(n));
+    let (rc, msg) = bad(&wrong, 4, 5, 0);
+    assert_eq!(rc, code::BAD_ARGUMENT, "{msg}");
+    wrong[3] = (arg_kind::U32, 0, 1 << 40);
+    let (rc, msg) = bad(&wrong, 4, 5, 0);
+    assert_eq!(rc, code::BAD_ARGUMENT, "{msg}");
+    wrong[3] = (arg_kind::BUFFER, 0, 77);
+    let (rc, msg) = bad(&wrong, 4, 5, 0);
+    assert_eq!(rc, code::BAD_HANDLE, "{msg}");
+    let (rc, msg) = bad(&good, 65, 5, 0);
+    assert_eq!(rc, code::QUOTA, "{msg}");
+    let (rc, _) = bad(&good, 0x1000_0000, 5, 0);
+    assert_eq!(rc, code::QUOTA);
+    // Dimensions at the end of memory, and zero or oversized blocks.
+    assert_eq!(
+        g.call("launch", &[0, 12_000, 5, PAGE - 20, args, 4]),
+        code::BAD_POINTER
+    );
+    let zero: Vec<u8> = [4u32, 1, 1, 0, 1, 1]
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    g.put(3200, &zero);
+    assert_eq!(
+        g.call("launch", &[0, 12_000, 5, 3200, args, 4]),
+        code::LAUNCH_FAILED
+    );
+    let huge: Vec<u8> = [1u32 << 30, 1, 1, 1024, 1, 1]
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    g.put(3200, &huge);
+    assert_eq!(
+        g.call("launch", &[0, 12_000, 5, 3200, args, 4]),
+        code::QUOTA
+    );
+    // A kernel that runs out of its instruction budget fails instead of hanging the host.
+    let spin = SAXPY_PTX.replace("DONE:\n  ret;", "DONE:\n  bra DONE;");
+    g.put(14_000, spin.as_bytes());
+    let s = g.call("load", &[14_000, spin.len() as u32]);
+    assert_eq!(s, 1, "{}", g.last_error());
+    assert_eq!(
+        g.call("launch", &[1, 12_000, 5, dims, args, 4]),
+        code::LAUNCH_FAILED
+    );
+    let stats = g.store.data().off.guest_stats().to_vec();
+    // Launches that reached the backend and failed there: too few parameters, a mistyped one,
+    // a zero block, the spin. (Records refused while decoding never reach the backend.)
+    assert_eq!(stats[0].declined["launch-failed"], 4, "{stats:?}");
+    assert_eq!(stats[1].kernel, "wasi:cuda/saxp");
+}
+
+#[test]
+fn wasi_cuda_without_a_device_answers_not_available() {
+    let engine = Engine::default();
+    let mut g = Guest::new(&engine, BackendKind::None);
+    assert_eq!(g.call("count", &[]), 0);
+    g.put(10_000, SAXPY_PTX.as_bytes());
+    assert_eq!(
+        g.call("load", &[10_000, SAXPY_PTX.len() as u32]),
+        code::NOT_AVAILABLE
+    );
+    assert_eq!(g.call("alloc", &[16]), code::NOT_AVAILABLE);
+    assert_eq!(g.call("sync", &[]), code::NOT_AVAILABLE);
+    assert!(g.last_error().contains("backend none"));
+}

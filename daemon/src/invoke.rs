@@ -136,10 +136,12 @@ impl Runtime {
         let mut linker: Linker<State> = Linker::new(&engine);
         p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
             .map_err(|e| Error::Runtime(format!("cannot link WASI: {e:#}")))?;
+        let host = Arc::new(host);
+        crate::wasi_cuda::define(&mut linker, host.clone())?;
         Ok(Runtime {
             engine,
             linker,
-            host: Arc::new(host),
+            host,
             _ticker: ticker,
         })
     }
@@ -325,13 +327,10 @@ impl Runtime {
 }
 
 /// One entry per kernel of the prepared module, calls or not.
+/// The bundle's kernels in table order, then each entry the guest launched through `wasi:cuda`.
 fn kernel_stats(prepared: &Prepared, state: &State) -> Vec<KernelStats> {
-    let Some(k) = &prepared.kernels else {
-        return Vec::new();
-    };
-    k.table()
-        .kernels
-        .iter()
+    let table = prepared.kernels.iter().flat_map(|k| &k.table().kernels);
+    table
         .enumerate()
         .map(|(i, kern)| match state.offload.stats().get(i) {
             Some(s) if !s.kernel.is_empty() => s.clone(),
@@ -340,6 +339,7 @@ fn kernel_stats(prepared: &Prepared, state: &State) -> Vec<KernelStats> {
                 ..KernelStats::default()
             },
         })
+        .chain(state.offload.guest_stats().iter().cloned())
         .collect()
 }
 

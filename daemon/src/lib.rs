@@ -24,5 +24,6 @@ pub mod restore;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod values;
+pub mod wasi_cuda;
 
 pub use error::{Error, Result};

@@ -119,6 +119,11 @@ impl Host {
     pub fn kind(&self) -> BackendKind {
         self.kind
     }
+
+    /// The CUDA device, with backend `cuda`.
+    pub(crate) fn cuda(&self) -> Option<&Mutex<tensorwasm_oracle::CudaBackend>> {
+        self.cuda.as_ref()
+    }
 }
 
 /// A bundle's kernels, ready to dispatch: the table with each PTX module parsed once.
@@ -172,12 +177,19 @@ pub struct KernelStats {
 pub struct OffloadState {
     live_outs: Vec<i64>,
     stats: Vec<KernelStats>,
+    /// The guest's own `wasi:cuda` device state.
+    pub(crate) guest: crate::wasi_cuda::GuestDevice,
 }
 
 impl OffloadState {
     /// Per kernel of the bundle, in table order (empty when the module has no kernels).
     pub fn stats(&self) -> &[KernelStats] {
         &self.stats
+    }
+
+    /// What each entry the guest launched through `wasi:cuda` did.
+    pub fn guest_stats(&self) -> &[KernelStats] {
+        self.guest.stats()
     }
 
     fn record(&mut self, k: usize, name: &str) -> &mut KernelStats {

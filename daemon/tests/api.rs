@@ -619,32 +619,76 @@ fn help_teaches_and_bad_configs_are_refused() {
     assert!(err.contains("queue_timeout"), "{err}");
 }
 
-/// The WASI saxpy sample built with offload, signed by the trusted key.
-fn offloaded_saxpy(fx: &Fixture) -> Vec<u8> {
+/// The sample `samples/wasm/NAME.wasm` built as bundle `bundle_name` (with offload when
+/// `offload`), signed by the trusted key.
+fn built_sample(
+    fx: &Fixture,
+    name: &str,
+    bundle_name: &str,
+    offload: bool,
+) -> (Vec<u8>, tensorwasm::pipeline::BuildReport) {
     let key_path = fx.path("build.key");
     std::fs::write(&key_path, key().to_file_text()).expect("key");
-    let out = fx.path("saxpy.twb");
+    let out = fx.path("sample.twb");
     let opts = tensorwasm::pipeline::BuildOptions {
         input: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../samples/wasm/wasi/saxpy.wasm"),
+            .join(format!("../samples/wasm/{name}.wasm")),
         output: out.clone(),
         key: key_path,
-        name: Some("saxpy".into()),
+        name: Some(bundle_name.into()),
         version: 1,
         expires: None,
         targets: vec![],
-        offload: true,
+        offload,
         oracle_cases: 50,
         oracle_seed: Some(1),
     };
     let report =
         tensorwasm::pipeline::build(&opts, &indicatif::ProgressBar::hidden()).expect("builds");
+    (std::fs::read(out).expect("bundle"), report)
+}
+
+/// The WASI saxpy sample built with offload, signed by the trusted key.
+fn offloaded_saxpy(fx: &Fixture) -> Vec<u8> {
+    let (bundle, report) = built_sample(fx, "wasi/saxpy", "saxpy", true);
     assert!(
         report.kernels.iter().any(|k| k.offloaded),
         "{:?}",
         report.kernels
     );
-    std::fs::read(out).expect("bundle")
+    bundle
+}
+
+#[test]
+fn a_wasi_cuda_guest_runs_its_kernel_on_the_daemon_backend() {
+    let fx = Fixture::new();
+    let (bundle, _) = built_sample(&fx, "cuda/saxpy_cuda", "cuda", false);
+    let expected = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/wasm/cuda/saxpy_cuda.stdout"),
+    )
+    .expect("expected output");
+    for (backend, ran_on, launches) in [("emulated", "cpu+emulated", 1), ("none", "cpu", 0)] {
+        let fx = Fixture::new();
+        let d = fx.start(&["--backend", backend]);
+        assert_eq!(d.deploy("cuda", ALICE, &bundle).status, 201);
+        let r = d.req("POST", "/v1/bundles/cuda/run", Some(INVOKER), b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["stdout"], expected.as_str(), "{v}");
+        assert_eq!(v["exit_code"], 0, "{v}");
+        assert_eq!(v["ran_on"], ran_on, "{v}");
+        let saxpy: Vec<_> = v["kernels"]
+            .as_array()
+            .expect("kernels")
+            .iter()
+            .filter(|k| k["kernel"] == "wasi:cuda/saxpy")
+            .collect();
+        assert_eq!(saxpy.len(), launches as usize, "{v}");
+        if launches > 0 {
+            assert_eq!(saxpy[0]["dispatched"], launches, "{v}");
+        }
+    }
 }
 
 #[test]

@@ -97,6 +97,39 @@ impl DeviceMemory {
         Ok(())
     }
 
+    /// Writes `bytes` into a buffer at byte `offset`; fails, writing nothing, unless the whole
+    /// range lies inside the buffer.
+    pub fn write_at(&mut self, id: BufferId, offset: usize, bytes: &[u8]) -> Result<()> {
+        let buf = self
+            .buffers
+            .get_mut(id.0 as usize)
+            .ok_or(Error::UnknownBuffer(id.0))?;
+        let size = buf.bytes.len();
+        let dst = offset
+            .checked_add(bytes.len())
+            .and_then(|end| buf.bytes.get_mut(offset..end))
+            .ok_or_else(|| {
+                Error::Launch(format!(
+                    "write of {} bytes at offset {offset} to buffer {} of {size} bytes",
+                    bytes.len(),
+                    id.0,
+                ))
+            })?;
+        dst.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Drops the bytes of a buffer. Its address is never handed out again, and every later
+    /// access to it faults (it now has zero bytes).
+    pub fn release(&mut self, id: BufferId) -> Result<()> {
+        let buf = self
+            .buffers
+            .get_mut(id.0 as usize)
+            .ok_or(Error::UnknownBuffer(id.0))?;
+        buf.bytes = Vec::new();
+        Ok(())
+    }
+
     /// The device address of a buffer.
     pub fn address(&self, id: BufferId) -> Result<u64> {
         self.buffers
