@@ -8,7 +8,10 @@
 #      memory Wasmtime computed;
 #   4. `tensorwasm oracle --backend cuda` on the kernel-author samples, and the buggy fma kernel
 #      caught on the hardware;
-#   5. the GPU time of the reference kernels at GPU-sized problems (examples/gpu_bench.rs).
+#   5. the offload suite on the cuda backend (bare samples against the original module, a
+#      wasi:cuda guest), and WASI sample bundles run with --backend cuda: the same stdout as on
+#      the CPU, with a kernel dispatched;
+#   6. the GPU time of the reference kernels at GPU-sized problems (examples/gpu_bench.rs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-.gpu}
@@ -33,6 +36,19 @@ echo; echo "==> the buggy fma kernel must fail on the GPU (exit 1)"
 "$dir/bin/tensorwasm" oracle --wasm $s/saxpy/saxpy.wat --export saxpy --ptx $s/buggy/saxpy_fma.ptx \
   --entry saxpy_fma --plan $s/saxpy/plan.toml --seed 12345 --backend cuda
 rc=$?; [ $rc -eq 1 ] || { echo "FAILED: expected exit 1, got $rc"; fail=1; }
+step "$dir/bin/offload" cuda --nocapture
+# Whole programs on the cuda backend: the same stdout as on the CPU, and a kernel dispatched.
+run_bundle() {
+  local b=$1 out err
+  out=$("$dir/bin/tensorwasm" run "$dir/bundles/$b.twb" --trusted "$dir/bundles/k.pub" \
+    --backend cuda --min-threads 1 --stats 2>/tmp/run.err) || { cat /tmp/run.err; return 1; }
+  err=$(cat /tmp/run.err); echo "$err"
+  [ "$out" == "$(cat "$dir/bundles/$b.stdout")" ] || { echo "stdout differs: $out"; return 1; }
+  grep -Eq ": [1-9][0-9]* dispatched" <<<"$err" || { echo "no kernel dispatched"; return 1; }
+}
+for b in saxpy vadd relu_clamp matmul conv2d batched_matmul saxpy_cuda; do
+  step run_bundle "$b"
+done
 step "$dir/bin/gpu_bench"
 echo; [ $fail -eq 0 ] && echo "GPU CHECK PASSED" || echo "GPU CHECK FAILED"
 exit $fail

@@ -15,16 +15,30 @@ exes=$(cargo test --workspace --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] \
-            and "oracle" in m["package_id"]:
-        print(m["target"]["name"], m["executable"])')
-while read -r name exe; do
-  case "$name" in cuda|cuda_fault|ops|kernels|errors|hardware) cp "$exe" "$out/bin/$name" ;; esac
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["package_id"].split("#")[-1].split("@")[0], m["target"]["name"], m["executable"])')
+while read -r pkg name exe; do
+  case "$pkg/$name" in
+    tensorwasm-oracle/cuda|tensorwasm-oracle/cuda_fault|tensorwasm-oracle/ops|tensorwasm-oracle/kernels|tensorwasm-oracle/errors|tensorwasm-oracle/hardware)
+      cp "$exe" "$out/bin/$name" ;;
+    # The offload suite: bare samples and a wasi:cuda guest on the cuda backend.
+    tensorwasm/offload) cp "$exe" "$out/bin/offload" ;;
+  esac
 done <<<"$exes"
 cargo build --workspace --examples
 cp target/debug/examples/replay target/debug/examples/gpu_bench target/debug/tensorwasm "$out/bin/"
 strip "$out"/bin/*
 ls "$out/bin"
+
+echo "==> signed bundles of the WASI samples, for tensorwasm run --backend cuda"
+mkdir -p "$out/bundles"
+target/debug/tensorwasm keygen --out "$out/bundles/k" >/dev/null
+for s in wasi/saxpy wasi/vadd wasi/relu_clamp wasi/matmul wasi/conv2d wasi/batched_matmul cuda/saxpy_cuda; do
+  name=$(basename "$s")
+  target/debug/tensorwasm build "samples/wasm/$s.wasm" -o "$out/bundles/$name.twb" \
+    --key "$out/bundles/k.key" --oracle-cases 200 >/dev/null 2>&1
+  cp "samples/wasm/$s.stdout" "$out/bundles/$name.stdout"
+done
 
 echo "==> recording the differential launches (Wasmtime computes the expected memory)"
 rm -rf target/launch-records

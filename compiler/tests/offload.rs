@@ -103,6 +103,35 @@ fn offloaded(wasm: &[u8]) -> (Vec<u8>, OffloadTable) {
 
 #[test]
 fn bare_samples_match_the_original_on_emulated_and_none() {
+    bare_samples_match_the_original_on(&[BackendKind::Emulated, BackendKind::None]);
+}
+
+/// Whether the `cuda` backend can run here; prints why not (past the test harness's capture)
+/// when it cannot. With `TENSORWASM_REQUIRE_GPU=1` (scripts/gpu-check.sh) a missing GPU fails.
+fn cuda_or_skip(test: &str) -> bool {
+    use std::io::Write as _;
+    match Host::new(BackendKind::Cuda, None) {
+        Ok(_) => true,
+        Err(e) if std::env::var("TENSORWASM_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("{test}: TENSORWASM_REQUIRE_GPU=1 but {e}")
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{test}: skipped, no usable GPU: {e}");
+            false
+        }
+    }
+}
+
+/// The GPU suite: the bare samples on the `cuda` backend, compared with the original module
+/// on the CPU. Runs when libcuda loads and device 0 opens; skipped with the reason otherwise.
+#[test]
+fn bare_samples_match_the_original_on_cuda() {
+    if cuda_or_skip("bare_samples_match_the_original_on_cuda") {
+        bare_samples_match_the_original_on(&[BackendKind::Cuda]);
+    }
+}
+
+fn bare_samples_match_the_original_on(backends: &[BackendKind]) {
     let engine = Engine::default();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/bare");
     let mut with_kernels = 0;
@@ -129,7 +158,7 @@ fn bare_samples_match_the_original_on_emulated_and_none() {
             case.name,
             original.result
         );
-        for backend in [BackendKind::Emulated, BackendKind::None] {
+        for &backend in backends {
             let r = run(
                 &engine,
                 &rewritten,
@@ -845,11 +874,15 @@ fn saxpy_launch(g: &mut Guest, records: &[(u32, u32, u64)]) -> (u32, u32) {
     (3000, 3100)
 }
 
-#[test]
-fn wasi_cuda_runs_a_guest_kernel_like_the_cpu_and_refuses_bad_launches() {
+/// Loads [`SAXPY_PTX`] as module 0, runs it on 250 floats (4 blocks of 64 threads: the last
+/// block has threads past the end), and checks the result against the CPU's bit for bit.
+/// Returns the guest and the launch's argument records.
+fn guest_saxpy_matches_the_cpu(
+    engine: &Engine,
+    backend: BackendKind,
+) -> (Guest, [(u32, u32, u64); 4]) {
     use tensorwasmd::wasi_cuda::arg_kind;
-    let engine = Engine::default();
-    let mut g = Guest::new(&engine, BackendKind::Emulated);
+    let mut g = Guest::new(engine, backend);
     g.put(10_000, SAXPY_PTX.as_bytes());
     let m = g.call("load", &[10_000, SAXPY_PTX.len() as u32]);
     assert_eq!(m, 0, "load: {}", g.last_error());
@@ -886,6 +919,24 @@ fn wasi_cuda_runs_a_guest_kernel_like_the_cpu_and_refuses_bad_launches() {
     assert_eq!(stats.len(), 1);
     assert_eq!(stats[0].kernel, "wasi:cuda/saxpy");
     assert_eq!(stats[0].dispatched, 1);
+    (g, good)
+}
+
+/// The GPU suite's wasi:cuda part: a guest's own kernel on the `cuda` backend.
+#[test]
+fn wasi_cuda_runs_a_guest_kernel_on_cuda() {
+    if cuda_or_skip("wasi_cuda_runs_a_guest_kernel_on_cuda") {
+        guest_saxpy_matches_the_cpu(&Engine::default(), BackendKind::Cuda);
+    }
+}
+
+#[test]
+fn wasi_cuda_runs_a_guest_kernel_like_the_cpu_and_refuses_bad_launches() {
+    use tensorwasmd::wasi_cuda::arg_kind;
+    let engine = Engine::default();
+    let (mut g, good) = guest_saxpy_matches_the_cpu(&engine, BackendKind::Emulated);
+    let n = good[3].2;
+    let (dims, args) = (3000, 3100);
 
     // Bad launches: each refused with its code, the daemon-side state intact.
     let mut bad = |records: &[(u32, u32, u64)], nargs: u32, name_len: u32, module: u32| {
@@ -907,7 +958,7 @@ fn wasi_cuda_runs_a_guest_kernel_like_the_cpu_and_refuses_bad_launches() {
     wrong[3] = (9, 0, 0);
     let (rc, msg) = bad(&wrong, 4, 5, 0);
     assert_eq!(rc, code::BAD_ARGUMENT, "{msg}");
-    wrong[3] = (arg_kind::U32, 1, u64::from(n));
+    wrong[3] = (arg_kind::U32, 1, n);
     let (rc, msg) = bad(&wrong, 4, 5, 0);
     assert_eq!(rc, code::BAD_ARGUMENT, "{msg}");
     wrong[3] = (arg_kind::U32, 0, 1 << 40);
