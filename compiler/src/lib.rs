@@ -29,6 +29,8 @@ pub mod lower;
 pub mod offload;
 pub mod oracle;
 pub mod pipeline;
+pub mod remote;
+pub mod remote_cli;
 pub mod source;
 pub mod time;
 

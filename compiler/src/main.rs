@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use tensorwasm::pipeline::{self, BuildOptions, describe_export};
+use tensorwasm::time::parse_duration;
 use tensorwasm::{fsutil, source, time};
 use tensorwasm_bundle::{
     Manifest, PublicKey, SignatureInfo, SigningKey, TrustedKeys, VerifiedBundle,
@@ -153,6 +154,18 @@ enum Command {
                             print as a JSON array."
     )]
     Run(RunArgs),
+    /// Deploy, list, show, delete, invoke and run bundles on a tensorwasmd over HTTP.
+    #[command(
+        after_help = "Examples:\n  export TENSORWASM_URL=http://127.0.0.1:7878\n  \
+                      tensorwasm remote --token-file alice.token deploy arith.twb\n  \
+                      tensorwasm remote --token-file alice.token list\n  \
+                      tensorwasm remote --token-file alice.token invoke arith add --args '[1, 2]'\n  \
+                      tensorwasm remote --token-file alice.token run hello-wasi --stats -- world\n\n\
+                      The token comes from --token-file or $TENSORWASM_TOKEN, never from the \
+                      command line. A refusal prints the daemon's error code and message and \
+                      exits 1; `run` exits with the command's own exit code."
+    )]
+    Remote(tensorwasm::remote_cli::RemoteArgs),
     /// Check a hand-written PTX kernel against a Wasm reference function on random inputs.
     #[command(
         after_help = "Example:\n  tensorwasm oracle --wasm samples/oracle/saxpy/saxpy.wat --export saxpy \\\n      \
@@ -344,6 +357,20 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => inspect(&bundle, &trusted, json),
         Command::Analyze { input, json } => analyze(&input, json),
         Command::Run(args) => run(args),
+        Command::Remote(args) => {
+            let code = tensorwasm::remote_cli::remote(
+                args,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .map_err(|e| {
+                match e.downcast::<tensorwasm::remote_cli::OutputError>() {
+                    Ok(o) => stdout_failed(o.0),
+                    Err(e) => e,
+                }
+            })?;
+            Ok(ExitCode::from(code))
+        }
         Command::Oracle(args) => Ok(oracle(&args)),
     }
 }
@@ -875,25 +902,6 @@ fn parse_dir(spec: &str) -> (PathBuf, String) {
         Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
         None => (PathBuf::from(spec), spec.to_string()),
     }
-}
-
-fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let t = text.trim();
-    let bad = || anyhow::anyhow!("invalid --timeout `{text}`: use e.g. 500ms, 10s, 2m");
-    let (number, scale_ms) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1e3)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60e3)
-    } else {
-        (t, 1e3)
-    };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !value.is_finite() || value <= 0.0 || value * scale_ms > 1e10 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(value * scale_ms / 1e3))
 }
 
 fn parse_size(text: &str) -> anyhow::Result<usize> {

@@ -115,6 +115,26 @@ pub fn format_utc(secs: u64) -> String {
     )
 }
 
+/// Parses a duration such as `500ms`, `10s`, `2m` or `1.5` (seconds) for `--timeout`.
+pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let t = text.trim();
+    let bad = || anyhow::anyhow!("invalid --timeout `{text}`: use e.g. 500ms, 10s, 2m");
+    let (number, scale_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e3)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60e3)
+    } else {
+        (t, 1e3)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !value.is_finite() || value <= 0.0 || value * scale_ms > 1e10 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale_ms / 1e3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

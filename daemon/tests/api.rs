@@ -765,3 +765,154 @@ fn an_unknown_backend_is_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown backend `quantum`"), "{err}");
 }
+
+/// `tensorwasm remote ARGV…` in-process against the daemon at `addr` with `token`: (exit status or the
+/// error's message, stdout, stderr).
+fn remote(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    argv: &[&str],
+) -> (Result<u8, String>, String, String) {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        remote: tensorwasm::remote_cli::RemoteArgs,
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut full = vec![
+        "remote".to_string(),
+        "--url".to_string(),
+        format!("http://{addr}"),
+    ];
+    if let Some(t) = token {
+        let path = dir.path().join("token");
+        std::fs::write(&path, format!("{t}\n")).expect("token file");
+        full.push("--token-file".into());
+        full.push(path.to_string_lossy().into_owned());
+    }
+    full.extend(argv.iter().map(|s| s.to_string()));
+    let cli = Cli::try_parse_from(&full).unwrap_or_else(|e| panic!("{full:?}: {e}"));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = tensorwasm::remote_cli::remote(cli.remote, &mut out, &mut err)
+        .map_err(|e| format!("{e:#}"));
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+#[test]
+fn the_remote_client_deploys_lists_invokes_runs_and_deletes() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    let arith_path = fx.path("arith.twb");
+    std::fs::write(&arith_path, arith(1)).expect("bundle");
+    let arith_path = arith_path.to_str().unwrap();
+    let hello_path = fx.path("hello.twb");
+    std::fs::write(
+        &hello_path,
+        bundle(
+            include_str!("../../samples/wat/hello-wasi.wat"),
+            "hello-wasi",
+            1,
+            None,
+            key(),
+        ),
+    )
+    .expect("bundle");
+
+    // Deploy under the signed name (the default), then again: unchanged.
+    let (code, out, err) = remote(d.addr, Some(ALICE), &["deploy", arith_path]);
+    assert_eq!(code, Ok(0), "{err}");
+    assert!(out.starts_with("created arith v1 (digest "), "{out}");
+    let (code, out, _) = remote(d.addr, Some(ALICE), &["deploy", arith_path]);
+    assert_eq!(code, Ok(0));
+    assert!(out.starts_with("unchanged arith v1"), "{out}");
+    let (code, _, _) = remote(
+        d.addr,
+        Some(ALICE),
+        &["deploy", hello_path.to_str().unwrap()],
+    );
+    assert_eq!(code, Ok(0));
+
+    let (code, out, _) = remote(d.addr, Some(READER), &["list"]);
+    assert_eq!(code, Ok(0));
+    assert!(out.starts_with("tenant acme: 2 bundle(s)\n"), "{out}");
+    assert!(
+        out.contains("  arith ") && out.contains("  hello-wasi "),
+        "{out}"
+    );
+    let (code, out, _) = remote(d.addr, Some(READER), &["--json", "list"]);
+    assert_eq!(code, Ok(0));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["bundles"].as_array().map(Vec::len), Some(2), "{v}");
+    let (code, out, _) = remote(d.addr, Some(READER), &["show", "arith"]);
+    assert_eq!(code, Ok(0));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["version"], 1, "{v}");
+
+    let (code, out, err) = remote(
+        d.addr,
+        Some(INVOKER),
+        &["invoke", "arith", "add", "--args", "[1, 2]", "--stats"],
+    );
+    assert_eq!(code, Ok(0), "{err}");
+    assert_eq!(out, "[3]\n");
+    assert!(err.contains("ran on: cpu"), "{err}");
+
+    // A WASI command: its stdout and stderr pass through, its exit code is the status.
+    let (code, out, _) = remote(d.addr, Some(INVOKER), &["run", "hello-wasi", "--", "world"]);
+    assert_eq!(code, Ok(1), "hello-wasi exits with its argument count");
+    assert_eq!(out, "hello, world\n");
+
+    // Refusals carry the daemon's code; local mistakes are caught before any request.
+    let addr = d.addr;
+    let refused = |token: Option<&str>, argv: &[&str], needle: &str| {
+        let (code, _, _) = remote(addr, token, argv);
+        let msg = code.expect_err("must fail");
+        assert!(msg.contains(needle), "{argv:?}: {msg}");
+    };
+    refused(Some(READER), &["deploy", arith_path], "403 forbidden");
+    refused(None, &["list"], "401 missing-token");
+    refused(
+        Some("not-a-token-at-all-000"),
+        &["list"],
+        "401 invalid-token",
+    );
+    refused(Some(BOB), &["show", "arith"], "404 bundle-not-found");
+    refused(Some(READER), &["show", "../x"], "400 invalid-name");
+    refused(
+        Some(INVOKER),
+        &["invoke", "arith", "add", "--args", "[1]"],
+        "400 bad-arity",
+    );
+    refused(
+        Some(INVOKER),
+        &["invoke", "arith", "div", "--args", "[1, 0]"],
+        "422 guest-trap",
+    );
+    refused(
+        Some(INVOKER),
+        &["invoke", "arith", "add", "--args", "[1,"],
+        "--args is not JSON",
+    );
+    refused(
+        Some(INVOKER),
+        &["invoke", "arith", "add", "--args", "{}"],
+        "--args must be a JSON array",
+    );
+    refused(Some(INVOKER), &["run", "arith"], "400 not-a-command");
+    refused(
+        Some(ALICE),
+        &["deploy", fx.path("tokens.toml").to_str().unwrap()],
+        "is not a readable bundle",
+    );
+
+    let (code, out, _) = remote(d.addr, Some(ALICE), &["delete", "arith"]);
+    assert_eq!((code, out.as_str()), (Ok(0), "deleted arith\n"));
+    refused(Some(READER), &["show", "arith"], "404 bundle-not-found");
+    drop(d);
+    refused(Some(READER), &["list"], "cannot reach tensorwasmd");
+}
