@@ -219,6 +219,34 @@ pub struct OffloadKernel {
     /// The oracle's report for this kernel, when it ran at build time.
     #[serde(default)]
     pub oracle: Option<serde_json::Value>,
+    /// The PTX assembled by `ptxas` for particular GPUs (`tensorwasm build --cubin`): a host
+    /// whose device matches an `arch` loads the cubin and skips the driver's PTX JIT; any other
+    /// device loads the PTX.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cubins: Vec<Cubin>,
+}
+
+/// One kernel assembled for one GPU architecture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cubin {
+    /// The `ptxas -arch`, e.g. `sm_90`: devices of exactly this compute capability load it.
+    pub arch: String,
+    /// The cubin (an ELF image), hex-encoded in the table.
+    #[serde(with = "hex_bytes")]
+    pub image: Vec<u8>,
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl OffloadKernel {

@@ -325,11 +325,27 @@ fn kernel_tables_round_trip_and_bad_ones_are_errors() {
             min_threads: 4096,
             live_outs: vec![],
             oracle: None,
+            cubins: vec![tensorwasm_bundle::offload::Cubin {
+                arch: "sm_90".into(),
+                image: b"\x7fELF\x02".to_vec(),
+            }],
         }],
     };
     let json = table.to_json();
     assert_eq!(OffloadTable::from_json(&json).expect("parses"), table);
     assert_eq!(table.kernels[0].import_name(), "dispatch_k");
+    assert!(
+        String::from_utf8_lossy(&json).contains("\"image\":\"7f454c4602\""),
+        "cubins are hex in the table"
+    );
+    let mut no_cubins = table.clone();
+    no_cubins.kernels[0].cubins.clear();
+    assert!(
+        !String::from_utf8_lossy(&no_cubins.to_json()).contains("cubins"),
+        "a table without cubins reads as before"
+    );
+    let bad_hex = String::from_utf8_lossy(&json).replace("7f454c4602", "7g");
+    assert!(OffloadTable::from_json(bad_hex.as_bytes()).is_err());
     for bad in [&b"{"[..], b"[]", b"{\"kernels\": [{\"name\": 1}]}", b"\xff"] {
         let e = OffloadTable::from_json(bad).expect_err("refused");
         assert!(e.to_string().contains("offload section"), "{e}");

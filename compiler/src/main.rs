@@ -263,6 +263,11 @@ struct BuildArgs {
     /// PTX target for --emit-ptx (sm_75 and newer).
     #[arg(long, value_name = "SM", default_value = "sm_75")]
     ptx_arch: String,
+    /// Also assemble every kernel with NVIDIA's ptxas for these GPU architectures
+    /// (comma-separated, e.g. sm_80,sm_90) and ship the cubins beside the PTX: a host with such
+    /// a GPU loads them and skips the driver's PTX JIT. Fails when ptxas is missing.
+    #[arg(long, value_name = "SM,...", value_delimiter = ',')]
+    cubin: Vec<String>,
     /// Compile the module as given: no kernels, no rewrite (every loop runs on the CPU).
     #[arg(long)]
     no_offload: bool,
@@ -424,6 +429,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         offload: !args.no_offload,
         oracle_cases: args.oracle_cases,
         oracle_seed: args.oracle_seed,
+        cubin_archs: args.cubin,
     };
     let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -488,6 +494,12 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             }
             if let Some(o) = &k.oracle {
                 eprintln!("      {}", o.summary());
+            }
+            for c in &k.cubins {
+                eprintln!(
+                    "      cubin {}: {} bytes, {} registers, {} bytes spilled",
+                    c.arch, c.bytes, c.registers, c.spill_bytes
+                );
             }
         }
     }
@@ -625,7 +637,9 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
                     .map(|k| json!({
                 "name": k.name, "function": k.function, "offset": k.offset,
                 "block": k.block, "grid_dims": k.grid.len(), "params": k.params.len(),
-                "ptx_bytes": k.ptx.len(), "oracle": k.oracle}))
+                "ptx_bytes": k.ptx.len(), "oracle": k.oracle,
+                "cubins": k.cubins.iter().map(|c| json!({"arch": c.arch, "bytes": c.image.len()}))
+                    .collect::<Vec<_>>()}))
                     .collect::<Vec<_>>()
             ),
             None => serde_json::Value::Null,
@@ -659,8 +673,14 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
                             ))
                         })
                         .unwrap_or_else(|| "no oracle report".into());
+                    let cubins = if k.cubins.is_empty() {
+                        String::new()
+                    } else {
+                        let archs: Vec<&str> = k.cubins.iter().map(|c| c.arch.as_str()).collect();
+                        format!("  cubins {}", archs.join(","))
+                    };
                     outln!(
-                        "  {}  function {} loop at {:#x}  {}-D grid, block {:?}  {oracle}",
+                        "  {}  function {} loop at {:#x}  {}-D grid, block {:?}  {oracle}{cubins}",
                         k.name,
                         k.function,
                         k.offset,

@@ -285,6 +285,7 @@ pub fn plan_kernel(
         min_threads: tensorwasm_analysis::candidate::MIN_THREADS,
         live_outs,
         oracle: None,
+        cubins: Vec::new(),
     })
 }
 
@@ -805,6 +806,22 @@ pub struct KernelBuild {
     pub reason: Option<String>,
     /// The oracle's verdict, when it ran.
     pub oracle: Option<crate::oracle::nest::NestReport>,
+    /// What `ptxas` made of the kernel for each `--cubin` architecture.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cubins: Vec<CubinBuild>,
+}
+
+/// One cubin of one kernel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CubinBuild {
+    /// `sm_NN`.
+    pub arch: String,
+    /// Size of the cubin.
+    pub bytes: u64,
+    /// Registers per thread.
+    pub registers: u32,
+    /// Spill-store plus spill-load bytes (0 for every kernel so far).
+    pub spill_bytes: u64,
 }
 
 /// Every kernel of a module, planned, with what the oracle needs to test each.
@@ -869,6 +886,7 @@ pub fn plan_module(wasm: &[u8], target: tensorwasm_blueprints::Target) -> Result
             offloaded,
             reason,
             oracle: None,
+            cubins: Vec::new(),
         });
     }
     Ok(out)

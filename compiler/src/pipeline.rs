@@ -36,6 +36,9 @@ pub struct BuildOptions {
     pub oracle_cases: u32,
     /// Oracle seed (default: from the input's hash, so builds are reproducible).
     pub oracle_seed: Option<u64>,
+    /// GPU architectures (`sm_80`) to assemble every shipped kernel for with `ptxas`; the
+    /// cubins go into the kernel table beside the PTX.
+    pub cubin_archs: Vec<String>,
 }
 
 /// Machine-readable summary of a build (`--json`).
@@ -99,6 +102,12 @@ pub struct SectionReport {
 pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<BuildReport> {
     let started = Instant::now();
     let key = read_signing_key(&opts.key)?;
+    // Asked for cubins: find ptxas and try each architecture now, before minutes of work.
+    let ptxas = if opts.cubin_archs.is_empty() {
+        None
+    } else {
+        Some(check_ptxas(&opts.cubin_archs)?)
+    };
 
     progress.set_message(format!("reading {}", opts.input.display()));
     let raw = std::fs::read(&opts.input)
@@ -144,7 +153,7 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
 
     // Offload: plan every candidate nest, check each kernel against the CPU, then rewrite the
     // module to dispatch the kernels that passed.
-    let (kernels, mut kernel_reports) = if opts.offload {
+    let (mut kernels, mut kernel_reports) = if opts.offload {
         progress.set_message("finding and lowering loop nests");
         let planned = crate::offload::plan_module(&wasm, tensorwasm_blueprints::Target::default())
             .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?;
@@ -177,6 +186,15 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
             }
         }
     };
+    if let (Some(_), Some(ptxas)) = (&rewritten, &ptxas) {
+        assemble_cubins(
+            &mut kernels,
+            &mut kernel_reports,
+            ptxas,
+            &opts.cubin_archs,
+            progress,
+        )?;
+    }
     let compiled_wasm = match rewritten {
         None => wasm.clone(),
         Some(rewritten) => {
@@ -256,6 +274,58 @@ fn keep_on_cpu(reports: &mut [crate::offload::KernelBuild], reason: &str) {
 
 /// Runs the oracle on every planned kernel and keeps those that passed it and ran at least
 /// once; the others stay on the CPU with the reason in their report.
+/// The `ptxas` for `--cubin`, after assembling an empty module for each of `archs`, so that a
+/// missing ptxas or an architecture it does not know fails the build at once.
+fn check_ptxas(archs: &[String]) -> anyhow::Result<std::path::PathBuf> {
+    let ptxas = tensorwasm_blueprints::ptxas::find_ptxas().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--cubin needs NVIDIA's ptxas: none in $TENSORWASM_PTXAS or on PATH (scripts/cuda-tools \
+             installs it from PyPI, no GPU needed); build without --cubin to ship PTX only"
+        )
+    })?;
+    for arch in archs {
+        tensorwasm_blueprints::ptxas::assemble_with(
+            &ptxas,
+            ".version 8.0\n.target sm_75\n.address_size 64\n",
+            arch,
+        )
+        .map_err(|e| anyhow::anyhow!("--cubin {arch}: {e}"))?;
+    }
+    Ok(ptxas)
+}
+
+/// Runs `ptxas` on every kernel for every architecture of `archs` and stores the cubins in the
+/// kernels. Fails, naming the kernel and architecture, when ptxas refuses one: a build that was
+/// asked for cubins does not ship without them.
+fn assemble_cubins(
+    kernels: &mut [tensorwasm_bundle::offload::OffloadKernel],
+    reports: &mut [crate::offload::KernelBuild],
+    ptxas: &std::path::Path,
+    archs: &[String],
+    progress: &ProgressBar,
+) -> anyhow::Result<()> {
+    for k in kernels.iter_mut() {
+        for arch in archs {
+            progress.set_message(format!("ptxas: {} for {arch}", k.name));
+            let r = tensorwasm_blueprints::ptxas::assemble_with(ptxas, &k.ptx, arch)
+                .map_err(|e| anyhow::anyhow!("--cubin {arch}: kernel {}: {e}", k.name))?;
+            if let Some(report) = reports.iter_mut().find(|b| b.name == k.name) {
+                report.cubins.push(crate::offload::CubinBuild {
+                    arch: arch.clone(),
+                    bytes: r.cubin.len() as u64,
+                    registers: r.max_registers(),
+                    spill_bytes: r.spill_stores() + r.spill_loads(),
+                });
+            }
+            k.cubins.push(tensorwasm_bundle::offload::Cubin {
+                arch: arch.clone(),
+                image: r.cubin,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn oracle_stage(
     wasm: &[u8],
     planned: crate::offload::Planned,

@@ -1001,6 +1001,7 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
         min_threads: 4096,
         live_outs: vec![],
         oracle: None,
+        cubins: vec![],
     };
     let table = OffloadTable {
         kernels: vec![kernel],
@@ -1092,4 +1093,92 @@ fn a_wasi_cuda_guest_runs_its_own_kernel_on_emulated_and_its_cpu_path_on_none() 
     assert_eq!(none.stdout, expected, "{err}");
     assert!(err.contains("no device; running on the CPU"), "{err}");
     assert!(!err.contains("wasi:cuda/saxpy"), "{err}");
+}
+
+#[test]
+fn cubin_builds_ship_ptxas_output_beside_the_ptx_or_fail_clearly() {
+    let env = Env::new();
+    let key = env.path("k.key");
+    let out = env.path("saxpy.twb");
+    // Without ptxas anywhere: a clear error before any work, and no bundle.
+    let none = Command::new(env!("CARGO_BIN_EXE_tensorwasm"))
+        .args(["build", WASI_SAXPY, "-o", &out, "--key", &key])
+        .args(["--cubin", "sm_80"])
+        .current_dir(env.dir.path())
+        .env("PATH", "")
+        .env_remove("TENSORWASM_PTXAS")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(1), "{err}");
+    assert!(err.contains("--cubin needs NVIDIA's ptxas"), "{err}");
+    assert!(!Path::new(&out).exists());
+
+    if tensorwasm_blueprints::ptxas::find_ptxas().is_none() {
+        assert!(
+            std::env::var_os("TENSORWASM_REQUIRE_PTXAS").is_none(),
+            "ptxas not found and TENSORWASM_REQUIRE_PTXAS is set"
+        );
+        eprintln!("skipped the cubin build: ptxas not found (scripts/cuda-tools)");
+        return;
+    }
+    env.fails(
+        &[
+            "build",
+            WASI_SAXPY,
+            "-o",
+            &out,
+            "--key",
+            &key,
+            "--cubin",
+            "sm_80,sm_8",
+        ],
+        "--cubin sm_8: ptxas",
+    );
+    assert!(!Path::new(&out).exists());
+
+    let built = env.tw(&[
+        "build",
+        WASI_SAXPY,
+        "-o",
+        &out,
+        "--key",
+        &key,
+        "--oracle-cases",
+        "20",
+        "--cubin",
+        "sm_80,sm_90",
+    ]);
+    let report = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{report}");
+    assert!(report.contains("cubin sm_90: "), "{report}");
+    assert!(report.contains(" registers, 0 bytes spilled"), "{report}");
+    let listed = env.ok(&["inspect", &out, "--trusted", &env.path("k.pub")]);
+    assert!(listed.contains("cubins sm_80,sm_90"), "{listed}");
+
+    // The table holds one ELF image per kernel and architecture, beside the PTX.
+    let public = tensorwasm_bundle::PublicKey::from_file_text(
+        &std::fs::read_to_string(env.path("k.pub")).expect("pub"),
+    )
+    .expect("public key");
+    let trusted = tensorwasm_bundle::TrustedKeys::new(vec![public]);
+    let bytes = std::fs::read(&out).expect("bundle");
+    let bundle =
+        tensorwasm_bundle::VerifiedBundle::open(&bytes, &trusted, u64::MAX / 2).expect("verifies");
+    let table = tensorwasm_bundle::offload::OffloadTable::from_json(
+        &bundle
+            .section_of_kind(tensorwasm_bundle::SectionKind::Offload)
+            .expect("offload section")
+            .expect("present"),
+    )
+    .expect("table");
+    assert!(!table.kernels.is_empty());
+    for k in &table.kernels {
+        assert!(k.ptx.contains(".entry"), "PTX stays as the fallback");
+        let archs: Vec<&str> = k.cubins.iter().map(|c| c.arch.as_str()).collect();
+        assert_eq!(archs, ["sm_80", "sm_90"], "{}", k.name);
+        for c in &k.cubins {
+            assert_eq!(&c.image[..4], b"\x7fELF", "{} {}", k.name, c.arch);
+        }
+    }
 }

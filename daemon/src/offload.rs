@@ -672,7 +672,12 @@ pub fn dispatch(
         }
         BackendKind::Cuda => match &host.cuda {
             Some(c) => match c.lock() {
-                Ok(mut c) => c.launch(&kern.ptx, &kern.name, &launch, &mut dev),
+                Ok(mut c) => {
+                    for cubin in &kern.cubins {
+                        c.offer_cubin(&kern.ptx, &cubin.arch, &cubin.image);
+                    }
+                    c.launch(&kern.ptx, &kern.name, &launch, &mut dev)
+                }
                 Err(_) => return Err(decline("launch-error", "device lock poisoned")),
             },
             None => return Err(decline("no-device", "no CUDA device")),

@@ -642,6 +642,7 @@ fn built_sample(
         offload,
         oracle_cases: 50,
         oracle_seed: Some(1),
+        cubin_archs: vec![],
     };
     let report =
         tensorwasm::pipeline::build(&opts, &indicatif::ProgressBar::hidden()).expect("builds");

@@ -35,7 +35,11 @@ pub struct CudaBackend {
     stream: Arc<CudaStream>,
     /// Loaded modules by PTX text: the driver JIT-compiles each PTX once per backend.
     modules: HashMap<String, Loaded>,
+    /// Cubins for this device, by the PTX text they were assembled from: loaded instead of it.
+    cubins: HashMap<String, Vec<u8>>,
     name: String,
+    /// `sm_XY` of the device.
+    arch: String,
 }
 
 /// What a host knows about its CUDA device, for reports.
@@ -75,13 +79,37 @@ impl CudaBackend {
         let ctx = CudaContext::new(ordinal)
             .map_err(|e| device_err(&format!("cannot open device {ordinal}"), e))?;
         let name = ctx.name().unwrap_or_else(|_| format!("device {ordinal}"));
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| device_err("compute capability", e))?;
         let stream = ctx.default_stream();
         Ok(CudaBackend {
             ctx,
             stream,
             modules: HashMap::new(),
+            cubins: HashMap::new(),
             name,
+            arch: format!("sm_{major}{minor}"),
         })
+    }
+
+    /// The device's architecture as `ptxas -arch` names it (`sm_90`).
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    /// Offers a cubin assembled from `module_ptx` for `arch`. When `arch` is this device's and
+    /// the PTX is not loaded yet, later launches of `module_ptx` load the cubin instead of
+    /// JIT-compiling the PTX (and fall back to the PTX if the driver refuses the cubin).
+    /// Returns whether the cubin will be used.
+    pub fn offer_cubin(&mut self, module_ptx: &str, arch: &str, image: &[u8]) -> bool {
+        if arch != self.arch || self.modules.contains_key(module_ptx) {
+            return false;
+        }
+        self.cubins
+            .entry(module_ptx.to_string())
+            .or_insert_with(|| image.to_vec());
+        true
     }
 
     /// The device this backend runs on.
@@ -119,10 +147,17 @@ impl CudaBackend {
             if module_ptx.contains('\0') {
                 return Err(Error::Launch("PTX text contains a NUL byte".into()));
             }
-            let cuda = self
-                .ctx
-                .load_module(Ptx::from_src(module_ptx))
-                .map_err(|e| device_err("the driver rejected the PTX module", e))?;
+            let from_cubin = self
+                .cubins
+                .remove(module_ptx)
+                .and_then(|image| self.ctx.load_module(Ptx::from_binary(image)).ok());
+            let cuda = match from_cubin {
+                Some(m) => m,
+                None => self
+                    .ctx
+                    .load_module(Ptx::from_src(module_ptx))
+                    .map_err(|e| device_err("the driver rejected the PTX module", e))?,
+            };
             self.modules
                 .insert(module_ptx.to_string(), Loaded { cuda, parsed });
         }
