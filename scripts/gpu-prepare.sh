@@ -50,3 +50,7 @@ TENSORWASM_RECORD_LAUNCHES="$PWD/target/launch-records" \
   cargo test --workspace --test differential -- --nocapture 2>&1 | grep -E "kernels checked|test result"
 tar -C target -czf "$out/records.tar.gz" launch-records
 du -sh "$out"/* "$out"
+# One archive for a GPU machine that takes at most 64 MiB of files along:
+#   tar -xzf .gpu.tar.gz && scripts/gpu-check.sh .gpu
+tar -czf .gpu.tar.gz .gpu
+du -sh .gpu.tar.gz
