@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark for tensorwasmd: a trivial invoke (`add(1, 2)` of samples/wat/arith.wat) at
 # 32 connections with wrk, printing requests/s, latency percentiles, errors, and the daemon's
-# resident memory before, after warm-up and at the end. Not run in CI.
+# resident memory before, after warm-up, every 30 s of the run and at the end. Not run in CI.
 #
 #   benches/daemon-load.sh [DURATION_SECONDS=60] [CONNECTIONS=32] [THREADS=2] [ALLOCATOR=pooling]
 #
@@ -17,7 +17,8 @@ command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1
 cargo build --release -q -p tensorwasmd
 cargo build --release -q -p tensorwasm
 TW=target/release/tensorwasm
-TWD=target/release/tensorwasmd
+# TWD=PATH runs another build of the daemon (an A/B comparison against an older commit).
+TWD=${TWD:-target/release/tensorwasmd}
 
 work=$(mktemp -d)
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
@@ -61,6 +62,11 @@ LUA
 echo "RSS at start: $(rss)"
 wrk -t"$THREADS" -c"$CONNS" -d5s -s "$work/post.lua" "$URL/v1/bundles/arith/invoke/add" | grep RESULT | sed 's/^/warm-up: /'
 echo "RSS after warm-up: $(rss)"
+# Resident memory every 30 s during the run, to see whether it levels off.
+( t=0; while sleep 30; do t=$((t + 30)); echo "RSS at +${t}s: $(rss)"; done ) > "$work/rss" &
+sampler=$!
 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$work/post.lua" "$URL/v1/bundles/arith/invoke/add"
+kill "$sampler" 2>/dev/null || true
+cat "$work/rss"
 echo "RSS after ${DURATION}s: $(rss)"
 curl -fsS "$URL/metrics" | grep -E '^tensorwasmd_(invocations_total|refused_total)' || true
