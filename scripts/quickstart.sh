@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: build tensorwasm and tensorwasmd, make a signing key, build
 # samples into signed bundles (a C saxpy whose loop becomes a GPU kernel checked by the oracle),
-# run them in-process, serve one with tensorwasmd, invoke it over HTTP, and show where each
-# kernel ran. Without a GPU, kernels run on the PTX interpreter (--backend emulated) or decline
-# to the CPU loop (--backend none) with the same output.
+# run them in-process, serve them with tensorwasmd, deploy and run them over HTTP with
+# `tensorwasm remote`, and show where each kernel ran (also for a guest that launches its own
+# PTX through wasi:cuda). Without a GPU, kernels run on the PTX interpreter (--backend emulated)
+# or decline to the CPU loop (--backend none) with the same output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "quickstart: needs a Rust toolchain (cargo) on PATH" >&2; exit 1; }
@@ -75,20 +76,19 @@ daemon=$!
 trap 'kill $daemon 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$data/out" 2>/dev/null && break; sleep 0.1; done
 url=$(sed -n 's/^tensorwasmd listening on //p' "$data/out")
-auth="Authorization: Bearer $token"
-curl -sS -f -X PUT -H "$auth" --data-binary @"$work/saxpy.twb" "$url/v1/bundles/saxpy" >/dev/null
-echo "deployed saxpy to $url"
-curl -sS -f -X POST -H "$auth" "$url/v1/bundles/saxpy/run" > "$data/run.json"
+# The client: `tensorwasm remote`, with the token from the environment (never argv).
+export TENSORWASM_URL="$url" TENSORWASM_TOKEN="$token"
+$tw remote deploy "$work/saxpy.twb"
 
-echo "==> where each kernel ran"
-python3 - "$data/run.json" <<'PY' 2>/dev/null || cat "$data/run.json"
-import json, sys
-r = json.load(open(sys.argv[1]))
-print("stdout:", r["stdout"].strip())
-print("ran on:", r["ran_on"])
-for k in r["kernels"]:
-    declined = ", ".join(f"{n} {why}" for why, n in k["declined"].items()) or "none"
-    print(f"  {k['kernel']}: dispatched {k['dispatched']}, declined: {declined}")
-PY
+echo "==> run it over HTTP, and where each kernel ran (--stats)"
+$tw remote run saxpy --stats
+
+echo "==> a guest that brings its own PTX: wasi:cuda (samples/c/cuda/saxpy_cuda.c)"
+$tw build samples/wasm/cuda/saxpy_cuda.wasm -o "$work/saxpy_cuda.twb" --key "$work/release.key" \
+  --oracle-cases 100 --quiet
+$tw remote deploy "$work/saxpy_cuda.twb"
+$tw remote run saxpy_cuda --stats
+
+echo "==> the daemon's kernel counters"
 curl -sS "$url/metrics" | grep '^tensorwasmd_kernel_dispatches' || true
 kill $daemon
