@@ -35,7 +35,7 @@ const MAX_ITERATIONS: i128 = 4096;
 /// Loop iterations (summed over the cases that ran the kernel) after which the oracle stops
 /// early, so that a nest with large constant trip counts does not hold a build for minutes.
 /// Deterministic (a count, not a time), so a rebuild gives the same report.
-pub const ITERATION_BUDGET: i128 = 1_500_000;
+pub const ITERATION_BUDGET: i128 = 4_000_000;
 
 /// Draws per case before a case counts as declined (inputs the host refuses are redrawn).
 const DRAWS: u32 = 16;
@@ -512,6 +512,10 @@ fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, Str
         failure: None,
     };
     let memory_len = bench.memory_len()?;
+    // Draw every case first (cheap: the host's check only), up to the iteration budget, so
+    // the set of cases is fixed before any runs; then run them on every core; then read the
+    // outcomes in case order, stopping at the first failure.
+    let mut planned = Vec::new();
     let mut spent: i128 = 0;
     for i in 0..cases {
         if spent > ITERATION_BUDGET {
@@ -541,8 +545,15 @@ fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, Str
             }
         }
         spent = spent.saturating_add(iterations);
-        let memory_seed = rng.next_u64();
-        let (failure, ran) = bench.case(&params, memory_seed, window)?;
+        planned.push(Case {
+            seed: cs,
+            params,
+            memory_seed: rng.next_u64(),
+            window,
+        });
+    }
+    for (case, outcome) in planned.iter().zip(run_cases(bench, &planned)) {
+        let (failure, ran) = outcome?;
         report.cases += 1;
         if ran.out_of_fuel {
             report.inconclusive += 1;
@@ -552,9 +563,15 @@ fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, Str
             *report.declined.entry(reason.to_string()).or_default() += 1;
         }
         if let Some(what) = failure {
-            let (params, what) = shrink(bench, params, memory_seed, window, what);
+            let (params, what) = shrink(
+                bench,
+                case.params.clone(),
+                case.memory_seed,
+                case.window,
+                what,
+            );
             report.failure = Some(NestFailure {
-                case_seed: cs,
+                case_seed: case.seed,
                 locals: describe(&params),
                 what,
             });
@@ -562,6 +579,63 @@ fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, Str
         }
     }
     Ok(report)
+}
+
+/// One drawn case.
+struct Case {
+    seed: u64,
+    params: Vec<Val>,
+    memory_seed: u64,
+    window: Option<(usize, usize)>,
+}
+
+type CaseOutcome = Result<(Option<String>, Ran), String>;
+
+/// Runs every case, on as many threads as the machine has cores, and returns the outcomes in
+/// case order. Each case is independent (its own stores, its own memory from its own seed), so
+/// the outcomes do not depend on the number of threads.
+fn run_cases(bench: &Bench<'_>, cases: &[Case]) -> Vec<CaseOutcome> {
+    // Only the verdict is kept: the memory images go as soon as the case is compared.
+    let run = |c: &Case| {
+        bench
+            .case(&c.params, c.memory_seed, c.window)
+            .map(|(failure, mut ran)| {
+                ran.memory = Vec::new();
+                (failure, ran)
+            })
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(cases.len());
+    if workers <= 1 {
+        return cases.iter().map(run).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<CaseOutcome>> = (0..cases.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(c) = cases.get(i) else { break };
+                        mine.push((i, run(c)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for h in handles {
+            // A worker that panicked leaves its cases unanswered: reported below.
+            for (i, r) in h.join().unwrap_or_default() {
+                out[i] = Some(r);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("an oracle worker thread panicked".into())))
+        .collect()
 }
 
 /// Shrinks a failing case: each size argument toward 0 while the case still fails.
