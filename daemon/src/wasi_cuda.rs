@@ -63,6 +63,8 @@ pub mod limits {
     pub const MAX_DEVICE_BYTES: u64 = 256 << 20;
     /// Arguments of one launch.
     pub const MAX_ARGS: u32 = 64;
+    /// Bytes of an entry name.
+    pub const MAX_ENTRY_NAME: usize = 256;
     /// Threads of one launch on the `emulated` backend.
     pub const EMULATED_MAX_THREADS: u64 = 1 << 20;
     /// Instructions one launch may run on the `emulated` backend, all threads together (each
@@ -357,9 +359,26 @@ fn launch(
         .ok()
         .filter(|&m| m < dev.modules.len())
         .ok_or_else(|| fail(code::BAD_HANDLE, format!("no module with handle {module}")))?;
+    if name.len() > limits::MAX_ENTRY_NAME {
+        return Err(fail(
+            code::BAD_ARGUMENT,
+            format!(
+                "an entry name of {} bytes (at most {})",
+                name.len(),
+                limits::MAX_ENTRY_NAME
+            ),
+        ));
+    }
     let entry = std::str::from_utf8(&mem[name])
         .map_err(|_| fail(code::BAD_ARGUMENT, "the entry name is not UTF-8"))?
         .to_string();
+    // Statistics are kept per entry the module declares, never per name a guest makes up.
+    if dev.modules[m].parsed.entry(&entry).is_none() {
+        return Err(fail(
+            code::LAUNCH_FAILED,
+            format!("module {module} has no entry `{entry}`"),
+        ));
+    }
     let d = &mem[dims];
     let launch = Launch {
         grid: [read_u32(d, 0), read_u32(d, 4), read_u32(d, 8)],

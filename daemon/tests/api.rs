@@ -688,6 +688,14 @@ fn a_wasi_cuda_guest_runs_its_kernel_on_the_daemon_backend() {
         assert_eq!(saxpy.len(), launches as usize, "{v}");
         if launches > 0 {
             assert_eq!(saxpy[0]["dispatched"], launches, "{v}");
+            // One metrics label for every guest entry: guests choose their entries' names.
+            let metrics = d.req("GET", "/metrics", None, b"").text();
+            assert!(
+                metrics.contains(
+                    "tensorwasmd_kernel_dispatches_total{kernel=\"wasi:cuda\",outcome=\"dispatched\"} 1"
+                ),
+                "{metrics}"
+            );
         }
     }
 }

@@ -633,12 +633,19 @@ fn kernel_report(app: &App, stats: &[crate::offload::KernelStats]) -> (String, V
     let mut device = false;
     let mut out = Vec::with_capacity(stats.len());
     for s in stats {
+        // A guest names its own wasi:cuda entries: one label for all of them keeps a tenant
+        // from growing the metrics without bound.
+        let label = if s.kernel.starts_with(crate::wasi_cuda::IMPORT_MODULE) {
+            crate::wasi_cuda::IMPORT_MODULE.to_string()
+        } else {
+            s.kernel.clone()
+        };
         let count = |outcome: &str, n: u64| {
             if n > 0 {
                 app.metrics
                     .dispatches
                     .get_or_create(&crate::server::metrics::DispatchLabels {
-                        kernel: s.kernel.clone(),
+                        kernel: label.clone(),
                         outcome: outcome.to_string(),
                     })
                     .inc_by(n);
