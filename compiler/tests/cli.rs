@@ -792,6 +792,22 @@ const WASI_SAXPY: &str = concat!(
     "/../samples/wasm/wasi/saxpy.wasm"
 );
 
+/// `tensorwasm run BUNDLE --trusted k.pub --backend BACKEND --stats EXTRA…`.
+fn run_on(env: &Env, bundle: &str, backend: &str, extra: &[&str]) -> Output {
+    let trusted = env.path("k.pub");
+    let mut args = vec![
+        "run",
+        bundle,
+        "--trusted",
+        &trusted,
+        "--backend",
+        backend,
+        "--stats",
+    ];
+    args.extend_from_slice(extra);
+    env.tw(&args)
+}
+
 #[test]
 fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
     let env = Env::new();
@@ -829,19 +845,7 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
         "/../samples/wasm/wasi/saxpy.stdout"
     ))
     .expect("expected stdout");
-    let run = |backend: &str| {
-        env.tw(&[
-            "run",
-            &out,
-            "--trusted",
-            &env.path("k.pub"),
-            "--backend",
-            backend,
-            "--min-threads",
-            "1",
-            "--stats",
-        ])
-    };
+    let run = |backend: &str| run_on(&env, &out, backend, &["--min-threads", "1"]);
     let emulated = run("emulated");
     let stats = String::from_utf8_lossy(&emulated.stderr);
     assert!(emulated.status.success(), "{stats}");
@@ -1067,17 +1071,7 @@ fn a_wasi_cuda_guest_runs_its_own_kernel_on_emulated_and_its_cpu_path_on_none() 
         "/../samples/wasm/cuda/saxpy_cuda.stdout"
     ))
     .expect("expected stdout");
-    let run = |backend: &str| {
-        env.tw(&[
-            "run",
-            &out,
-            "--trusted",
-            &env.path("k.pub"),
-            "--backend",
-            backend,
-            "--stats",
-        ])
-    };
+    let run = |backend: &str| run_on(&env, &out, backend, &[]);
     let emulated = run("emulated");
     let err = String::from_utf8_lossy(&emulated.stderr);
     assert!(emulated.status.success(), "{err}");

@@ -852,6 +852,20 @@ fn wasi_cuda_checks_every_guest_pointer_before_device_work() {
     assert_eq!(&g.mem()[50_000..50_005], &full.as_bytes()[..5]);
     assert_eq!(g.call("err", &[PAGE - 2, 5]), code::BAD_POINTER);
     assert_eq!(g.call("sync", &[]), 0);
+
+    // Count quotas: 16 modules, 1024 buffers (freed ones included).
+    g.put(10_000, SAXPY_PTX.as_bytes());
+    let len = SAXPY_PTX.len() as u32;
+    for m in 0..16 {
+        assert_eq!(g.call("load", &[10_000, len]), m, "{}", g.last_error());
+    }
+    assert_eq!(g.call("load", &[10_000, len]), code::QUOTA);
+    assert!(g.last_error().contains("more than 16 modules"));
+    for _ in 1..1024 {
+        assert!(g.call("alloc", &[0]) >= 0, "{}", g.last_error());
+    }
+    assert_eq!(g.call("alloc", &[0]), code::QUOTA);
+    assert!(g.last_error().contains("more than 1024 buffers"));
 }
 
 /// Writes `dims` and `args` for a saxpy launch at 3000 and 3100 and returns (dims, args).

@@ -150,34 +150,34 @@ fn fail(code: i32, message: impl Into<String>) -> Fail {
     }
 }
 
-/// The byte range `[ptr, ptr + len)` of linear memory of `size` bytes, both read as unsigned
-/// 32-bit values and added in 64 bits.
-fn guest_range(size: usize, ptr: i32, len: u64, what: &str) -> Outcome<std::ops::Range<usize>> {
-    let start = u64::from(ptr as u32);
+/// The byte range `[start, start + len)` of `region` (linear memory, a buffer) of `size` bytes,
+/// `start` read as an unsigned 32-bit value and added in 64 bits, so nothing wraps.
+fn range(
+    size: usize,
+    start: i32,
+    len: u64,
+    what: &str,
+    region: &str,
+) -> Outcome<std::ops::Range<usize>> {
+    let start = u64::from(start as u32);
     let end = start + len;
     if end > size as u64 {
         return Err(fail(
             code::BAD_POINTER,
-            format!(
-                "{what}: bytes [{start}, {end}) leave linear memory of {size} bytes \
-                 (pointer {start}, length {len})"
-            ),
+            format!("{what}: bytes [{start}, {end}) leave {region} of {size} bytes"),
         ));
     }
     Ok(start as usize..end as usize)
 }
 
-/// The byte range `[offset, offset + len)` of a buffer of `size` bytes.
+/// A range of linear memory.
+fn guest_range(size: usize, ptr: i32, len: u64, what: &str) -> Outcome<std::ops::Range<usize>> {
+    range(size, ptr, len, what, "linear memory")
+}
+
+/// A range of a device buffer.
 fn device_range(size: usize, offset: i32, len: u64, what: &str) -> Outcome<std::ops::Range<usize>> {
-    let start = u64::from(offset as u32);
-    let end = start + len;
-    if end > size as u64 {
-        return Err(fail(
-            code::BAD_POINTER,
-            format!("{what}: bytes [{start}, {end}) leave the buffer of {size} bytes"),
-        ));
-    }
-    Ok(start as usize..end as usize)
+    range(size, offset, len, what, "the buffer")
 }
 
 fn read_u32(b: &[u8], at: usize) -> u32 {

@@ -81,20 +81,15 @@ impl DeviceMemory {
 
     /// Replaces the contents of a buffer with `bytes` of the same length.
     pub fn write(&mut self, id: BufferId, bytes: &[u8]) -> Result<()> {
-        let buf = self
-            .buffers
-            .get_mut(id.0 as usize)
-            .ok_or(Error::UnknownBuffer(id.0))?;
-        if buf.bytes.len() != bytes.len() {
+        let len = self.read(id)?.len();
+        if len != bytes.len() {
             return Err(Error::Launch(format!(
-                "write of {} bytes to buffer {} of {} bytes",
+                "write of {} bytes to buffer {} of {len} bytes",
                 bytes.len(),
                 id.0,
-                buf.bytes.len()
             )));
         }
-        buf.bytes.copy_from_slice(bytes);
-        Ok(())
+        self.write_at(id, 0, bytes)
     }
 
     /// Writes `bytes` into a buffer at byte `offset`; fails, writing nothing, unless the whole
