@@ -618,6 +618,32 @@ pub fn threads_disjoint(plans: &[AccessPlan], grid: &[Loop], trip: &dyn Fn(Loop)
     true
 }
 
+/// The run-time form of [`Condition::NoOverlap`] when the two groups' ranges do overlap:
+/// with every stride, trip count and base a constant (`constant` is each access's address at
+/// the first iteration, relative to any one origin shared by both groups), whether no two
+/// different threads touch a common byte between an access of `a` and one of `b`, one of
+/// them writing. A thread's own accesses run in their CPU order on the device too (the
+/// kernel neither reorders nor caches memory operations), so only other threads matter.
+/// `false` also when the question is too large to decide exactly.
+pub fn groups_disjoint(
+    a: &[AccessPlan],
+    b: &[AccessPlan],
+    grid: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+) -> bool {
+    let base = Poly::default();
+    a.iter().all(|p| {
+        b.iter().all(|q| {
+            let (w, o) = match (p.store, q.store) {
+                (false, false) => return true,
+                (true, _) => (p, q),
+                (false, true) => (q, p),
+            };
+            matches!(pair_test(w, o, grid, trip, &base), Proof::Proved)
+        })
+    })
+}
+
 /// Can two different threads touch the same byte, `w` writing and `o` reading or writing?
 fn pair_test(
     w: &AccessPlan,
@@ -659,36 +685,59 @@ fn pair_test(
     let mut windows: Vec<(i128, i128)> = Vec::new();
     let (ww, wo) = (i128::from(w.width), i128::from(o.width));
     let d0 = i128::from(o.constant) - i128::from(w.constant);
-    let same_seq = w.seq == o.seq;
-    let seq_consts: Option<Vec<(i128, i128)>> = w
-        .seq
+    // Every sequential loop either access is in: its stride in `w`, in `o` (0 when the
+    // access is outside it), and its trip count, all constants.
+    let mut loops: Vec<Loop> = w.seq.iter().map(|(l, _)| *l).collect();
+    for (l, _) in &o.seq {
+        if !loops.contains(l) {
+            loops.push(*l);
+        }
+    }
+    let stride_in = |p: &AccessPlan, l: Loop| -> Option<i128> {
+        match p.seq.iter().find(|(m, _)| *m == l) {
+            Some((_, s)) => Some(i128::from(s.as_constant()?)),
+            None => Some(0),
+        }
+    };
+    let seq_consts: Option<Vec<(i128, i128, i128)>> = loops
         .iter()
-        .map(|(l, s)| {
+        .map(|&l| {
             Some((
-                i128::from(s.as_constant()?),
-                i128::from(trip(*l).as_constant()?.max(1)),
+                stride_in(w, l)?,
+                stride_in(o, l)?,
+                i128::from(trip(l).as_constant()?.max(1)),
             ))
         })
         .collect();
+    // How many values each loop contributes: the differences of one stride, or every pair.
+    let count = |&(sw, so, t): &(i128, i128, i128)| if sw == so { 2 * t - 1 } else { t * t };
     match seq_consts {
         Some(dims)
-            if same_seq
-                && dims
-                    .iter()
-                    .map(|(_, t)| 2 * t - 1)
-                    .try_fold(1i128, |a, x| {
-                        let p = a.checked_mul(x)?;
-                        (p <= 65_536).then_some(p)
-                    })
-                    .is_some() =>
+            if dims
+                .iter()
+                .map(count)
+                .try_fold(1i128, |a, x| {
+                    let p = a.checked_mul(x)?;
+                    (p <= 65_536).then_some(p)
+                })
+                .is_some() =>
         {
-            // Every difference u of sequential iteration numbers, exactly.
+            // Every value of `so·k' - sw·k` over the sequential iterations `k` of `w` and
+            // `k'` of `o`, exactly: the two accesses overlap when `S(t) - S(t')` is within
+            // the widths of `d0` plus one of them.
             let mut sums = vec![0i128];
-            for (s, t) in dims {
-                let mut next = Vec::with_capacity(sums.len() * (2 * t as usize - 1));
+            for (sw, so, t) in dims {
+                let values: Vec<i128> = if sw == so {
+                    (-(t - 1)..=(t - 1)).map(|u| sw * u).collect()
+                } else {
+                    (0..t)
+                        .flat_map(|k| (0..t).map(move |k2| so * k2 - sw * k))
+                        .collect()
+                };
+                let mut next = Vec::with_capacity(sums.len() * values.len());
                 for base in &sums {
-                    for u in -(t - 1)..=(t - 1) {
-                        next.push(base + s * u);
+                    for v in &values {
+                        next.push(base + v);
                     }
                 }
                 next.sort_unstable();

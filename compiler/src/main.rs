@@ -178,7 +178,8 @@ enum Command {
                       and a CPU trap must raise the kernel's trap flag. A failing case is shrunk \
                       and printed with a seed that replays it (--seed).\n\n`tensorwasm oracle \
                       BUNDLE.twb --trusted K.pub` re-checks every kernel of a built bundle \
-                      against its CPU loop, as `build` did.\n\nExit status: 0 when \
+                      against its CPU loop, as `build` did, running every case asked for \
+                      (the build stops a kernel at an iteration budget).\n\nExit status: 0 when \
                       every case passes, 1 on a counterexample, 2 on a usage or input error \
                       (plan, PTX, module)."
     )]
@@ -1132,7 +1133,16 @@ fn oracle_bundle(path: &Path, args: &OracleArgs) -> anyhow::Result<ExitCode> {
     let outlined = tensorwasm::offload::outline(&wasm, &table.kernels, &locals)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let reports = tensorwasm::oracle::nest::check_kernels(
-        &outlined, &table, &locals, &constants, args.cases, seed, backend,
+        &outlined,
+        &table,
+        &locals,
+        &constants,
+        tensorwasm::oracle::nest::Cases {
+            count: args.cases,
+            seed,
+            budget: None,
+        },
+        backend,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let failed = reports.iter().any(|r| r.failure.is_some());

@@ -353,8 +353,11 @@ fn oracle_stage(
             &table,
             &locals,
             &constants,
-            cases,
-            seed,
+            crate::oracle::nest::Cases {
+                count: cases,
+                seed,
+                budget: Some(crate::oracle::nest::ITERATION_BUDGET),
+            },
             tensorwasmd::offload::BackendKind::Emulated,
         )
     });

@@ -371,10 +371,19 @@ fn eval(e: &Expr, args: &[Option<i128>], trips: &[i128]) -> Option<i128> {
 
 const U32_END: i128 = 1 << 32;
 
-/// The analysis's dependence test on group `g` with this launch's strides and trip counts as
-/// constants: whether no two threads touch a common byte where one writes.
-fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: &[i128]) -> bool {
-    use tensorwasm_analysis::candidate::{AccessPlan, threads_disjoint};
+/// Alignment of the memory window's start (at least every access width).
+const WINDOW_ALIGN: i128 = 16;
+
+/// Group `g`'s accesses as the analysis's dependence test takes them, with this launch's
+/// strides, trip counts and addresses as constants (`constant` is the access's address at the
+/// first iteration, so accesses of different groups compare by their real addresses).
+fn access_plans(
+    kern: &OffloadKernel,
+    g: u32,
+    ints: &[Option<i128>],
+    trips: &[i128],
+) -> Option<Vec<tensorwasm_analysis::candidate::AccessPlan>> {
+    use tensorwasm_analysis::candidate::AccessPlan;
     use tensorwasm_analysis::ir::Loop;
     use tensorwasm_analysis::poly::Poly;
     let konst = |v: i128| i64::try_from(v).ok().map(Poly::constant);
@@ -386,18 +395,14 @@ fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: 
                 None => Some(Poly::default()),
             }
         };
-        let Some(grid) = kern
+        let grid = kern
             .grid
             .iter()
             .map(|&j| stride(j))
-            .collect::<Option<Vec<_>>>()
-        else {
-            return false;
-        };
+            .collect::<Option<Vec<_>>>()?;
         let mut seq = Vec::new();
         for (j, _) in a.strides.iter().filter(|(j, _)| !kern.grid.contains(j)) {
-            let Some(s) = stride(*j) else { return false };
-            seq.push((Loop(*j), s));
+            seq.push((Loop(*j), stride(*j)?));
         }
         plans.push(AccessPlan {
             offset: 0,
@@ -408,17 +413,62 @@ fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: 
             group: g as usize,
             grid,
             seq,
-            constant: a.constant,
+            constant: i64::try_from(eval(&a.base, ints, trips)?).ok()?,
         });
     }
+    Some(plans)
+}
+
+/// The launch's grid loops and trip counts in the analysis's terms.
+fn launch_loops(
+    kern: &OffloadKernel,
+    trips: &[i128],
+) -> (
+    Vec<tensorwasm_analysis::ir::Loop>,
+    impl Fn(tensorwasm_analysis::ir::Loop) -> tensorwasm_analysis::poly::Poly,
+) {
+    use tensorwasm_analysis::ir::Loop;
+    use tensorwasm_analysis::poly::Poly;
     let grid: Vec<Loop> = kern.grid.iter().map(|&j| Loop(j)).collect();
-    let trip = |l: Loop| {
+    let trips = trips.to_vec();
+    let trip = move |l: Loop| {
         trips
             .get(l.0 as usize)
-            .and_then(|t| konst(*t))
+            .and_then(|t| i64::try_from(*t).ok())
+            .map(Poly::constant)
             .unwrap_or_default()
     };
-    threads_disjoint(&plans, &grid, &trip)
+    (grid, trip)
+}
+
+/// The analysis's dependence test on group `g` with this launch's values as constants:
+/// whether no two threads touch a common byte where one writes.
+fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: &[i128]) -> bool {
+    let Some(plans) = access_plans(kern, g, ints, trips) else {
+        return false;
+    };
+    let (grid, trip) = launch_loops(kern, trips);
+    tensorwasm_analysis::candidate::threads_disjoint(&plans, &grid, &trip)
+}
+
+/// For two groups whose ranges overlap in this launch (one base reaching into the other's
+/// array, like the two row pointers of an unrolled transpose): whether still no two threads
+/// touch a common byte between them where one writes.
+fn groups_disjoint(
+    kern: &OffloadKernel,
+    a: u32,
+    b: u32,
+    ints: &[Option<i128>],
+    trips: &[i128],
+) -> bool {
+    let (Some(pa), Some(pb)) = (
+        access_plans(kern, a, ints, trips),
+        access_plans(kern, b, ints, trips),
+    ) else {
+        return false;
+    };
+    let (grid, trip) = launch_loops(kern, trips);
+    tensorwasm_analysis::candidate::groups_disjoint(&pa, &pb, &grid, &trip)
 }
 
 /// The least and greatest value of `base + Σ stride·k` with each `k` in `0..trip`, and the
@@ -573,6 +623,26 @@ pub fn check(
                 ),
             ));
         }
+        // PTX accesses must be naturally aligned (on a GPU a misaligned one ends the whole
+        // context); Wasm's need not be. Every address an access takes is its first one plus
+        // multiples of the strides of the loops that run more than once.
+        let width = i128::from(a.width.max(1));
+        let first =
+            eval(&a.base, &ints, &trips).ok_or_else(|| decline("overflow", "access address"))?;
+        let mut aligned = first % width == 0;
+        for (j, s) in &a.strides {
+            if trips.get(*j as usize).is_some_and(|t| *t > 1) {
+                let s =
+                    eval(s, &ints, &trips).ok_or_else(|| decline("overflow", "access stride"))?;
+                aligned &= s % width == 0;
+            }
+        }
+        if !aligned {
+            return Err(decline(
+                "misaligned",
+                format!("an access of {width} bytes at {first} is not aligned to its width"),
+            ));
+        }
         let g = groups.entry(a.group).or_insert((alo, ahi));
         g.0 = g.0.min(alo);
         g.1 = g.1.max(ahi);
@@ -584,8 +654,12 @@ pub fn check(
             && let (Some(&(al, ah)), Some(&(bl, bh))) = (groups.get(a), groups.get(b))
             && al < bh
             && bl < ah
+            && !groups_disjoint(kern, *a, *b, &ints, &trips)
         {
-            return Err(decline("alias", format!("groups G{a} and G{b} overlap")));
+            return Err(decline(
+                "alias",
+                format!("groups G{a} and G{b} overlap, and two threads would touch a common byte"),
+            ));
         }
     }
     for c in &kern.checks {
@@ -601,6 +675,9 @@ pub fn check(
     if lo > hi {
         (lo, hi) = (0, 0);
     }
+    // The window starts on a 16-byte boundary, so that the device copy (at an aligned address)
+    // keeps every access's alignment.
+    lo -= lo % WINDOW_ALIGN;
     Ok(Checked {
         ints,
         trips,

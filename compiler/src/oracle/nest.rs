@@ -38,7 +38,7 @@ const MAX_ITERATIONS: i128 = 4096;
 pub const ITERATION_BUDGET: i128 = 4_000_000;
 
 /// Draws per case before a case counts as declined (inputs the host refuses are redrawn).
-const DRAWS: u32 = 16;
+const DRAWS: u32 = 32;
 
 /// The oracle's verdict on one kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,6 +133,9 @@ struct Bench<'a> {
     constants: &'a BTreeMap<u32, i64>,
     /// Dispatch arguments that are pointers (a base of some access).
     pointers: Vec<u32>,
+    /// Dispatch arguments that scale a stride of some access, with the multiple they must be
+    /// for it to stay aligned: drawn mostly as such multiples, as real byte strides are.
+    strides: BTreeMap<u32, u32>,
 }
 
 /// What one run did.
@@ -254,6 +257,7 @@ impl Bench<'_> {
                         let p = rng.below(memory_len as u64 / 16) * 16;
                         return p;
                     }
+                    let stride = arg.and_then(|i| self.strides.get(&i)).copied();
                     if arg.is_some() {
                         // A size: small, with 0 and 1 often.
                         if tiny {
@@ -261,13 +265,19 @@ impl Bench<'_> {
                         }
                         // A size, or a scalar the nest divides by: small, with 0 and 1
                         // often, and sometimes an integer edge (-1, MIN, MAX).
-                        return match rng.below(10) {
+                        let v = match rng.below(10) {
                             0 => 0,
                             1 => 1,
                             2 => 2,
                             3..7 => rng.below(40),
                             7 => int_bits(rng, bytes),
                             _ => rng.below(300),
+                        };
+                        // A byte stride: mostly a multiple of the access width, as real ones
+                        // are (a misaligned one, which the host declines, one draw in eight).
+                        return match stride {
+                            Some(w) if rng.percent(88) => v - v % u64::from(w.max(1)),
+                            _ => v,
                         };
                     }
                     int_bits(rng, bytes)
@@ -431,6 +441,31 @@ fn pointer_args(k: &OffloadKernel) -> Vec<u32> {
     out
 }
 
+/// The arguments that scale some access's stride by a factor that does not keep it aligned
+/// by itself (`l8` in a stride `l8`, not `l5` in `4*l5` for 4-byte accesses), with the multiple
+/// they must be for the stride to stay aligned.
+fn stride_args(k: &OffloadKernel) -> BTreeMap<u32, u32> {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let mut out: BTreeMap<u32, u32> = BTreeMap::new();
+    for a in &k.accesses {
+        let w = u64::from(a.width.max(1));
+        for (_, e) in &a.strides {
+            for (c, vars) in &e.terms {
+                if let [Var::Arg(i)] = vars.as_slice() {
+                    let need = (w / gcd(c.unsigned_abs(), w)) as u32;
+                    if need > 1 {
+                        let m = out.entry(*i).or_insert(1);
+                        *m = (*m).max(need);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 fn describe(params: &[Val]) -> String {
     params
         .iter()
@@ -446,7 +481,20 @@ fn describe(params: &[Val]) -> String {
         .join(" ")
 }
 
-/// Checks every kernel of `table` with `cases` random cases from `seed`. `outlined` is
+/// How many cases to run, from which seed, and the loop iterations after which a kernel's run
+/// stops early (the build passes [`ITERATION_BUDGET`]; `tensorwasm oracle` runs every case it
+/// is asked for).
+#[derive(Debug, Clone, Copy)]
+pub struct Cases {
+    /// Cases per kernel.
+    pub count: u32,
+    /// Seed of the cases.
+    pub seed: u64,
+    /// Iteration budget, if any.
+    pub budget: Option<i128>,
+}
+
+/// Checks every kernel of `table` with `cases`. `outlined` is
 /// [`crate::offload::outline`]'s module for the same kernels, `locals[k]` the local types of
 /// kernel `k`'s function and `constants[k]` the locals constant on entry to its nest.
 pub fn check_kernels(
@@ -454,8 +502,7 @@ pub fn check_kernels(
     table: &OffloadTable,
     locals: &[Vec<WasmTy>],
     constants: &[BTreeMap<u32, i64>],
-    cases: u32,
-    seed: u64,
+    cases: Cases,
     backend: BackendKind,
 ) -> Result<Vec<NestReport>, String> {
     let mut config = tensorwasmd::engine::base_config();
@@ -488,8 +535,9 @@ pub fn check_kernels(
             locals: &locals[k],
             constants: &constants[k],
             pointers: pointer_args(kern),
+            strides: stride_args(kern),
         };
-        let mut report = check_one(&bench, cases, seed)?;
+        let mut report = check_one(&bench, cases)?;
         if backend == BackendKind::Cuda {
             report.backend = "cuda".into();
         }
@@ -498,7 +546,12 @@ pub fn check_kernels(
     Ok(reports)
 }
 
-fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, String> {
+fn check_one(bench: &Bench<'_>, cases: Cases) -> Result<NestReport, String> {
+    let Cases {
+        count: cases,
+        seed,
+        budget,
+    } = cases;
     let kern = bench.kernel;
     let mut report = NestReport {
         kernel: kern.name.clone(),
@@ -518,7 +571,7 @@ fn check_one(bench: &Bench<'_>, cases: u32, seed: u64) -> Result<NestReport, Str
     let mut planned = Vec::new();
     let mut spent: i128 = 0;
     for i in 0..cases {
-        if spent > ITERATION_BUDGET {
+        if budget.is_some_and(|b| spent > b) {
             report.budget_exhausted = true;
             break;
         }

@@ -81,6 +81,7 @@ pub struct BlockCtx<'a> {
     pub executed: u64,
 }
 
+#[inline(always)]
 fn mask(bits: u32) -> u64 {
     if bits >= 64 {
         u64::MAX
@@ -89,6 +90,7 @@ fn mask(bits: u32) -> u64 {
     }
 }
 
+#[inline(always)]
 fn sext(v: u64, bits: u32) -> i64 {
     if bits >= 64 {
         v as i64
@@ -132,6 +134,7 @@ impl BlockCtx<'_> {
         }
     }
 
+    #[inline(always)]
     fn read(&self, t: &Thread, line: u32, src: Src, ty: ScalarType) -> Result<u64> {
         let v = match src {
             Src::Imm(b) => b,
@@ -153,15 +156,18 @@ impl BlockCtx<'_> {
         Ok(v & mask(ty.bits()))
     }
 
+    #[inline(always)]
     fn f32(&self, t: &Thread, line: u32, src: Src, ftz: bool) -> Result<f32> {
         let x = f32::from_bits(self.read(t, line, src, ScalarType::F32)? as u32);
         Ok(if ftz { ftz32(x) } else { x })
     }
 
+    #[inline(always)]
     fn f64(&self, t: &Thread, line: u32, src: Src) -> Result<f64> {
         Ok(f64::from_bits(self.read(t, line, src, ScalarType::F64)?))
     }
 
+    #[inline(always)]
     fn address(&self, t: &Thread, line: u32, a: Addr) -> Result<u64> {
         let base = match a.reg {
             Some(r) => self.read(t, line, Src::Reg(r), ScalarType::U64)?,
@@ -239,6 +245,7 @@ impl BlockCtx<'_> {
         }
     }
 
+    #[inline(always)]
     fn check_align(
         &self,
         t: &Thread,
@@ -303,6 +310,7 @@ impl BlockCtx<'_> {
         }
     }
 
+    #[inline(always)]
     fn write(&self, t: &mut Thread, d: u32, v: u64, ty: ScalarType) {
         let i = d as usize;
         let rty = self
