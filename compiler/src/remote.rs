@@ -43,6 +43,8 @@ pub struct Client {
     prefix: String,
     token: Option<String>,
     timeout: Duration,
+    /// Largest response read, head included ([`MAX_RESPONSE_BYTES`] unless changed).
+    max_response: u64,
 }
 
 /// A response: status and body.
@@ -52,13 +54,15 @@ pub struct Response {
     pub status: u16,
     /// The body, de-chunked.
     pub body: Vec<u8>,
+    /// The daemon's `host:port`, for messages.
+    addr: String,
 }
 
 impl Response {
     /// The body as JSON.
     pub fn json(&self) -> Result<serde_json::Value, RemoteError> {
         serde_json::from_slice(&self.body).map_err(|e| RemoteError::Protocol {
-            addr: String::new(),
+            addr: self.addr.clone(),
             why: format!("the body is not JSON: {e}"),
         })
     }
@@ -105,7 +109,14 @@ impl Client {
             prefix: path.trim_end_matches('/').to_string(),
             token,
             timeout,
+            max_response: MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// The same client reading responses of at most `bytes` bytes, head included.
+    pub fn with_max_response(mut self, bytes: u64) -> Client {
+        self.max_response = bytes;
+        self
     }
 
     fn io(&self, why: impl std::fmt::Display) -> RemoteError {
@@ -189,11 +200,11 @@ impl Client {
 
         let mut raw = Vec::new();
         (&mut stream)
-            .take(MAX_RESPONSE_BYTES + 1)
+            .take(self.max_response + 1)
             .read_to_end(&mut raw)
             .map_err(|e| self.io(format!("reading the response: {e}")))?;
-        if raw.len() as u64 > MAX_RESPONSE_BYTES {
-            return Err(self.protocol(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
+        if raw.len() as u64 > self.max_response {
+            return Err(self.protocol(format!("response larger than {} bytes", self.max_response)));
         }
         self.parse(&raw)
     }
@@ -243,7 +254,11 @@ impl Client {
         } else {
             rest.to_vec()
         };
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            body,
+            addr: self.authority.clone(),
+        })
     }
 
     fn dechunk(&self, mut rest: &[u8]) -> Result<Vec<u8>, RemoteError> {
@@ -386,6 +401,76 @@ mod tests {
         assert_eq!(segment("arith"), "arith");
         assert_eq!(segment("../x"), "%2E%2E%2Fx");
         assert_eq!(segment("a b?c#d"), "a%20b%3Fc%23d");
+    }
+
+    /// A one-connection server on loopback that reads the request head, waits `delay`, and
+    /// answers `reply`; returns its URL.
+    fn serve_once(reply: Vec<u8>, delay: Duration) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            std::thread::sleep(delay);
+            let _ = reader.get_mut().write_all(&reply);
+        });
+        url
+    }
+
+    #[test]
+    fn odd_answers_are_clear_errors() {
+        let t = Duration::from_secs(5);
+        // A 2xx whose body is not JSON: the call succeeds, reading it as JSON says why.
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello".to_vec(),
+            Duration::ZERO,
+        );
+        let r = Client::new(&url, None, t)
+            .unwrap()
+            .call("GET", "/v1/bundles", None);
+        let e = r.unwrap().json().unwrap_err().to_string();
+        assert!(e.contains("the body is not JSON"), "{e}");
+        assert!(e.contains(url.trim_start_matches("http://")), "{e}");
+        // An error status without the daemon's JSON error: the text itself, code http-error.
+        let url = serve_once(
+            b"HTTP/1.1 502 Bad Gateway\r\n\r\nupstream down\n".to_vec(),
+            Duration::ZERO,
+        );
+        let e = Client::new(&url, None, t)
+            .unwrap()
+            .call("GET", "/healthz", None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, RemoteError::Refused { status: 502, code, message }
+                if code == "http-error" && message == "upstream down"),
+            "{e}"
+        );
+        // A response over the cap: refused, whatever follows.
+        let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        big.resize(4096, b'x');
+        let url = serve_once(big, Duration::ZERO);
+        let e = Client::new(&url, None, t)
+            .unwrap()
+            .with_max_response(1024)
+            .call("GET", "/v1/bundles", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("response larger than 1024 bytes"), "{e}");
+        // A daemon that never answers: the read times out.
+        let url = serve_once(Vec::new(), Duration::from_secs(5));
+        let e = Client::new(&url, None, Duration::from_millis(300))
+            .unwrap()
+            .call("GET", "/healthz", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reading the response"), "{e}");
     }
 
     #[test]

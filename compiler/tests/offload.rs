@@ -921,6 +921,23 @@ fn wasi_cuda_checks_every_guest_pointer_before_device_work() {
     assert!(g.last_error().contains("more than 1024 buffers"));
 }
 
+#[test]
+fn wasi_cuda_refuses_ptx_over_4_mib_before_reading_it() {
+    let engine = Engine::default();
+    let mut g = Guest::new(&engine, BackendKind::Emulated);
+    let limit = tensorwasmd::wasi_cuda::limits::MAX_PTX_BYTES as u32;
+    let pages = u64::from(limit / PAGE + 2);
+    g.memory.grow(&mut g.store, pages).expect("memory grows");
+    // One byte over the limit, inside memory: the quota, whatever the bytes are.
+    assert_eq!(g.call("load", &[0, limit + 1]), code::QUOTA);
+    let msg = g.last_error();
+    assert!(msg.contains("exceeds the limit of 4194304 bytes"), "{msg}");
+    // Exactly the limit passes the size check; the bytes (zeros) are not PTX.
+    assert_eq!(g.call("load", &[0, limit]), code::MALFORMED_PTX);
+    // Over the limit and past the end of memory: the pointer check comes first.
+    assert_eq!(g.call("load", &[PAGE, u32::MAX - PAGE]), code::BAD_POINTER);
+}
+
 /// Writes `dims` and `args` for a saxpy launch at 3000 and 3100 and returns (dims, args).
 fn saxpy_launch(g: &mut Guest, records: &[(u32, u32, u64)]) -> (u32, u32) {
     let dims: Vec<u8> = [4u32, 1, 1, 64, 1, 1]
