@@ -603,19 +603,12 @@ fn span(
 /// accesses; `grid` and `trip` as for the dependence test. `false` also when the question is
 /// too large to decide exactly.
 pub fn threads_disjoint(plans: &[AccessPlan], grid: &[Loop], trip: &dyn Fn(Loop) -> Poly) -> bool {
-    let base = Poly::default();
-    for (i, p) in plans.iter().enumerate() {
-        for q in plans.iter().skip(i) {
-            if !p.store && !q.store {
-                continue;
-            }
-            let (w, o) = if p.store { (p, q) } else { (q, p) };
-            if !matches!(pair_test(w, o, grid, trip, &base), Proof::Proved) {
-                return false;
-            }
-        }
-    }
-    true
+    plans.iter().enumerate().all(|(i, p)| {
+        plans
+            .iter()
+            .skip(i)
+            .all(|q| pair_disjoint(p, q, grid, trip))
+    })
 }
 
 /// The run-time form of [`Condition::NoOverlap`] when the two groups' ranges do overlap:
@@ -631,17 +624,24 @@ pub fn groups_disjoint(
     grid: &[Loop],
     trip: &dyn Fn(Loop) -> Poly,
 ) -> bool {
-    let base = Poly::default();
-    a.iter().all(|p| {
-        b.iter().all(|q| {
-            let (w, o) = match (p.store, q.store) {
-                (false, false) => return true,
-                (true, _) => (p, q),
-                (false, true) => (q, p),
-            };
-            matches!(pair_test(w, o, grid, trip, &base), Proof::Proved)
-        })
-    })
+    a.iter()
+        .all(|p| b.iter().all(|q| pair_disjoint(p, q, grid, trip)))
+}
+
+/// Whether two accesses, constants throughout, never touch a common byte from two different
+/// threads with one of them writing (two reads always pass).
+fn pair_disjoint(
+    p: &AccessPlan,
+    q: &AccessPlan,
+    grid: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+) -> bool {
+    let (w, o) = match (p.store, q.store) {
+        (false, false) => return true,
+        (true, _) => (p, q),
+        (false, true) => (q, p),
+    };
+    matches!(pair_test(w, o, grid, trip, &Poly::default()), Proof::Proved)
 }
 
 /// Can two different threads touch the same byte, `w` writing and `o` reading or writing?

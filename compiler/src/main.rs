@@ -1140,7 +1140,7 @@ fn oracle_bundle(path: &Path, args: &OracleArgs) -> anyhow::Result<ExitCode> {
         tensorwasm::oracle::nest::Cases {
             count: args.cases,
             seed,
-            budget: None,
+            budget: false,
         },
         backend,
     )

@@ -272,8 +272,6 @@ fn keep_on_cpu(reports: &mut [crate::offload::KernelBuild], reason: &str) {
     }
 }
 
-/// Runs the oracle on every planned kernel and keeps those that passed it and ran at least
-/// once; the others stay on the CPU with the reason in their report.
 /// The `ptxas` for `--cubin`, after assembling an empty module for each of `archs`, so that a
 /// missing ptxas or an architecture it does not know fails the build at once.
 fn check_ptxas(archs: &[String]) -> anyhow::Result<std::path::PathBuf> {
@@ -326,6 +324,8 @@ fn assemble_cubins(
     Ok(())
 }
 
+/// Runs the oracle on every planned kernel and keeps those that passed it and ran at least
+/// once; the others stay on the CPU with the reason in their report.
 fn oracle_stage(
     wasm: &[u8],
     planned: crate::offload::Planned,
@@ -356,7 +356,7 @@ fn oracle_stage(
             crate::oracle::nest::Cases {
                 count: cases,
                 seed,
-                budget: Some(crate::oracle::nest::ITERATION_BUDGET),
+                budget: true,
             },
             tensorwasmd::offload::BackendKind::Emulated,
         )

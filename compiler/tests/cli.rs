@@ -34,6 +34,14 @@ impl Env {
             .expect("run tensorwasm")
     }
 
+    /// `tensorwasm build INPUT -o OUT --key k.key EXTRA...`, whatever its outcome.
+    fn try_build(&self, input: &str, out: &str, extra: &[&str]) -> Output {
+        let key = self.path("k.key");
+        let mut args = vec!["build", input, "-o", out, "--key", &key];
+        args.extend_from_slice(extra);
+        self.tw(&args)
+    }
+
     /// Runs and requires success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.tw(args);
@@ -62,12 +70,18 @@ impl Env {
         stderr
     }
 
+    /// Builds `input` into `out` in the temp dir, quietly, and requires success; returns the
+    /// bundle's path.
     fn build(&self, input: &str, out: &str, extra: &[&str]) -> String {
-        let key = self.path("k.key");
         let out = self.path(out);
-        let mut args = vec!["build", input, "-o", &out, "--key", &key, "--quiet"];
+        let mut args = vec!["--quiet"];
         args.extend_from_slice(extra);
-        self.ok(&args);
+        let built = self.try_build(input, &out, &args);
+        assert!(
+            built.status.success(),
+            "build {input} failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
         out
     }
 
@@ -813,16 +827,7 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
     let env = Env::new();
     let key = env.path("k.key");
     let out = env.path("saxpy.twb");
-    let built = env.tw(&[
-        "build",
-        WASI_SAXPY,
-        "-o",
-        &out,
-        "--key",
-        &key,
-        "--oracle-cases",
-        "100",
-    ]);
+    let built = env.try_build(WASI_SAXPY, &out, &["--oracle-cases", "100"]);
     let report = String::from_utf8_lossy(&built.stderr);
     assert!(built.status.success(), "{report}");
     assert!(report.contains("kernels in the bundle: "), "{report}");
@@ -931,16 +936,7 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
     assert!(none.contains("no kernels"), "{none}");
 
     // Zero oracle cases is a usage error (exit 2): a kernel never ships unchecked.
-    let zero = env.tw(&[
-        "build",
-        WASI_SAXPY,
-        "-o",
-        &plain,
-        "--key",
-        &key,
-        "--oracle-cases",
-        "0",
-    ]);
+    let zero = env.try_build(WASI_SAXPY, &plain, &["--oracle-cases", "0"]);
     assert_eq!(zero.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--oracle-cases"));
 }
@@ -1045,27 +1041,11 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
 #[test]
 fn a_wasi_cuda_guest_runs_its_own_kernel_on_emulated_and_its_cpu_path_on_none() {
     let env = Env::new();
-    let key = env.path("k.key");
-    let out = env.path("saxpy_cuda.twb");
     let sample = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../samples/wasm/cuda/saxpy_cuda.wasm"
     );
-    let built = env.tw(&[
-        "build",
-        sample,
-        "-o",
-        &out,
-        "--key",
-        &key,
-        "--oracle-cases",
-        "20",
-    ]);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let out = env.build(sample, "saxpy_cuda.twb", &["--oracle-cases", "20"]);
     let expected = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../samples/wasm/cuda/saxpy_cuda.stdout"
@@ -1131,18 +1111,11 @@ fn cubin_builds_ship_ptxas_output_beside_the_ptx_or_fail_clearly() {
     );
     assert!(!Path::new(&out).exists());
 
-    let built = env.tw(&[
-        "build",
+    let built = env.try_build(
         WASI_SAXPY,
-        "-o",
         &out,
-        "--key",
-        &key,
-        "--oracle-cases",
-        "20",
-        "--cubin",
-        "sm_80,sm_90",
-    ]);
+        &["--oracle-cases", "20", "--cubin", "sm_80,sm_90"],
+    );
     let report = String::from_utf8_lossy(&built.stderr);
     assert!(built.status.success(), "{report}");
     assert!(report.contains("cubin sm_90: "), "{report}");
@@ -1206,7 +1179,6 @@ fn kernel_stats(stderr: &str) -> Vec<(String, u64, u64, String)> {
 #[test]
 fn every_offloadable_wasi_sample_prints_the_same_on_emulated_and_none() {
     let env = Env::new();
-    let key = env.path("k.key");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wasm/wasi");
     for name in [
         "vadd",
@@ -1218,19 +1190,8 @@ fn every_offloadable_wasi_sample_prints_the_same_on_emulated_and_none() {
         "jacobi2d",
         "transpose",
     ] {
-        let out = env.path(&format!("{name}.twb"));
         let wasm = format!("{root}/{name}.wasm");
-        env.ok(&[
-            "build",
-            &wasm,
-            "-o",
-            &out,
-            "--key",
-            &key,
-            "--oracle-cases",
-            "20",
-            "-q",
-        ]);
+        let out = env.build(&wasm, &format!("{name}.twb"), &["--oracle-cases", "20"]);
         let expected = std::fs::read(format!("{root}/{name}.stdout")).expect("expected stdout");
         // Every kernel the program enters, at any size.
         let emulated = run_on(&env, &out, "emulated", &["--min-threads", "1"]);

@@ -479,7 +479,7 @@ fn oracle(wasm: &[u8], mutate: &dyn Fn(&mut OffloadKernel)) -> Vec<NestReport> {
         tensorwasm::oracle::nest::Cases {
             count: 1000,
             seed: 1,
-            budget: Some(tensorwasm::oracle::nest::ITERATION_BUDGET),
+            budget: true,
         },
         tensorwasmd::offload::BackendKind::Emulated,
     )
@@ -542,7 +542,7 @@ fn the_wasi_jacobi2d_kernel_passes_1000_cases_without_a_budget() {
         tensorwasm::oracle::nest::Cases {
             count: 1000,
             seed: 1,
-            budget: None,
+            budget: false,
         },
         tensorwasmd::offload::BackendKind::Emulated,
     )

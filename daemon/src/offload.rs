@@ -240,6 +240,14 @@ pub fn define<T: HasOffload + 'static>(
     kernels: Arc<Kernels>,
     host: Arc<Host>,
 ) -> Result<()> {
+    // Cubins for this device replace the driver's PTX JIT; offered once, before any launch.
+    if let Some(Ok(mut c)) = host.cuda().map(|c| c.lock()) {
+        for k in &kernels.table.kernels {
+            for cubin in &k.cubins {
+                c.offer_cubin(&k.ptx, &cubin.arch, &cubin.image);
+            }
+        }
+    }
     let memory = module.exports().find_map(|e| match e.ty() {
         wasmtime::ExternType::Memory(_) => Some(e.name().to_string()),
         _ => None,
@@ -386,7 +394,6 @@ fn access_plans(
     use tensorwasm_analysis::candidate::AccessPlan;
     use tensorwasm_analysis::ir::Loop;
     use tensorwasm_analysis::poly::Poly;
-    let konst = |v: i128| i64::try_from(v).ok().map(Poly::constant);
     let mut plans = Vec::new();
     for a in kern.accesses.iter().filter(|a| a.group == g) {
         let stride = |j: u32| -> Option<Poly> {
@@ -419,23 +426,27 @@ fn access_plans(
     Some(plans)
 }
 
+/// `v` as a constant polynomial, when it fits.
+fn konst(v: i128) -> Option<tensorwasm_analysis::poly::Poly> {
+    i64::try_from(v)
+        .ok()
+        .map(tensorwasm_analysis::poly::Poly::constant)
+}
+
 /// The launch's grid loops and trip counts in the analysis's terms.
-fn launch_loops(
+fn launch_loops<'a>(
     kern: &OffloadKernel,
-    trips: &[i128],
+    trips: &'a [i128],
 ) -> (
     Vec<tensorwasm_analysis::ir::Loop>,
-    impl Fn(tensorwasm_analysis::ir::Loop) -> tensorwasm_analysis::poly::Poly,
+    impl Fn(tensorwasm_analysis::ir::Loop) -> tensorwasm_analysis::poly::Poly + 'a,
 ) {
     use tensorwasm_analysis::ir::Loop;
-    use tensorwasm_analysis::poly::Poly;
     let grid: Vec<Loop> = kern.grid.iter().map(|&j| Loop(j)).collect();
-    let trips = trips.to_vec();
-    let trip = move |l: Loop| {
+    let trip = |l: Loop| {
         trips
             .get(l.0 as usize)
-            .and_then(|t| i64::try_from(*t).ok())
-            .map(Poly::constant)
+            .and_then(|t| konst(*t))
             .unwrap_or_default()
     };
     (grid, trip)
@@ -749,12 +760,7 @@ pub fn dispatch(
         }
         BackendKind::Cuda => match &host.cuda {
             Some(c) => match c.lock() {
-                Ok(mut c) => {
-                    for cubin in &kern.cubins {
-                        c.offer_cubin(&kern.ptx, &cubin.arch, &cubin.image);
-                    }
-                    c.launch(&kern.ptx, &kern.name, &launch, &mut dev)
-                }
+                Ok(mut c) => c.launch(&kern.ptx, &kern.name, &launch, &mut dev),
                 Err(_) => return Err(decline("launch-error", "device lock poisoned")),
             },
             None => return Err(decline("no-device", "no CUDA device")),

@@ -481,17 +481,16 @@ fn describe(params: &[Val]) -> String {
         .join(" ")
 }
 
-/// How many cases to run, from which seed, and the loop iterations after which a kernel's run
-/// stops early (the build passes [`ITERATION_BUDGET`]; `tensorwasm oracle` runs every case it
-/// is asked for).
+/// How many cases to run, from which seed, and whether a kernel's run stops early at
+/// [`ITERATION_BUDGET`] (the build's does; `tensorwasm oracle` runs every case it is asked for).
 #[derive(Debug, Clone, Copy)]
 pub struct Cases {
     /// Cases per kernel.
     pub count: u32,
     /// Seed of the cases.
     pub seed: u64,
-    /// Iteration budget, if any.
-    pub budget: Option<i128>,
+    /// Whether the run stops at [`ITERATION_BUDGET`].
+    pub budget: bool,
 }
 
 /// Checks every kernel of `table` with `cases`. `outlined` is
@@ -571,7 +570,7 @@ fn check_one(bench: &Bench<'_>, cases: Cases) -> Result<NestReport, String> {
     let mut planned = Vec::new();
     let mut spent: i128 = 0;
     for i in 0..cases {
-        if budget.is_some_and(|b| spent > b) {
+        if budget && spent > ITERATION_BUDGET {
             report.budget_exhausted = true;
             break;
         }
