@@ -335,7 +335,12 @@ fn real_main() -> Result<bool, String> {
         }
         let nvcc_sass = parse_sass(&nvcc_sass_text);
         for k in kernels()? {
-            let ptx = emit_ptx(&k, &EmitOptions::for_target(target)).map_err(|e| e.to_string())?;
+            // The direct lowering: the CUDA C side is one output per thread too.
+            let opts = EmitOptions {
+                generic_only: true,
+                ..EmitOptions::for_target(target)
+            };
+            let ptx = emit_ptx(&k, &opts).map_err(|e| e.to_string())?;
             write(&format!("{}.{arch}.ptx", k.name), ptx.as_bytes())?;
             let rep = ptxas::assemble_with(&ptxas_bin, &ptx, arch).map_err(|e| e.to_string())?;
             let ours_cubin = write(&format!("{}.{arch}.cubin", k.name), &rep.cubin)?;

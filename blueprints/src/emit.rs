@@ -11,10 +11,11 @@
 //! it must never format PTX text itself and never emit an instruction whose result can differ
 //! from the Wasm operator it stands for.
 
+use crate::blueprint::{MAX_STAGED, PITCH, TILE, TiledPlan, tiled_plan};
 use crate::error::{Error, Result};
 use crate::kernel_ir::{
-    Addr, AffineTerm, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId,
-    ParamId, ParamKind, Start, Stmt, StoreOp, UnKind, UnOp, ValType, verify,
+    Addr, AffineTerm, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, GridDim, Kernel,
+    LoadOp, LoopId, ParamId, ParamKind, Start, Stmt, StoreOp, UnKind, UnOp, ValType, verify,
 };
 use crate::ptx::{
     Address, Axis, Cmp, Entry, Label, Module, Operand, PtxBuilder, PtxVersion, Reg, RegClass, Rnd,
@@ -28,6 +29,8 @@ pub struct EmitOptions {
     pub target: Target,
     /// Overrides the `.version` (default: [`Target::default_ptx_version`]).
     pub ptx_version: Option<PtxVersion>,
+    /// Emit the direct lowering even when a blueprint matches (see [`crate::blueprint`]).
+    pub generic_only: bool,
 }
 
 impl EmitOptions {
@@ -36,6 +39,7 @@ impl EmitOptions {
         EmitOptions {
             target,
             ptx_version: None,
+            generic_only: false,
         }
     }
 }
@@ -48,7 +52,12 @@ pub fn emit_ptx(kernel: &Kernel, opts: &EmitOptions) -> Result<String> {
 /// Like [`emit_ptx`], returning the module before printing.
 pub fn emit_module(kernel: &Kernel, opts: &EmitOptions) -> Result<Module> {
     verify(kernel)?;
-    let entry = Emitter::new(kernel, opts.target).run()?;
+    let tiled = if opts.generic_only {
+        None
+    } else {
+        tiled_plan(kernel)
+    };
+    let entry = Emitter::new(kernel, opts.target, tiled).run()?;
     Ok(Module {
         version: opts
             .ptx_version
@@ -77,6 +86,16 @@ fn uty(t: ValType) -> Ty {
 fn bty(t: ValType) -> Ty {
     if is64(t) { Ty::B64 } else { Ty::B32 }
 }
+/// The type a value of `t` is kept in shared memory with (its full register width).
+fn shared_ty(t: ValType) -> Ty {
+    match t {
+        ValType::I32 => Ty::U32,
+        ValType::I64 => Ty::U64,
+        ValType::F32 => Ty::F32,
+        ValType::F64 => Ty::F64,
+    }
+}
+
 fn int_class(t: ValType) -> RegClass {
     if is64(t) {
         RegClass::B64
@@ -157,6 +176,10 @@ const MAX_LOOP_POINTERS: usize = 8;
 
 /// How many iterations an unrolled loop body holds.
 const UNROLL: i64 = 8;
+
+/// The largest `k` loop body (see [`stmts_size`]) whose full tiles of the tiled-matmul
+/// blueprint are unrolled [`TILE`] times.
+const MAX_TILE_UNROLL_BODY: usize = 64;
 
 /// The largest loop body (in statements and expression nodes, see [`stmts_size`]) that is
 /// unrolled.
@@ -267,10 +290,27 @@ struct Emitter<'k> {
     exit: Label,
     trap: Label,
     trap_used: bool,
+    /// The tiled-matmul blueprint's plan, until [`Emitter::run`] sets up [`Emitter::tiled`].
+    tiled_plan: Option<TiledPlan>,
+    /// The tiled-matmul blueprint's plan and state, when the kernel is emitted with it.
+    tiled: Option<Tiled>,
+    /// Inside a tile's loop body: the shared-memory address each staged load reads.
+    staged_read: Vec<(LoadOp, Addr, Address)>,
+}
+
+/// State of a kernel emitted with the tiled-matmul blueprint (see [`Emitter::tiled_loop`]).
+#[derive(Debug)]
+struct Tiled {
+    plan: TiledPlan,
+    /// True in threads outside the grid's range: they load tiles and wait at barriers, and
+    /// skip everything else.
+    inactive: Reg,
+    /// `%tid.x`, `%tid.y`.
+    lanes: [Reg; 2],
 }
 
 impl<'k> Emitter<'k> {
-    fn new(k: &'k Kernel, target: Target) -> Self {
+    fn new(k: &'k Kernel, target: Target, tiled: Option<TiledPlan>) -> Self {
         let mut b = PtxBuilder::new();
         let exit = b.label();
         let trap = b.label();
@@ -286,6 +326,9 @@ impl<'k> Emitter<'k> {
             exit,
             trap,
             trap_used: false,
+            tiled_plan: tiled,
+            tiled: None,
+            staged_read: Vec::new(),
         }
     }
 
@@ -314,12 +357,41 @@ impl<'k> Emitter<'k> {
                 }
             }
         }
+        let exit_early = self.tiled_plan.is_none();
+        let mut outside: Option<Reg> = None;
         for (g, axis) in self.k.grid.iter().zip(AXES) {
-            self.grid_dim(g.counter, g.ty, g.start, g.step, g.trip.0, axis)?;
+            let done = self.grid_dim(*g, axis, exit_early)?;
+            if exit_early {
+                continue;
+            }
+            outside = Some(match outside {
+                None => done,
+                Some(o) => {
+                    let d = self.b.reg(RegClass::Pred);
+                    self.b.or_pred(d, o, done);
+                    d
+                }
+            });
         }
         let k = self.k;
         self.locals = k.locals.iter().map(|t| self.b.reg(class(*t))).collect();
-        self.stmts(&k.body)?;
+        if let Some(plan) = self.tiled_plan.take() {
+            let inactive =
+                outside.ok_or_else(|| Error::Bug("tiled kernel without a grid".into()))?;
+            let (tx, ty) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
+            self.b
+                .reqntid([TILE, TILE, 1])
+                .mov(Ty::U32, tx, Operand::Special(Special::Tid(Axis::X)))
+                .mov(Ty::U32, ty, Operand::Special(Special::Tid(Axis::Y)));
+            self.tiled = Some(Tiled {
+                plan,
+                inactive,
+                lanes: [tx, ty],
+            });
+            self.tiled_stmts(&k.body)?;
+        } else {
+            self.stmts(&k.body)?;
+        }
         self.b.place(self.exit).ret();
         if self.trap_used {
             let flag = self.param(self.k.trap_flag.map(|p| p.0))?;
@@ -346,21 +418,22 @@ impl<'k> Emitter<'k> {
     }
 
     /// `counter = start + (ctaid * ntid + tid) * step`, after leaving when the index reaches
-    /// the trip count (compared as unsigned).
+    /// the trip count (compared as unsigned) if `exit_early`; returns the predicate that says
+    /// the index is past it.
     ///
     /// Along x the index can pass 2³² (`%nctaid.x` goes to 2³¹−1), so it is computed and
     /// compared in 64 bits. Along y and z it cannot (PTX ISA, special registers: `%nctaid.y/z`
     /// ≤ 65535, `%ntid.y` ≤ 1024, `%ntid.z` ≤ 64, so the index is below 2²⁶), and 32 bits
     /// are exact.
-    fn grid_dim(
-        &mut self,
-        c: LoopId,
-        ty: ValType,
-        start: Start,
-        step: i64,
-        trip: u32,
-        axis: Axis,
-    ) -> Result<()> {
+    fn grid_dim(&mut self, g: GridDim, axis: Axis, exit_early: bool) -> Result<Reg> {
+        let GridDim {
+            counter: c,
+            ty,
+            start,
+            step,
+            trip,
+        } = g;
+        let trip = trip.0;
         let b = &mut self.b;
         let (cta, ntid, tid) = (
             b.reg(RegClass::B32),
@@ -413,7 +486,9 @@ impl<'k> Emitter<'k> {
             }
             (Some(g32), None)
         };
-        self.b.guard(done).bra(self.exit);
+        if exit_early {
+            self.b.guard(done).bra(self.exit);
+        }
         let g32 = match (g32, gid) {
             (Some(g), _) => g,
             (None, Some(gid)) => {
@@ -457,7 +532,7 @@ impl<'k> Emitter<'k> {
             self.b.mad_lo(Ty::S64, counter, gid, step, start_op);
         }
         self.counters.push((c, counter, ty));
-        Ok(())
+        Ok(done)
     }
 
     fn stmts(&mut self, ss: &[Stmt]) -> Result<()> {
@@ -480,19 +555,349 @@ impl<'k> Emitter<'k> {
                 let v = self.expr(e)?;
                 self.store(*op, addr, v)?;
             }
-            Stmt::If { cond, then, els } => {
-                let c = self.expr(cond)?;
-                let p = self.b.reg(RegClass::Pred);
-                let (else_l, end_l) = (self.b.label(), self.b.label());
-                self.b.setp(Cmp::Eq, Ty::S32, p, c, 0).guard(p).bra(else_l);
-                self.stmts(then)?;
-                self.b.bra(end_l).place(else_l);
-                self.stmts(els)?;
-                self.b.place(end_l);
-            }
+            Stmt::If { cond, then, els } => self.if_else(cond, then, els, false)?,
             Stmt::For(f) => self.for_loop(f)?,
         }
         Ok(())
+    }
+
+    /// `if cond { then } else { els }`; the branches through [`Emitter::tiled_stmts`] when
+    /// `tiled`.
+    fn if_else(&mut self, cond: &Expr, then: &[Stmt], els: &[Stmt], tiled: bool) -> Result<()> {
+        let c = self.expr(cond)?;
+        let p = self.b.reg(RegClass::Pred);
+        let (else_l, end_l) = (self.b.label(), self.b.label());
+        self.b.setp(Cmp::Eq, Ty::S32, p, c, 0).guard(p).bra(else_l);
+        if tiled {
+            self.tiled_stmts(then)?;
+        } else {
+            self.stmts(then)?;
+        }
+        self.b.bra(end_l).place(else_l);
+        if tiled {
+            self.tiled_stmts(els)?;
+        } else {
+            self.stmts(els)?;
+        }
+        self.b.place(end_l);
+        Ok(())
+    }
+
+    fn tiled_state(&self) -> Result<&Tiled> {
+        self.tiled
+            .as_ref()
+            .ok_or_else(|| Error::Bug("tiled emission of an untiled kernel".into()))
+    }
+
+    /// Statements of a tiled kernel (see `blueprint`): the tiled loop, uniform `if`s and
+    /// assignments to uniform locals run in every thread (so that every thread reaches the
+    /// loop's barriers alike); every other run of statements is skipped by threads outside
+    /// the grid's range.
+    fn tiled_stmts(&mut self, ss: &[Stmt]) -> Result<()> {
+        let mut i = 0;
+        while i < ss.len() {
+            if self.runs_everywhere(&ss[i]) {
+                match &ss[i] {
+                    Stmt::For(f) => self.tiled_loop(f)?,
+                    Stmt::If { cond, then, els } => self.if_else(cond, then, els, true)?,
+                    other => self.stmt(other)?,
+                }
+                i += 1;
+                continue;
+            }
+            let j = (i..ss.len())
+                .find(|&j| self.runs_everywhere(&ss[j]))
+                .unwrap_or(ss.len());
+            let skip = self.b.label();
+            let inactive = self.tiled_state()?.inactive;
+            self.b.guard(inactive).bra(skip);
+            self.stmts(&ss[i..j])?;
+            self.b.place(skip);
+            i = j;
+        }
+        Ok(())
+    }
+
+    fn runs_everywhere(&self, s: &Stmt) -> bool {
+        let Some(t) = &self.tiled else {
+            return false;
+        };
+        match s {
+            Stmt::For(f) => f.counter == t.plan.k_loop,
+            Stmt::If { cond, .. } => t.plan.is_uniform(cond),
+            Stmt::Set(l, _) => t.plan.uniform.get(l.0 as usize).copied().unwrap_or(false),
+            Stmt::Store(..) => false,
+        }
+    }
+
+    /// The tiled `k` loop (see `blueprint`):
+    ///
+    /// ```text
+    /// n = trip count of k (u64); kbase = start
+    /// while n != 0:
+    ///   cnt = min(n, TILE)
+    ///   per staged load L: tile_L[kl][sl] = L at (k = kbase + kl, axis lane sl)
+    ///                      when kl < cnt and that lane is inside the grid
+    ///   bar.sync 0
+    ///   if inside the grid: for kk in 0..cnt: body with k = kbase + kk, L read from
+    ///                       tile_L[kk][own lane]   (unrolled when cnt == TILE)
+    ///   bar.sync 0
+    ///   n -= cnt; kbase += TILE
+    /// ```
+    ///
+    /// `(kl, sl)` is `(%tid.x, %tid.y)` when L's threads load along k, else `(%tid.y, %tid.x)`;
+    /// rows are [`PITCH`] elements long.
+    fn tiled_loop(&mut self, f: &ForLoop) -> Result<()> {
+        let (staged, inactive, [tx, ty]) = {
+            let t = self.tiled_state()?;
+            (t.plan.staged.clone(), t.inactive, t.lanes)
+        };
+        if staged.len() > MAX_STAGED {
+            return Err(Error::Bug("too many staged loads".into()));
+        }
+        let start = self.expr(&f.start)?;
+        let bound_value = self.expr(&f.bound)?;
+        let (kbase, bound) = (self.b.reg(class(f.ty)), self.b.reg(class(f.ty)));
+        self.b
+            .mov(bty(f.ty), kbase, start)
+            .mov(bty(f.ty), bound, bound_value);
+        // The trip count: `bound - start` in exact 64-bit arithmetic when the loop runs.
+        let (cmp_ty, ext) = if f.signed {
+            (sty(f.ty), Ext::Signed)
+        } else {
+            (uty(f.ty), Ext::Unsigned)
+        };
+        let runs = self.b.reg(RegClass::Pred);
+        self.b.setp(Cmp::Lt, cmp_ty, runs, kbase, bound);
+        let (s64, b64) = (self.widen(kbase, f.ty, ext), self.widen(bound, f.ty, ext));
+        let n = self.b.reg(RegClass::B64);
+        self.b
+            .sub(Ty::S64, n, b64, s64)
+            .guard_not(runs)
+            .mov(Ty::B64, n, 0i64);
+        // Per staged load: its tile, the slot this thread fills, where this thread reads, and
+        // the lane it loads for.
+        let mut lanes: Vec<(usize, bool, Reg, Reg)> = Vec::new();
+        let mut slots = Vec::new();
+        for st in &staged {
+            let vt = st.op.value_type();
+            let w = if is64(vt) { 8 } else { 4 };
+            let tile = self.b.shared_array(TILE * PITCH * w);
+            let base = self.b.reg(RegClass::B64);
+            self.b.mov(Ty::U64, base, Operand::Shared(tile));
+            let (sl, kl) = if st.along_k { (ty, tx) } else { (tx, ty) };
+            let (idx, store, read) = (
+                self.b.reg(RegClass::B32),
+                self.b.reg(RegClass::B64),
+                self.b.reg(RegClass::B64),
+            );
+            let own = if st.axis == 0 { tx } else { ty };
+            self.b
+                .mad_lo(Ty::U32, idx, kl, i64::from(PITCH), sl)
+                .mul_wide(false, store, idx, i64::from(w))
+                .add(Ty::S64, store, store, base)
+                .mul_wide(false, read, own, i64::from(w))
+                .add(Ty::S64, read, read, base);
+            let lane = match lanes
+                .iter()
+                .find(|(a, k, _, _)| *a == st.axis && *k == st.along_k)
+            {
+                Some(&(_, _, c, d)) => (c, d),
+                None => {
+                    let (c, d) = self.lane_counter(st.axis, sl)?;
+                    lanes.push((st.axis, st.along_k, c, d));
+                    (c, d)
+                }
+            };
+            slots.push((st.clone(), vt, w, kl, store, read, lane));
+        }
+        let (head, end, rolled, after) = (
+            self.b.label(),
+            self.b.label(),
+            self.b.label(),
+            self.b.label(),
+        );
+        let (done, short) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
+        let (cnt, cnt32) = (self.b.reg(RegClass::B64), self.b.reg(RegClass::B32));
+        let tile = i64::from(TILE);
+        self.b
+            .place(head)
+            .setp(Cmp::Eq, Ty::U64, done, n, 0i64)
+            .guard(done)
+            .bra(end)
+            .setp(Cmp::Lt, Ty::U64, short, n, tile)
+            .selp(Ty::B64, cnt, n, tile, short)
+            .cvt(None, Ty::U32, Ty::U64, cnt32, cnt);
+        for (st, vt, _, kl, store, _, (lane_c, lane_out)) in &slots {
+            let v = self.b.reg(class(*vt));
+            let zero = match vt {
+                ValType::F32 => Operand::F32(0),
+                ValType::F64 => Operand::F64(0),
+                _ => Operand::Imm(0),
+            };
+            let bad = self.b.reg(RegClass::Pred);
+            let skip = self.b.label();
+            self.b
+                .mov(mov_ty(*vt), v, zero)
+                .setp(Cmp::Ge, Ty::U32, bad, *kl, cnt32)
+                .or_pred(bad, bad, *lane_out)
+                .guard(bad)
+                .bra(skip);
+            let kc = self.k_plus(f.ty, kbase, Operand::Reg(*kl))?;
+            let axis_counter = self.k.grid[st.axis].counter;
+            let axis_ty = self.k.grid[st.axis].ty;
+            let depth = self.counters.len();
+            self.counters.push((f.counter, kc, f.ty));
+            self.counters.push((axis_counter, *lane_c, axis_ty));
+            let got = self.load(st.op, &st.addr)?;
+            self.counters.truncate(depth);
+            self.b.mov(mov_ty(*vt), v, got).place(skip).st_shared(
+                shared_ty(*vt),
+                Address {
+                    base: *store,
+                    offset: 0,
+                },
+                v,
+            );
+        }
+        self.b.bar_sync().guard(inactive).bra(after);
+        if stmts_size(&f.body) <= MAX_TILE_UNROLL_BODY {
+            let partial = self.b.reg(RegClass::Pred);
+            self.b
+                .setp(Cmp::Lt, Ty::U32, partial, cnt32, tile)
+                .guard(partial)
+                .bra(rolled);
+            for kk in 0..TILE {
+                let kc = self.k_plus(f.ty, kbase, Operand::Imm(i64::from(kk)))?;
+                let reads = slots
+                    .iter()
+                    .map(|(_, _, w, _, _, read, _)| Address {
+                        base: *read,
+                        offset: (kk * PITCH * w) as i32,
+                    })
+                    .collect();
+                self.tile_step(f, kc, &staged, reads)?;
+            }
+            self.b.bra(after);
+        }
+        // A partial tile (or a body too large to unroll): one `k` at a time.
+        let (kk, more) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::Pred));
+        let step_head = self.b.label();
+        let ptrs: Vec<Reg> = slots.iter().map(|_| self.b.reg(RegClass::B64)).collect();
+        self.b.place(rolled).mov(Ty::U32, kk, 0i64);
+        for (p, (_, _, _, _, _, read, _)) in ptrs.iter().zip(&slots) {
+            self.b.mov(Ty::B64, *p, *read);
+        }
+        self.b
+            .place(step_head)
+            .setp(Cmp::Ge, Ty::U32, more, kk, cnt32)
+            .guard(more)
+            .bra(after);
+        let kc = self.k_plus(f.ty, kbase, Operand::Reg(kk))?;
+        let reads = ptrs
+            .iter()
+            .map(|p| Address {
+                base: *p,
+                offset: 0,
+            })
+            .collect();
+        self.tile_step(f, kc, &staged, reads)?;
+        for (p, (_, _, w, _, _, _, _)) in ptrs.iter().zip(&slots) {
+            self.b.add(Ty::S64, *p, *p, i64::from(PITCH * w));
+        }
+        self.b
+            .add(Ty::U32, kk, kk, 1i64)
+            .bra(step_head)
+            .place(after)
+            .bar_sync()
+            .sub(Ty::S64, n, n, cnt)
+            .add(sty(f.ty), kbase, kbase, tile)
+            .bra(head)
+            .place(end);
+        Ok(())
+    }
+
+    /// `kbase + d` in the counter's type `t` (`d` a `.u32` lane register or a small constant).
+    fn k_plus(&mut self, t: ValType, kbase: Reg, d: Operand) -> Result<Reg> {
+        let kc = self.b.reg(class(t));
+        match (t, d) {
+            (ValType::I64, Operand::Reg(r)) => {
+                let w = self.b.reg(RegClass::B64);
+                self.b
+                    .cvt(None, Ty::U64, Ty::U32, w, r)
+                    .add(Ty::S64, kc, kbase, w);
+            }
+            _ => {
+                self.b.add(sty(t), kc, kbase, d);
+            }
+        }
+        Ok(kc)
+    }
+
+    /// One iteration of the tiled loop's body with counter value `kc`, the staged loads read
+    /// from `reads`.
+    fn tile_step(
+        &mut self,
+        f: &ForLoop,
+        kc: Reg,
+        staged: &[crate::blueprint::Staged],
+        reads: Vec<Address>,
+    ) -> Result<()> {
+        self.staged_read = staged
+            .iter()
+            .zip(reads)
+            .map(|(st, a)| (st.op, st.addr.clone(), a))
+            .collect();
+        let depth = self.counters.len();
+        self.counters.push((f.counter, kc, f.ty));
+        self.stmts(&f.body)?;
+        self.counters.truncate(depth);
+        self.staged_read.clear();
+        Ok(())
+    }
+
+    /// The counter of grid axis `axis` (0 = x, 1 = y) for lane `lane` (a `.u32` in
+    /// `[0, TILE)`) of this block, and the predicate that says that lane is past the trip count.
+    fn lane_counter(&mut self, axis: usize, lane: Reg) -> Result<(Reg, Reg)> {
+        let g = *self
+            .k
+            .grid
+            .get(axis)
+            .ok_or_else(|| Error::Bug(format!("no grid axis {axis}")))?;
+        let (cta, gid, lane64, out) = (
+            self.b.reg(RegClass::B32),
+            self.b.reg(RegClass::B64),
+            self.b.reg(RegClass::B64),
+            self.b.reg(RegClass::Pred),
+        );
+        self.b
+            .mov(Ty::U32, cta, Operand::Special(Special::Ctaid(AXES[axis])))
+            .mul_wide(false, gid, cta, i64::from(TILE))
+            .cvt(None, Ty::U64, Ty::U32, lane64, lane)
+            .add(Ty::S64, gid, gid, lane64);
+        let trip = self.param(Some(g.trip.0))?;
+        let trip64 = if self.scalar_type(g.trip)? == ValType::I32 {
+            let t = self.b.reg(RegClass::B64);
+            self.b.cvt(None, Ty::U64, Ty::U32, t, trip);
+            t
+        } else {
+            trip
+        };
+        self.b.setp(Cmp::Ge, Ty::U64, out, gid, trip64);
+        let start = match g.start {
+            Start::Const(v) => Operand::Imm(v),
+            Start::Param(p) => Operand::Reg(self.param(Some(p.0))?),
+        };
+        let c = self.b.reg(class(g.ty));
+        if g.ty == ValType::I32 {
+            let g32 = self.b.reg(RegClass::B32);
+            self.b
+                .cvt(None, Ty::U32, Ty::U64, g32, gid)
+                .mad_lo(Ty::S32, c, g32, g.step, start);
+        } else {
+            self.b.mad_lo(Ty::S64, c, gid, g.step, start);
+        }
+        Ok((c, out))
     }
 
     /// A sequential loop, top-tested: `c = start; while !(c >= bound) { body; c += step }`
@@ -1225,6 +1630,14 @@ impl<'k> Emitter<'k> {
         let vt = op.value_type();
         let bytes = op.bytes();
         let d = self.b.reg(class(vt));
+        if let Some(&(_, _, a)) = self
+            .staged_read
+            .iter()
+            .find(|(o, ad, _)| *o == op && ad == addr)
+        {
+            self.b.ld_shared(shared_ty(vt), d, a);
+            return Ok(d);
+        }
         if addr.aligned || bytes == 1 {
             let a = self.address(addr, 0)?;
             let ty = match (bytes, vt, op.signed()) {

@@ -60,10 +60,14 @@ impl LaunchPlan {
         }
     }
 
-    /// The plan for `kernel` (verified first), with `block` or the default block shape.
+    /// The plan for `kernel` (verified first), with `block` or else the block shape its
+    /// blueprint requires (see [`crate::blueprint::choose`]; PTX from
+    /// [`crate::emit_ptx`] declares it with `.reqntid`) or else the default one.
     pub fn for_kernel(kernel: &Kernel, block: Option<[u32; 3]>) -> Result<LaunchPlan> {
         verify(kernel)?;
-        let block = block.unwrap_or_else(|| Self::default_block(kernel.grid.len()));
+        let block = block
+            .or_else(|| crate::blueprint::choose(kernel).block())
+            .unwrap_or_else(|| Self::default_block(kernel.grid.len()));
         let threads = block.iter().try_fold(1u32, |acc, b| acc.checked_mul(*b));
         if block.contains(&0) || block[2] > 64 || threads.is_none_or(|t| t > MAX_THREADS_PER_BLOCK)
         {

@@ -18,13 +18,16 @@
 //! - [`samples`]: reference kernels (vector add, saxpy, relu, matmul, conv2d, stencil, integer
 //!   divide).
 //!
-//! Tuned templates (tiled matmul, conv2d, stencils) are not built yet.
+//! - [`blueprint`]: tuned shapes the emitter picks when a kernel matches (tiled matmul with
+//!   shared memory); conv2d and stencil templates are not built.
+
 //!
 //! This crate does no Wasm parsing and no GPU calls, and has no `unsafe`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blueprint;
 pub mod emit;
 pub mod error;
 pub mod kernel_ir;
@@ -33,6 +36,7 @@ pub mod ptx;
 pub mod ptxas;
 pub mod samples;
 
+pub use blueprint::{Blueprint, choose};
 pub use emit::{EmitOptions, emit_module, emit_ptx};
 pub use error::{Error, Result};
 pub use kernel_ir::{Kernel, KernelBuilder, verify};

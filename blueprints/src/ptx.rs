@@ -195,6 +195,9 @@ pub enum Operand {
     F64(u64),
     /// A special register.
     Special(Special),
+    /// The shared-memory address of the entry's shared array `n` (see
+    /// [`PtxBuilder::shared_array`]); prints as `tw_tile<n>`.
+    Shared(u32),
 }
 
 impl From<Reg> for Operand {
@@ -217,6 +220,7 @@ impl Display for Operand {
             Operand::F32(b) => write!(f, "0f{b:08X}"),
             Operand::F64(b) => write!(f, "0d{b:016X}"),
             Operand::Special(s) => s.fmt(f),
+            Operand::Shared(n) => write!(f, "tw_tile{n}"),
         }
     }
 }
@@ -350,6 +354,9 @@ enum Line {
 pub struct PtxBuilder {
     lines: Vec<Line>,
     counts: [u32; 5],
+    /// Bytes of each shared array, in declaration order.
+    shared: Vec<u32>,
+    reqntid: Option<[u32; 3]>,
     labels: u32,
     guard: Option<(Reg, bool)>,
     error: Option<String>,
@@ -367,6 +374,20 @@ impl PtxBuilder {
         let r = Reg { class: c, n: *slot };
         *slot += 1;
         r
+    }
+
+    /// Declares a shared array of `bytes` bytes (8-byte aligned) and returns its number, for
+    /// [`Operand::Shared`].
+    pub fn shared_array(&mut self, bytes: u32) -> u32 {
+        self.shared.push(bytes);
+        (self.shared.len() - 1) as u32
+    }
+
+    /// Requires the launch's block shape to be exactly `block` (`.reqntid`): a launch with
+    /// any other shape fails instead of computing with the wrong tile geometry.
+    pub fn reqntid(&mut self, block: [u32; 3]) -> &mut Self {
+        self.reqntid = Some(block);
+        self
     }
 
     /// A fresh label, placed later with [`PtxBuilder::place`].
@@ -475,6 +496,42 @@ impl PtxBuilder {
         self.push(
             vec!["ld", "global", ty.name()],
             vec![Arg::Op(d.into()), Arg::Addr(addr)],
+        )
+    }
+
+    /// `ld.shared.ty d, [addr]` (`addr.base` holds a shared-window address).
+    pub fn ld_shared(&mut self, ty: Ty, d: Reg, addr: Address) -> &mut Self {
+        self.check_reg(d, ty);
+        self.check_reg(addr.base, Ty::U64);
+        self.push(
+            vec!["ld", "shared", ty.name()],
+            vec![Arg::Op(d.into()), Arg::Addr(addr)],
+        )
+    }
+
+    /// `st.shared.ty [addr], v`.
+    pub fn st_shared(&mut self, ty: Ty, addr: Address, v: Reg) -> &mut Self {
+        self.check_reg(v, ty);
+        self.check_reg(addr.base, Ty::U64);
+        self.push(
+            vec!["st", "shared", ty.name()],
+            vec![Arg::Addr(addr), Arg::Op(v.into())],
+        )
+    }
+
+    /// `bar.sync 0`: every thread of the block waits here until all have arrived.
+    pub fn bar_sync(&mut self) -> &mut Self {
+        self.push(vec!["bar", "sync"], vec![Arg::Op(Operand::Imm(0))])
+    }
+
+    /// `or.pred d, a, b`.
+    pub fn or_pred(&mut self, d: Reg, a: Reg, b: Reg) -> &mut Self {
+        self.check_reg(d, Ty::Pred);
+        self.check_reg(a, Ty::Pred);
+        self.check_reg(b, Ty::Pred);
+        self.push(
+            vec!["or", "pred"],
+            vec![Arg::Op(d.into()), Arg::Op(a.into()), Arg::Op(b.into())],
         )
     }
 
@@ -847,6 +904,8 @@ impl PtxBuilder {
             name: name.to_string(),
             params: params.to_vec(),
             counts: self.counts,
+            shared: self.shared,
+            reqntid: self.reqntid,
             lines: self.lines,
         })
     }
@@ -858,6 +917,8 @@ pub struct Entry {
     name: String,
     params: Vec<Ty>,
     counts: [u32; 5],
+    shared: Vec<u32>,
+    reqntid: Option<[u32; 3]>,
     lines: Vec<Line>,
 }
 
@@ -875,7 +936,14 @@ impl Display for Entry {
             write!(f, "\t.param .{} ", ty.name())?;
             self.param_name(f, i as u32)?;
         }
-        f.write_str("\n)\n{\n")?;
+        f.write_str("\n)\n")?;
+        if let Some([x, y, z]) = self.reqntid {
+            writeln!(f, ".reqntid {x}, {y}, {z}")?;
+        }
+        f.write_str("{\n")?;
+        for (n, bytes) in self.shared.iter().enumerate() {
+            writeln!(f, "\t.shared .align 8 .b8 tw_tile{n}[{bytes}];")?;
+        }
         for c in CLASSES {
             let n = self.counts[c.index()];
             if n > 0 {

@@ -256,7 +256,9 @@ fn launch_plans() {
 
     let mm = LaunchPlan::for_kernel(&samples::matmul().expect("matmul"), None).expect("plan");
     assert_eq!(mm.trips.len(), 2);
-    assert_eq!(mm.grid_dims(&[100, 64]).expect("fits"), [4, 8, 1]);
+    // The tiled-matmul blueprint's block, which its PTX demands with `.reqntid`.
+    assert_eq!(mm.block, [16, 16, 1]);
+    assert_eq!(mm.grid_dims(&[100, 64]).expect("fits"), [7, 4, 1]);
     assert!(matches!(
         mm.grid_dims(&[1, 1 << 30]),
         Err(Error::ImplLimit(_))

@@ -101,12 +101,13 @@ pub fn render(c: &Coverage) -> String {
             None => {
                 let _ = writeln!(
                     o,
-                    "kernel {} (function {} loop{}): {}-D grid, {} params, PTX {} lines",
+                    "kernel {} (function {} loop{}): {}-D grid, {} params, blueprint {}, PTX {} lines",
                     k.name,
                     k.function,
                     k.root,
                     k.grid,
                     k.params.len(),
+                    k.blueprint.unwrap_or("-"),
                     k.ptx.as_deref().map_or(0, |p| p.lines().count())
                 );
             }

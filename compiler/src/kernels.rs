@@ -24,6 +24,8 @@ pub struct KernelReport {
     pub name: String,
     /// Grid dimensions.
     pub grid: usize,
+    /// The blueprint the PTX was emitted with (`generic`, `tiled-matmul`), when lowered.
+    pub blueprint: Option<&'static str>,
     /// What each kernel parameter carries, when lowered.
     pub params: Vec<ParamSource>,
     /// PTX text, when lowered and emitted.
@@ -50,6 +52,7 @@ pub fn kernels(module: &ModuleIr, plan: &OffloadPlan, target: Target) -> Vec<Ker
             offset: nest.offset,
             name: name.clone(),
             grid: cand.grid.len(),
+            blueprint: None,
             params: Vec::new(),
             ptx: None,
             kir: None,
@@ -64,6 +67,7 @@ pub fn kernels(module: &ModuleIr, plan: &OffloadPlan, target: Target) -> Vec<Ker
             Ok(l) => {
                 report.params = l.sources.clone();
                 report.kir = Some(l.kernel.to_string());
+                report.blueprint = Some(tensorwasm_blueprints::choose(&l.kernel).name());
                 match emit_ptx(&l.kernel, &EmitOptions::for_target(target)) {
                     Ok(ptx) => report.ptx = Some(ptx),
                     Err(e) => report.error = Some(format!("PTX emission failed: {e}")),

@@ -488,8 +488,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         for k in &report.kernels {
             match &k.reason {
                 None => eprintln!(
-                    "    {}: function {} loop at {:#x}: dispatches to the GPU, CPU loop kept as fallback",
-                    k.name, k.function, k.offset
+                    "    {}: function {} loop at {:#x}: dispatches to the GPU ({} kernel), CPU loop kept as fallback",
+                    k.name,
+                    k.function,
+                    k.offset,
+                    k.blueprint.unwrap_or("generic")
                 ),
                 Some(why) => eprintln!("    {}: stays on the CPU: {why}", k.name),
             }

@@ -802,6 +802,9 @@ pub struct KernelBuild {
     pub offset: u32,
     /// Whether the kernel is in the bundle.
     pub offloaded: bool,
+    /// The blueprint its PTX was emitted with (`generic`, `tiled-matmul`), when it was lowered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blueprint: Option<&'static str>,
     /// Why not, when it is not.
     pub reason: Option<String>,
     /// The oracle's verdict, when it ran.
@@ -850,11 +853,13 @@ pub fn plan_module(wasm: &[u8], target: tensorwasm_blueprints::Target) -> Result
             continue;
         };
         let name = format!("tw_f{}_loop{}", nest.function, nest.root.0);
+        let mut blueprint = None;
         let planned = (|| {
             let func = ir
                 .function(nest.function)
                 .ok_or_else(|| "function not found".to_string())?;
             let lowered = crate::lower::lower(func, nest, cand, &name)?;
+            blueprint = Some(tensorwasm_blueprints::choose(&lowered.kernel).name());
             let ptx = tensorwasm_blueprints::emit_ptx(
                 &lowered.kernel,
                 &tensorwasm_blueprints::EmitOptions::for_target(target),
@@ -884,6 +889,7 @@ pub fn plan_module(wasm: &[u8], target: tensorwasm_blueprints::Target) -> Result
             function: nest.function,
             offset: nest.offset,
             offloaded,
+            blueprint,
             reason,
             oracle: None,
             cubins: Vec::new(),

@@ -53,17 +53,42 @@ fn sample(name: &str) -> (String, String, String) {
     )
 }
 
-const SAMPLES: [&str; 4] = ["vadd", "saxpy", "matmul", "idiv"];
+/// The sample directories, and whether their PTX is the direct lowering (`generic_only`) or
+/// what the emitter picks (`matmul_tiled`: the same matmul kernel with the tiled-matmul
+/// blueprint).
+const SAMPLES: [(&str, bool); 5] = [
+    ("vadd", true),
+    ("saxpy", true),
+    ("matmul", true),
+    ("matmul_tiled", false),
+    ("idiv", true),
+];
+
+/// The PTX entry (and reference export) of a sample directory.
+fn entry_of(dir: &str) -> &str {
+    dir.strip_suffix("_tiled").unwrap_or(dir)
+}
 
 #[test]
 fn sample_ptx_is_what_the_emitter_produces() {
     let bless = std::env::var_os("BLESS").is_some_and(|v| !v.is_empty() && v != "0");
-    for k in samples::all().unwrap() {
-        if !SAMPLES.contains(&k.name.as_str()) {
-            continue;
-        }
-        let path = samples_dir().join(&k.name).join(format!("{}.ptx", k.name));
-        let emitted = emit_ptx(&k, &EmitOptions::default()).unwrap();
+    let kernels = samples::all().unwrap();
+    for (dir, generic_only) in SAMPLES {
+        let k = kernels
+            .iter()
+            .find(|k| k.name == entry_of(dir))
+            .unwrap_or_else(|| panic!("no sample kernel for {dir}"));
+        let path = samples_dir().join(dir).join(format!("{dir}.ptx"));
+        let opts = EmitOptions {
+            generic_only,
+            ..EmitOptions::default()
+        };
+        let emitted = emit_ptx(k, &opts).unwrap();
+        assert_eq!(
+            emitted.contains("bar.sync"),
+            !generic_only,
+            "{dir}: only the tiled sample has barriers"
+        );
         if bless {
             std::fs::write(&path, &emitted).unwrap();
         } else {
@@ -78,9 +103,10 @@ fn sample_ptx_is_what_the_emitter_produces() {
 
 #[test]
 fn samples_pass() {
-    for name in SAMPLES {
+    for (name, _) in SAMPLES {
         let (wat, ptx, plan) = sample(name);
-        let report = oracle(&wat, name, &ptx, name, &plan, 300);
+        let entry = entry_of(name);
+        let report = oracle(&wat, entry, &ptx, entry, &plan, 300);
         assert!(report.passed(), "{report}");
         assert_eq!(report.cases_run, 300);
         if name == "idiv" {
@@ -181,7 +207,7 @@ fn caught(name: &str, sample_name: &str, ptx: &str) -> Failure {
         ),
         s => sample(s),
     };
-    let entry = sample_name;
+    let entry = entry_of(sample_name);
     let report = oracle(&wat, entry, ptx, entry, &plan, DEFAULT_CASES);
     match report.verdict {
         Verdict::Fail(c) => {
@@ -283,6 +309,55 @@ fn mutation_check_every_miscompilation_is_caught() {
         caught("idiv flag store", "idiv", &no_flag),
         Failure::MissingTrap { .. }
     ));
+
+    // A dropped barrier in the tiled matmul: either one of its two `bar.sync`s. Without the
+    // first, threads read a tile before the others have written it; without the second, a
+    // thread overwrites the next tile while others still read the current one.
+    let (_, tiled, _) = sample("matmul_tiled");
+    let barriers: Vec<usize> = tiled
+        .match_indices("\tbar.sync \t0;\n")
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(barriers.len(), 2, "{tiled}");
+    for (n, at) in barriers.into_iter().enumerate() {
+        let mut dropped = tiled.clone();
+        dropped.replace_range(at..at + "\tbar.sync \t0;\n".len(), "");
+        let f = caught(
+            &format!("tiled matmul barrier {n} dropped"),
+            "matmul_tiled",
+            &dropped,
+        );
+        assert!(is_mismatch(&f), "{f}");
+    }
+}
+
+#[test]
+fn the_tiled_matmul_refuses_another_block_shape() {
+    // `.reqntid 16, 16, 1`: the tile geometry is built into the kernel, so a launch with the
+    // generic kernel's block shape is refused rather than computing garbage.
+    let (wat, ptx, _) = sample("matmul_tiled");
+    let plan = read(&samples_dir().join("matmul/plan.toml"));
+    let wasm = wat::parse_str(&wat).expect("reference WAT");
+    let mut reference = WasmtimeReference::new(&wasm, "matmul").expect("reference");
+    let err = harness::check(
+        &mut reference,
+        &mut Interpreter::new(),
+        Candidate {
+            ptx: &ptx,
+            entry: "matmul",
+        },
+        &parse_plan(&plan).expect("plan"),
+        &Config {
+            cases: 50,
+            seed: 1,
+            ..Config::default()
+        },
+    );
+    let text = match err {
+        Ok(report) => report.to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(text.contains(".reqntid 16, 16, 1"), "{text}");
 }
 
 #[test]

@@ -14,7 +14,7 @@
 mod common;
 
 use common::{benches, setup};
-use tensorwasm_blueprints::{EmitOptions, emit_ptx};
+use tensorwasm_blueprints::emit_ptx;
 use tensorwasm_oracle::{Backend, CudaBackend, Interpreter};
 
 const RUNS: usize = 10;
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // The same kernels on small problems: GPU and interpreter must agree before any timing.
     for b in benches(1 << 18, 32, 128)? {
-        let ptx = emit_ptx(&b.kernel, &EmitOptions::default())?;
+        let ptx = emit_ptx(&b.kernel, &b.opts)?;
         let (mut m1, launch) = setup(&b);
         let mut m2 = m1.clone();
         gpu.launch(&ptx, b.kernel.name.as_str(), &launch, &mut m1)?;
@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| kernel | sizes | threads | GPU time | bandwidth | rate |");
     println!("|---|---|---:|---:|---:|---:|");
     for b in benches(1 << 26, 2048, 8192)? {
-        let ptx = emit_ptx(&b.kernel, &EmitOptions::default())?;
+        let ptx = emit_ptx(&b.kernel, &b.opts)?;
         let (mut mem, launch) = setup(&b);
         let mut times = Vec::with_capacity(RUNS);
         let mut threads = 0;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{benches, setup};
-use tensorwasm_blueprints::{EmitOptions, emit_ptx};
+use tensorwasm_blueprints::emit_ptx;
 use tensorwasm_oracle::{Interpreter, parse_module};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "kernel", "sizes", "threads", "instr/launch", "launches", "thread-instr/s", "ns/instr"
     );
     for b in &benches {
-        let ptx = emit_ptx(&b.kernel, &EmitOptions::default())?;
+        let ptx = emit_ptx(&b.kernel, &b.opts)?;
         let module = parse_module(&ptx)?;
         let interp = Interpreter::new();
         let (mut mem, launch) = setup(b);

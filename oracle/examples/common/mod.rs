@@ -1,7 +1,7 @@
 //! The benchmark kernels shared by `throughput.rs` (interpreter) and `gpu_bench.rs` (GPU).
 #![allow(dead_code)]
 
-use tensorwasm_blueprints::samples;
+use tensorwasm_blueprints::{EmitOptions, samples};
 use tensorwasm_oracle::{DeviceMemory, Launch, ParamValue};
 
 /// A kernel parameter: a buffer by index, or a scalar.
@@ -11,6 +11,13 @@ pub enum Param {
     U32(u32),
     F32(f32),
 }
+
+/// The direct lowering (one output per thread, no blueprint).
+pub const GENERIC: EmitOptions = EmitOptions {
+    target: tensorwasm_blueprints::Target::SM_75,
+    ptx_version: None,
+    generic_only: true,
+};
 
 /// One reference kernel at one problem size.
 pub struct Bench {
@@ -22,6 +29,8 @@ pub struct Bench {
     pub params: Vec<Param>,
     pub grid: [u32; 3],
     pub block: [u32; 3],
+    /// How the kernel is emitted: the direct lowering, or the blueprint the emitter picks.
+    pub opts: EmitOptions,
     /// Bytes the kernel must move at least, and floating-point operations it does.
     pub bytes: f64,
     pub flops: f64,
@@ -38,6 +47,7 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
             params: vec![Param::Buf(0), Param::Buf(1), Param::Buf(2), Param::U32(n)],
             grid: [n.div_ceil(256), 1, 1],
             block: [256, 1, 1],
+            opts: GENERIC,
             bytes: 12.0 * f64::from(n),
             flops: f64::from(n),
         },
@@ -49,27 +59,12 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
             params: vec![Param::Buf(0), Param::Buf(1), Param::F32(1.5), Param::U32(n)],
             grid: [n.div_ceil(256), 1, 1],
             block: [256, 1, 1],
+            opts: GENERIC,
             bytes: 12.0 * f64::from(n),
             flops: 2.0 * f64::from(n),
         },
-        Bench {
-            name: "matmul",
-            sizes: format!("m=n=k={m}"),
-            kernel: samples::matmul()?,
-            buffers: vec![(m * m) as usize; 3],
-            params: vec![
-                Param::Buf(0),
-                Param::Buf(1),
-                Param::Buf(2),
-                Param::U32(m),
-                Param::U32(m),
-                Param::U32(m),
-            ],
-            grid: [m.div_ceil(32), m.div_ceil(8), 1],
-            block: [32, 8, 1],
-            bytes: 12.0 * f64::from(m) * f64::from(m),
-            flops: 2.0 * f64::from(m).powi(3),
-        },
+        matmul(m, "matmul", 32, 8, GENERIC)?,
+        matmul(m, "matmul-tiled", 16, 16, EmitOptions::default())?,
         Bench {
             name: "stencil2d",
             sizes: format!("{w}x{w}"),
@@ -84,6 +79,7 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
             ],
             grid: [(w - 2).div_ceil(32), (w - 2).div_ceil(8), 1],
             block: [32, 8, 1],
+            opts: GENERIC,
             bytes: 8.0 * f64::from(w) * f64::from(w),
             flops: 5.0 * f64::from(w) * f64::from(w),
         },
@@ -101,6 +97,7 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
             ],
             grid: [n.div_ceil(256), 1, 1],
             block: [256, 1, 1],
+            opts: GENERIC,
             bytes: 12.0 * f64::from(n),
             flops: 0.0,
         },
@@ -143,4 +140,33 @@ pub fn setup(b: &Bench) -> (DeviceMemory, Launch) {
         params,
     };
     (mem, launch)
+}
+
+/// The matmul sample on `m`×`m` matrices in `bx`×`by` blocks, emitted with `opts`.
+fn matmul(
+    m: u32,
+    name: &'static str,
+    bx: u32,
+    by: u32,
+    opts: EmitOptions,
+) -> Result<Bench, Box<dyn std::error::Error>> {
+    Ok(Bench {
+        name,
+        sizes: format!("m=n=k={m}"),
+        kernel: samples::matmul()?,
+        buffers: vec![(m * m) as usize; 3],
+        params: vec![
+            Param::Buf(0),
+            Param::Buf(1),
+            Param::Buf(2),
+            Param::U32(m),
+            Param::U32(m),
+            Param::U32(m),
+        ],
+        grid: [m.div_ceil(bx), m.div_ceil(by), 1],
+        block: [bx, by, 1],
+        opts,
+        bytes: 12.0 * f64::from(m) * f64::from(m),
+        flops: 2.0 * f64::from(m).powi(3),
+    })
 }

@@ -360,6 +360,8 @@ pub struct Kernel {
     pub shared: Vec<SharedVar>,
     /// Total bytes of shared memory per block.
     pub shared_bytes: u64,
+    /// The block shape `.reqntid` demands, if declared.
+    pub reqntid: Option<[u32; 3]>,
     /// Parameters.
     pub params: Vec<ParamSlot>,
     /// Total bytes of the parameter buffer.
@@ -451,6 +453,7 @@ pub fn decode(entry: &Entry, opts: DecodeOptions) -> Result<Kernel> {
         reg_names: d.reg_names,
         shared,
         shared_bytes: soff,
+        reqntid: entry.reqntid,
         params,
         param_bytes,
     })

@@ -91,6 +91,14 @@ impl Interpreter {
     ) -> Result<LaunchStats> {
         let kernel = self.kernel(module, entry)?;
         check_dims(launch)?;
+        if let Some(req) = kernel.reqntid
+            && req != launch.block
+        {
+            return Err(Error::Launch(format!(
+                "block {:?} but the kernel declares `.reqntid {}, {}, {}`",
+                launch.block, req[0], req[1], req[2]
+            )));
+        }
         let params = param_bytes(&kernel, launch, mem)?;
         let mut stats = LaunchStats::default();
         let [gx, gy, gz] = launch.grid;

@@ -154,6 +154,8 @@ pub struct Entry {
     pub shared: Vec<SharedDecl>,
     /// Labels and instructions in order.
     pub body: Vec<Statement>,
+    /// The block shape `.reqntid` demands (missing dimensions are 1), if declared.
+    pub reqntid: Option<[u32; 3]>,
     /// Line of the `.entry` keyword.
     pub line: u32,
 }

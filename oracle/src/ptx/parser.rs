@@ -180,8 +180,11 @@ impl Parser {
                 self.expect_punct(',')?;
             }
         }
-        // Performance directives between the signature and the body.
+        // Performance directives between the signature and the body. `.reqntid` is kept: a
+        // launch with another block shape is refused, as the driver refuses it.
+        let mut reqntid = None;
         while let Some(Tok::Dot(d)) = self.peek() {
+            let d = d.clone();
             if !matches!(
                 d.as_str(),
                 "maxntid" | "reqntid" | "minnctapersm" | "maxnreg"
@@ -189,9 +192,19 @@ impl Parser {
                 break;
             }
             self.pos += 1;
-            self.uint("a number")?;
+            let mut dims = vec![self.uint("a number")?];
             while self.eat_punct(',') {
-                self.uint("a number")?;
+                dims.push(self.uint("a number")?);
+            }
+            if d == "reqntid" {
+                if dims.len() > 3 {
+                    return self.err("`.reqntid` takes at most three dimensions");
+                }
+                let mut block = [1u32; 3];
+                for (b, v) in block.iter_mut().zip(&dims) {
+                    *b = u32::try_from(*v).unwrap_or(u32::MAX);
+                }
+                reqntid = Some(block);
             }
         }
         self.expect_punct('{')?;
@@ -202,6 +215,7 @@ impl Parser {
             regs: Vec::new(),
             shared: Vec::new(),
             body: Vec::new(),
+            reqntid,
             line,
         };
         let mut depth = 0u32;
