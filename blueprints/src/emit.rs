@@ -305,7 +305,7 @@ struct Tiled {
     /// True in threads outside the grid's range: they load tiles and wait at barriers, and
     /// skip everything else.
     inactive: Reg,
-    /// `%tid.x`, `%tid.y`.
+    /// `%tid` along the plan's two tiled axes (the first varies fastest between threads).
     lanes: [Reg; 2],
 }
 
@@ -380,9 +380,17 @@ impl<'k> Emitter<'k> {
                 outside.ok_or_else(|| Error::Bug("tiled kernel without a grid".into()))?;
             let (tx, ty) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
             self.b
-                .reqntid([TILE, TILE, 1])
-                .mov(Ty::U32, tx, Operand::Special(Special::Tid(Axis::X)))
-                .mov(Ty::U32, ty, Operand::Special(Special::Tid(Axis::Y)));
+                .reqntid(plan.block())
+                .mov(
+                    Ty::U32,
+                    tx,
+                    Operand::Special(Special::Tid(AXES[plan.axes[0]])),
+                )
+                .mov(
+                    Ty::U32,
+                    ty,
+                    Operand::Special(Special::Tid(AXES[plan.axes[1]])),
+                );
             self.tiled = Some(Tiled {
                 plan,
                 inactive,
@@ -648,9 +656,9 @@ impl<'k> Emitter<'k> {
     /// `(kl, sl)` is `(%tid.x, %tid.y)` when L's threads load along k, else `(%tid.y, %tid.x)`;
     /// rows are [`PITCH`] elements long.
     fn tiled_loop(&mut self, f: &ForLoop) -> Result<()> {
-        let (staged, inactive, [tx, ty]) = {
+        let (staged, axes, inactive, [tx, ty]) = {
             let t = self.tiled_state()?;
-            (t.plan.staged.clone(), t.inactive, t.lanes)
+            (t.plan.staged.clone(), t.plan.axes, t.inactive, t.lanes)
         };
         if staged.len() > MAX_STAGED {
             return Err(Error::Bug("too many staged loads".into()));
@@ -704,7 +712,7 @@ impl<'k> Emitter<'k> {
             {
                 Some(&(_, _, c, d)) => (c, d),
                 None => {
-                    let (c, d) = self.lane_counter(st.axis, sl)?;
+                    let (c, d) = self.lane_counter(axes[st.axis], sl)?;
                     lanes.push((st.axis, st.along_k, c, d));
                     (c, d)
                 }
@@ -744,8 +752,8 @@ impl<'k> Emitter<'k> {
                 .guard(bad)
                 .bra(skip);
             let kc = self.k_plus(f.ty, kbase, Operand::Reg(*kl))?;
-            let axis_counter = self.k.grid[st.axis].counter;
-            let axis_ty = self.k.grid[st.axis].ty;
+            let axis_counter = self.k.grid[axes[st.axis]].counter;
+            let axis_ty = self.k.grid[axes[st.axis]].ty;
             let depth = self.counters.len();
             self.counters.push((f.counter, kc, f.ty));
             self.counters.push((axis_counter, *lane_c, axis_ty));
@@ -856,7 +864,7 @@ impl<'k> Emitter<'k> {
         Ok(())
     }
 
-    /// The counter of grid axis `axis` (0 = x, 1 = y) for lane `lane` (a `.u32` in
+    /// The counter of grid axis `axis` (an index into the grid) for lane `lane` (a `.u32` in
     /// `[0, TILE)`) of this block, and the predicate that says that lane is past the trip count.
     fn lane_counter(&mut self, axis: usize, lane: Reg) -> Result<(Reg, Reg)> {
         let g = *self

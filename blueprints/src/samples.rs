@@ -66,22 +66,48 @@ pub fn relu() -> Result<Kernel> {
 /// `c[i][j] = Σ_k a[i][k] * b[k][j]` over `f32`, row-major, `i` on y and `j` on x, with the
 /// `k` loop sequential inside each thread (the CPU's summation order).
 pub fn matmul() -> Result<Kernel> {
-    let mut k = KernelBuilder::new("matmul");
+    matmul_kernel("matmul", false)
+}
+
+/// `batch` matmuls at once: [`matmul`] with a third grid dimension `z < batch` and each matrix
+/// at `z` times its batch stride (`sa`, `sb`, `sc` elements), params `a, b, c, m, n, k, batch,
+/// sa, sb, sc`. The tiled-matmul blueprint tiles x and y and takes z as the batch.
+pub fn batched_matmul() -> Result<Kernel> {
+    matmul_kernel("batched_matmul", true)
+}
+
+fn matmul_kernel(name: &str, batched: bool) -> Result<Kernel> {
+    let mut k = KernelBuilder::new(name);
     let (a, b, c) = (k.ptr("a"), k.ptr("b"), k.ptr("c"));
     let m = k.scalar("m", ValType::I32);
     let n = k.scalar("n", ValType::I32);
     let kk = k.scalar("k", ValType::I32);
+    let batch = batched.then(|| {
+        let batch = k.scalar("batch", ValType::I32);
+        let strides = [
+            k.scalar("sa", ValType::I32),
+            k.scalar("sb", ValType::I32),
+            k.scalar("sc", ValType::I32),
+        ];
+        (batch, strides)
+    });
     let j = k.grid(ValType::I32, Start::Const(0), 1, n);
     let i = k.grid(ValType::I32, Start::Const(0), 1, m);
+    let z = batch.map(|(batch, _)| k.grid(ValType::I32, Start::Const(0), 1, batch));
     let acc = k.local(ValType::F32);
     let l = k.loop_id();
-    let a_at = Addr::new(a, Affine::constant(0).plus_strided(4, i, kk).plus(4, l));
-    let b_at = Addr::new(b, Affine::constant(0).plus_strided(4, l, n).plus(4, j));
-    let c_at = Addr::new(c, Affine::constant(0).plus_strided(4, i, n).plus(4, j));
+    // `p + 4·(z·stride) + 4·row·row_stride + 4·col`, the batch term only when batched.
+    let at = |p, which: usize, row, row_stride, col| {
+        let mut off = Affine::constant(0);
+        if let (Some(z), Some((_, strides))) = (z, batch) {
+            off = off.plus_strided(4, z, strides[which]);
+        }
+        Addr::new(p, off.plus_strided(4, row, row_stride).plus(4, col))
+    };
     let prod = Expr::binary(
         BinOp::F32Mul,
-        Expr::load(LoadOp::F32Load, a_at),
-        Expr::load(LoadOp::F32Load, b_at),
+        Expr::load(LoadOp::F32Load, at(a, 0, i, kk, l)),
+        Expr::load(LoadOp::F32Load, at(b, 1, l, n, j)),
     );
     k.push(Stmt::Set(acc, Expr::f32(0.0)));
     k.push(Stmt::For(ForLoop {
@@ -96,7 +122,11 @@ pub fn matmul() -> Result<Kernel> {
             Expr::binary(BinOp::F32Add, Expr::local(acc), prod),
         )],
     }));
-    k.push(Stmt::Store(StoreOp::F32Store, c_at, Expr::local(acc)));
+    k.push(Stmt::Store(
+        StoreOp::F32Store,
+        at(c, 2, i, n, j),
+        Expr::local(acc),
+    ));
     k.build()
 }
 
@@ -214,6 +244,7 @@ pub fn all() -> Result<Vec<Kernel>> {
         saxpy()?,
         relu()?,
         matmul()?,
+        batched_matmul()?,
         conv2d()?,
         stencil2d()?,
         idiv()?,

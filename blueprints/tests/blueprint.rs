@@ -21,11 +21,11 @@ fn k_loop(k: &mut Kernel) -> &mut tensorwasm_blueprints::kernel_ir::ForLoop {
 const N: ParamId = ParamId(4);
 
 #[test]
-fn the_matmul_sample_is_tiled_and_the_others_are_not() {
-    assert_eq!(choose(&matmul()), Blueprint::TiledMatmul);
+fn the_matmul_samples_are_tiled_and_the_others_are_not() {
+    assert_eq!(choose(&matmul()), Blueprint::TiledMatmul([16, 16, 1]));
     for k in samples::all().expect("samples") {
-        let want = if k.name == "matmul" {
-            Blueprint::TiledMatmul
+        let want = if k.name.ends_with("matmul") {
+            Blueprint::TiledMatmul([16, 16, 1])
         } else {
             Blueprint::Generic
         };
@@ -90,7 +90,7 @@ fn a_bound_or_an_if_that_differs_between_threads_keeps_it_generic() {
         ),
         (
             Expr::unary(UnOp::I32Eqz, Expr::unary(UnOp::I32Eqz, Expr::param(N))),
-            Blueprint::TiledMatmul,
+            Blueprint::TiledMatmul([16, 16, 1]),
         ),
     ] {
         let mut k = matmul();

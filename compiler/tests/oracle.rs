@@ -310,10 +310,32 @@ fn mutation_check_every_miscompilation_is_caught() {
         Failure::MissingTrap { .. }
     ));
 
+    // The tiled matmul adding the first two k of a tile in the other order: the same products,
+    // summed p1 + p0 instead of p0 + p1. Caught only because half the cases hold ordinary
+    // floats (`f32_plain`); with edge values alone a long sum is almost always NaN or inf.
+    let (_, tiled, _) = sample("matmul_tiled");
+    let mut swapped_k = tiled.clone();
+    for (first, second) in [
+        ("%f6, [%rd15];", "%f10, [%rd15+68];"),
+        ("%f7, [%rd21];", "%f11, [%rd21+68];"),
+    ] {
+        swapped_k = mutate(&swapped_k, first, "@FIRST@");
+        swapped_k = mutate(&swapped_k, second, "@SECOND@");
+        let (r1, a1) = first.split_once(", ").expect("site");
+        let (r2, a2) = second.split_once(", ").expect("site");
+        swapped_k = swapped_k
+            .replace("@FIRST@", &format!("{r1}, {a2}"))
+            .replace("@SECOND@", &format!("{r2}, {a1}"));
+    }
+    assert!(is_mismatch(&caught(
+        "tiled matmul k order",
+        "matmul_tiled",
+        &swapped_k
+    )));
+
     // A dropped barrier in the tiled matmul: either one of its two `bar.sync`s. Without the
     // first, threads read a tile before the others have written it; without the second, a
     // thread overwrites the next tile while others still read the current one.
-    let (_, tiled, _) = sample("matmul_tiled");
     let barriers: Vec<usize> = tiled
         .match_indices("\tbar.sync \t0;\n")
         .map(|m| m.0)

@@ -215,6 +215,9 @@ pub(crate) fn generate(plan: &Plan, arena: u64, rng: &mut Rng) -> Result<Option<
         });
     }
     let lens = buffer_lens(plan, &case)?;
+    // Half the cases fill float buffers with ordinary values, half with edge cases (a bit of
+    // the background seed decides, so the other draws stay as they were).
+    let plain = case.background & 2 != 0;
     let mut order = Vec::new();
     let mut needed = 0u64;
     for (i, (p, len)) in plan.params().iter().zip(&lens).enumerate() {
@@ -223,7 +226,7 @@ pub(crate) fn generate(plan: &Plan, arena: u64, rng: &mut Rng) -> Result<Option<
             needed = needed
                 .saturating_add(bytes)
                 .saturating_add(u64::from(*align));
-            let lanes = (0..*len).map(|_| lane(rng, *elem)).collect();
+            let lanes = (0..*len).map(|_| lane(rng, *elem, plain)).collect();
             case.args[i] = ArgInput::Buffer { addr: 0, lanes };
             order.push((i, bytes, u64::from(*align)));
         }
@@ -278,10 +281,13 @@ pub(crate) fn scalar(rng: &mut Rng, ty: WasmType) -> WasmValue {
     }
 }
 
-pub(crate) fn lane(rng: &mut Rng, elem: ElemType) -> u64 {
-    match elem {
-        ElemType::F32 => u64::from(f32_bits(rng)),
-        ElemType::F64 => f64_bits(rng),
+/// One buffer lane; floats are ordinary values ([`f32_plain`]) when `plain`, else edge-biased.
+pub(crate) fn lane(rng: &mut Rng, elem: ElemType, plain: bool) -> u64 {
+    match (elem, plain) {
+        (ElemType::F32, false) => u64::from(f32_bits(rng)),
+        (ElemType::F32, true) => u64::from(f32_plain(rng)),
+        (ElemType::F64, false) => f64_bits(rng),
+        (ElemType::F64, true) => f64_plain(rng),
         _ => int_bits(rng, elem.size()),
     }
 }
@@ -351,6 +357,30 @@ pub fn f32_bits(rng: &mut Rng) -> u32 {
         }
         _ => rng.next_u64() as u32,
     }
+}
+
+/// f32 bits of ordinary values: full mantissas between 2^-8 and 2^9, either sign, so that
+/// sums round at nearly every step and a kernel that adds in another order than the CPU (a
+/// reassociated or reordered reduction) differs in the last bits. One draw in 64 is an edge
+/// case ([`f32_bits`]). Edge-biased values alone hide such bugs: in a long reduction some term
+/// is almost always a NaN or an infinity, or one huge term absorbs the rest.
+pub fn f32_plain(rng: &mut Rng) -> u32 {
+    if rng.below(64) == 0 {
+        return f32_bits(rng);
+    }
+    let sign = (rng.below(2) as u32) << 31;
+    let exp = 127 - 8 + rng.below(17) as u32;
+    sign | (exp << 23) | (rng.next_u64() as u32 & 0x007f_ffff)
+}
+
+/// f64 bits of ordinary values, like [`f32_plain`].
+pub fn f64_plain(rng: &mut Rng) -> u64 {
+    if rng.below(64) == 0 {
+        return f64_bits(rng);
+    }
+    let sign = rng.below(2) << 63;
+    let exp = 1023 - 8 + rng.below(17);
+    sign | (exp << 52) | (rng.next_u64() & ((1u64 << 52) - 1))
 }
 
 const F64_EDGES: [u64; 20] = [
