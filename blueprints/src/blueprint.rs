@@ -101,12 +101,23 @@ pub(crate) struct TiledPlan {
     pub axes: [usize; 2],
     /// The loads read from shared memory inside it.
     pub staged: Vec<Staged>,
-    /// Per local: whether every assignment to it gives every thread the same value (see
-    /// [`uniform_locals`]).
-    pub uniform: Vec<bool>,
+    /// Per local: whether threads outside the grid's range must compute it too, because the
+    /// way to the loop or its bounds depend on it (see [`needed_locals`]). Always uniform.
+    pub needed: Vec<bool>,
 }
 
 impl TiledPlan {
+    /// Whether every thread of a block runs `s` (the rest is skipped by threads outside the
+    /// grid's range): the tiled loop, assignments to needed locals, and the `if`s around them.
+    pub fn everywhere(&self, s: &Stmt) -> bool {
+        match s {
+            Stmt::For(f) => f.counter == self.k_loop,
+            Stmt::Set(l, _) => self.needed.get(l.0 as usize).copied().unwrap_or(false),
+            Stmt::If { then, els, .. } => then.iter().chain(els).any(|s| self.everywhere(s)),
+            Stmt::Store(..) => false,
+        }
+    }
+
     /// The block shape: 16 along both tiled axes, 1 along the other.
     pub fn block(&self) -> [u32; 3] {
         let mut b = [1; 3];
@@ -114,11 +125,6 @@ impl TiledPlan {
             b[a] = TILE;
         }
         b
-    }
-
-    /// Whether `e` has the same value in every thread.
-    pub fn is_uniform(&self, e: &Expr) -> bool {
-        expr_uniform(e, &self.uniform)
     }
 }
 
@@ -146,22 +152,92 @@ pub(crate) fn tiled_plan(k: &Kernel) -> Option<TiledPlan> {
     for s in &f.body {
         stmt_loads(s, &mut loads);
     }
-    // The tiles span grid x and y; a z dimension is a batch that every thread of a block
-    // shares. The emitter handles any pair of axes (`TiledPlan::axes`), but (y, z) and (x, z)
-    // are not offered: tried on the batched matmul sample (batch on x), the build's oracle
-    // took twice as long (WASI batched_matmul 9-11 s against the 10 s budget), because for the
-    // small sizes the oracle draws most of a 1 x 16 x 16 block is idle threads that still load
-    // tiles and wait at barriers on the interpreter.
+    // The tiles span grid x and y (the two innermost grid loops, see the compiler's `lower`);
+    // a z dimension is a batch that every thread of a block shares. The emitter handles any
+    // pair of axes (`TiledPlan::axes`); only (x, y) is offered.
     let pairs: &[[usize; 2]] = &[[0, 1]];
+    let needed = needed_locals(k, f);
+    // Implied by the checks above; kept as a guard, since a thread outside the grid that
+    // computed a non-uniform value would take another way to the barriers.
+    if needed.iter().zip(&uniform).any(|(n, u)| *n && !*u) {
+        return None;
+    }
     pairs.iter().find_map(|&axes| {
         let staged = stage(k, f.counter, axes, &loads)?;
         Some(TiledPlan {
             k_loop: f.counter,
             axes,
             staged,
-            uniform: uniform.clone(),
+            needed: needed.clone(),
         })
     })
+}
+
+/// The locals every thread must compute: those the loop's start and bound read, those the
+/// conditions of the `if`s around the loop read, and, transitively, those read by their
+/// assignments and by the conditions of the `if`s around those assignments. (The C samples
+/// assign dozens of locals before the loop; only a few decide the way to it, and threads
+/// outside the grid skip the rest.)
+fn needed_locals(k: &Kernel, f: &ForLoop) -> Vec<bool> {
+    fn mark(e: &Expr, need: &mut [bool], changed: &mut bool) {
+        match e {
+            Expr::Local(l) => {
+                if let Some(n) = need.get_mut(l.0 as usize)
+                    && !*n
+                {
+                    *n = true;
+                    *changed = true;
+                }
+            }
+            Expr::Unary(_, a) => mark(a, need, changed),
+            Expr::Binary(_, a, b) => {
+                mark(a, need, changed);
+                mark(b, need, changed);
+            }
+            Expr::Select { cond, then, els } => {
+                mark(cond, need, changed);
+                mark(then, need, changed);
+                mark(els, need, changed);
+            }
+            Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Load(..) => {}
+        }
+    }
+    /// Marks what `ss` needs; whether it holds a statement every thread runs.
+    fn walk(ss: &[Stmt], k_loop: LoopId, need: &mut [bool], changed: &mut bool) -> bool {
+        let mut any = false;
+        for s in ss {
+            match s {
+                Stmt::For(f) => any |= f.counter == k_loop,
+                Stmt::Set(l, e) => {
+                    if need.get(l.0 as usize).copied().unwrap_or(false) {
+                        mark(e, need, changed);
+                        any = true;
+                    }
+                }
+                Stmt::If { cond, then, els } => {
+                    let t = walk(then, k_loop, need, changed);
+                    let e = walk(els, k_loop, need, changed);
+                    if t || e {
+                        mark(cond, need, changed);
+                        any = true;
+                    }
+                }
+                Stmt::Store(..) => {}
+            }
+        }
+        any
+    }
+    let mut need = vec![false; k.locals.len()];
+    let mut changed = false;
+    mark(&f.start, &mut need, &mut changed);
+    mark(&f.bound, &mut need, &mut changed);
+    loop {
+        changed = false;
+        walk(&k.body, f.counter, &mut need, &mut changed);
+        if !changed {
+            return need;
+        }
+    }
 }
 
 /// The loads to stage for tiled axes `axes`: those whose address moves with `k_loop` and with

@@ -597,10 +597,10 @@ impl<'k> Emitter<'k> {
             .ok_or_else(|| Error::Bug("tiled emission of an untiled kernel".into()))
     }
 
-    /// Statements of a tiled kernel (see `blueprint`): the tiled loop, uniform `if`s and
-    /// assignments to uniform locals run in every thread (so that every thread reaches the
-    /// loop's barriers alike); every other run of statements is skipped by threads outside
-    /// the grid's range.
+    /// Statements of a tiled kernel (see `blueprint`): the tiled loop, the assignments that
+    /// decide the way to it and the `if`s around them run in every thread (so that every
+    /// thread reaches the loop's barriers alike); every other run of statements is skipped by
+    /// threads outside the grid's range.
     fn tiled_stmts(&mut self, ss: &[Stmt]) -> Result<()> {
         let mut i = 0;
         while i < ss.len() {
@@ -627,15 +627,7 @@ impl<'k> Emitter<'k> {
     }
 
     fn runs_everywhere(&self, s: &Stmt) -> bool {
-        let Some(t) = &self.tiled else {
-            return false;
-        };
-        match s {
-            Stmt::For(f) => f.counter == t.plan.k_loop,
-            Stmt::If { cond, .. } => t.plan.is_uniform(cond),
-            Stmt::Set(l, _) => t.plan.uniform.get(l.0 as usize).copied().unwrap_or(false),
-            Stmt::Store(..) => false,
-        }
+        self.tiled.as_ref().is_some_and(|t| t.plan.everywhere(s))
     }
 
     /// The tiled `k` loop (see `blueprint`):
@@ -706,18 +698,14 @@ impl<'k> Emitter<'k> {
                 .add(Ty::S64, store, store, base)
                 .mul_wide(false, read, own, i64::from(w))
                 .add(Ty::S64, read, read, base);
-            let lane = match lanes
+            if !lanes
                 .iter()
-                .find(|(a, k, _, _)| *a == st.axis && *k == st.along_k)
+                .any(|(a, k, _, _)| *a == st.axis && *k == st.along_k)
             {
-                Some(&(_, _, c, d)) => (c, d),
-                None => {
-                    let (c, d) = self.lane_counter(axes[st.axis], sl)?;
-                    lanes.push((st.axis, st.along_k, c, d));
-                    (c, d)
-                }
-            };
-            slots.push((st.clone(), vt, w, kl, store, read, lane));
+                let (c, d) = self.lane_counter(axes[st.axis], sl)?;
+                lanes.push((st.axis, st.along_k, c, d));
+            }
+            slots.push((st.clone(), vt, w, store, read));
         }
         let (head, end, rolled, after) = (
             self.b.label(),
@@ -736,37 +724,39 @@ impl<'k> Emitter<'k> {
             .setp(Cmp::Lt, Ty::U64, short, n, tile)
             .selp(Ty::B64, cnt, n, tile, short)
             .cvt(None, Ty::U32, Ty::U64, cnt32, cnt);
-        for (st, vt, _, kl, store, _, (lane_c, lane_out)) in &slots {
-            let v = self.b.reg(class(*vt));
-            let zero = match vt {
-                ValType::F32 => Operand::F32(0),
-                ValType::F64 => Operand::F64(0),
-                _ => Operand::Imm(0),
-            };
+        // Loads that share a lane (the same axis and orientation) share its test and `k`: a
+        // thread whose slot is outside the tile or the grid skips them all (its slots are never
+        // read).
+        for &(axis, along_k, lane_c, lane_out) in &lanes {
+            let kl = if along_k { tx } else { ty };
             let bad = self.b.reg(RegClass::Pred);
             let skip = self.b.label();
             self.b
-                .mov(mov_ty(*vt), v, zero)
-                .setp(Cmp::Ge, Ty::U32, bad, *kl, cnt32)
-                .or_pred(bad, bad, *lane_out)
+                .setp(Cmp::Ge, Ty::U32, bad, kl, cnt32)
+                .or_pred(bad, bad, lane_out)
                 .guard(bad)
                 .bra(skip);
-            let kc = self.k_plus(f.ty, kbase, Operand::Reg(*kl))?;
-            let axis_counter = self.k.grid[axes[st.axis]].counter;
-            let axis_ty = self.k.grid[axes[st.axis]].ty;
+            let kc = self.k_plus(f.ty, kbase, Operand::Reg(kl))?;
+            let g = self.k.grid[axes[axis]];
             let depth = self.counters.len();
             self.counters.push((f.counter, kc, f.ty));
-            self.counters.push((axis_counter, *lane_c, axis_ty));
-            let got = self.load(st.op, &st.addr)?;
+            self.counters.push((g.counter, lane_c, g.ty));
+            for (st, vt, _, store, _) in &slots {
+                if st.axis != axis || st.along_k != along_k {
+                    continue;
+                }
+                let got = self.load(st.op, &st.addr)?;
+                self.b.st_shared(
+                    shared_ty(*vt),
+                    Address {
+                        base: *store,
+                        offset: 0,
+                    },
+                    got,
+                );
+            }
             self.counters.truncate(depth);
-            self.b.mov(mov_ty(*vt), v, got).place(skip).st_shared(
-                shared_ty(*vt),
-                Address {
-                    base: *store,
-                    offset: 0,
-                },
-                v,
-            );
+            self.b.place(skip);
         }
         self.b.bar_sync().guard(inactive).bra(after);
         if stmts_size(&f.body) <= MAX_TILE_UNROLL_BODY {
@@ -779,7 +769,7 @@ impl<'k> Emitter<'k> {
                 let kc = self.k_plus(f.ty, kbase, Operand::Imm(i64::from(kk)))?;
                 let reads = slots
                     .iter()
-                    .map(|(_, _, w, _, _, read, _)| Address {
+                    .map(|(_, _, w, _, read)| Address {
                         base: *read,
                         offset: (kk * PITCH * w) as i32,
                     })
@@ -793,7 +783,7 @@ impl<'k> Emitter<'k> {
         let step_head = self.b.label();
         let ptrs: Vec<Reg> = slots.iter().map(|_| self.b.reg(RegClass::B64)).collect();
         self.b.place(rolled).mov(Ty::U32, kk, 0i64);
-        for (p, (_, _, _, _, _, read, _)) in ptrs.iter().zip(&slots) {
+        for (p, (_, _, _, _, read)) in ptrs.iter().zip(&slots) {
             self.b.mov(Ty::B64, *p, *read);
         }
         self.b
@@ -810,7 +800,7 @@ impl<'k> Emitter<'k> {
             })
             .collect();
         self.tile_step(f, kc, &staged, reads)?;
-        for (p, (_, _, w, _, _, _, _)) in ptrs.iter().zip(&slots) {
+        for (p, (_, _, w, _, _)) in ptrs.iter().zip(&slots) {
             self.b.add(Ty::S64, *p, *p, i64::from(PITCH * w));
         }
         self.b

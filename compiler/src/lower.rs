@@ -263,8 +263,12 @@ impl Lowerer<'_, '_> {
     fn run(&mut self) -> Result<(), LowerError> {
         self.infer_types();
         self.choose_locals()?;
+        // Innermost grid loop first: it becomes grid x, whose index varies fastest between the
+        // threads of a warp, so that neighbouring threads touch neighbouring bytes of a
+        // row-major array (coalesced accesses). `offload::plan_kernel` lists the trips in the
+        // same order.
         let grid = self.cand.grid.clone();
-        for &g in &grid {
+        for &g in grid.iter().rev() {
             let counter = self.counter(g);
             let (trip, _) = self.sym_param(&[Sym::Trip(g)], ValType::I32)?;
             self.kernel.grid.push(GridDim {

@@ -178,9 +178,11 @@ pub fn plan_kernel(
             wrap,
         });
     }
+    // In the kernel's order: innermost grid loop first (grid x), see `lower`.
     let grid = cand
         .grid
         .iter()
+        .rev()
         .map(|lp| ex.trip_of.get(lp).copied().ok_or("grid loop without trip"))
         .collect::<Result<Vec<_>, _>>()?;
     let mut params = Vec::new();

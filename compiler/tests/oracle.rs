@@ -316,8 +316,8 @@ fn mutation_check_every_miscompilation_is_caught() {
     let (_, tiled, _) = sample("matmul_tiled");
     let mut swapped_k = tiled.clone();
     for (first, second) in [
-        ("%f6, [%rd15];", "%f10, [%rd15+68];"),
-        ("%f7, [%rd21];", "%f11, [%rd21+68];"),
+        ("%f4, [%rd15];", "%f8, [%rd15+68];"),
+        ("%f5, [%rd21];", "%f9, [%rd21+68];"),
     ] {
         swapped_k = mutate(&swapped_k, first, "@FIRST@");
         swapped_k = mutate(&swapped_k, second, "@SECOND@");

@@ -35,7 +35,11 @@ pub enum ThreadState {
 #[derive(Debug, Clone)]
 pub struct Thread {
     regs: Vec<u64>,
-    init: Vec<bool>,
+    /// Per register, the block (`epoch`) in which this thread last wrote it: a register is
+    /// initialized when that is the current block. Reusing a thread for the next block is then
+    /// O(1) instead of clearing every register (kernels with shared-memory tiles have hundreds).
+    init: Vec<u32>,
+    epoch: u32,
     pc: usize,
     steps: u64,
     /// `%tid`.
@@ -49,12 +53,26 @@ impl Thread {
     pub fn new(nregs: usize, tid: [u32; 3]) -> Thread {
         Thread {
             regs: vec![0; nregs],
-            init: vec![false; nregs],
+            init: vec![0; nregs],
+            epoch: 1,
             pc: 0,
             steps: 0,
             tid,
             state: ThreadState::Running,
         }
+    }
+
+    /// The same thread, fresh at the first instruction of the next block: every register
+    /// uninitialized again.
+    pub fn restart(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.init.fill(0);
+            self.epoch = 1;
+        }
+        self.pc = 0;
+        self.steps = 0;
+        self.state = ThreadState::Running;
     }
 }
 
@@ -140,7 +158,7 @@ impl BlockCtx<'_> {
             Src::Imm(b) => b,
             Src::Reg(r) => {
                 let i = r as usize;
-                if !t.init.get(i).copied().unwrap_or(false) {
+                if t.init.get(i).copied() != Some(t.epoch) {
                     let name = self.kernel.reg_names.get(i).cloned().unwrap_or_default();
                     return Err(self.fault(t, line, FaultKind::UninitializedRegister(name)));
                 }
@@ -328,7 +346,7 @@ impl BlockCtx<'_> {
         }
         if let (Some(slot), Some(init)) = (t.regs.get_mut(i), t.init.get_mut(i)) {
             *slot = v & mask(rty.bits());
-            *init = true;
+            *init = t.epoch;
         }
     }
 

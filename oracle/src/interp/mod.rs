@@ -104,18 +104,27 @@ impl Interpreter {
         let [gx, gy, gz] = launch.grid;
         let [bx, by, bz] = launch.block;
         let mut shared = vec![0u8; usize::try_from(kernel.shared_bytes).unwrap_or(0)];
+        // One set of threads for the whole launch, restarted for each block.
+        let mut threads = Vec::new();
+        if gx > 0 && gy > 0 && gz > 0 {
+            threads.reserve((bx * by * bz) as usize);
+            for tz in 0..bz {
+                for ty in 0..by {
+                    for tx in 0..bx {
+                        threads.push(Thread::new(kernel.reg_types.len(), [tx, ty, tz]));
+                    }
+                }
+            }
+        }
+        let mut first = true;
         for cz in 0..gz {
             for cy in 0..gy {
                 for cx in 0..gx {
                     shared.fill(0);
-                    let mut threads = Vec::with_capacity((bx * by * bz) as usize);
-                    for tz in 0..bz {
-                        for ty in 0..by {
-                            for tx in 0..bx {
-                                threads.push(Thread::new(kernel.reg_types.len(), [tx, ty, tz]));
-                            }
-                        }
+                    if !first {
+                        threads.iter_mut().for_each(Thread::restart);
                     }
+                    first = false;
                     let mut ctx = BlockCtx {
                         kernel: &kernel,
                         mem,
