@@ -28,9 +28,11 @@ step env TENSORWASM_ORACLE_BACKEND=cuda "$dir/bin/hardware" --nocapture
 rm -rf /tmp/launch-records && tar -C /tmp -xzf "$dir/records.tar.gz"
 step "$dir/bin/replay" --backend both /tmp/launch-records
 s=samples/oracle
-for k in vadd saxpy matmul idiv; do
-  step "$dir/bin/tensorwasm" oracle --wasm $s/$k/$k.wat --export $k --ptx $s/$k/$k.ptx \
-    --entry $k --plan $s/$k/plan.toml --cases 300 --seed 7 --backend cuda
+# matmul_tiled: the matmul kernel with the tiled-matmul blueprint (shared memory, bar.sync).
+for k in vadd saxpy matmul matmul_tiled idiv; do
+  e=${k%_tiled}
+  step "$dir/bin/tensorwasm" oracle --wasm $s/$k/$k.wat --export $e --ptx $s/$k/$k.ptx \
+    --entry $e --plan $s/$k/plan.toml --cases 300 --seed 7 --backend cuda
 done
 echo; echo "==> the buggy fma kernel must fail on the GPU (exit 1)"
 "$dir/bin/tensorwasm" oracle --wasm $s/saxpy/saxpy.wat --export saxpy --ptx $s/buggy/saxpy_fma.ptx \
