@@ -31,7 +31,9 @@
 //!   on values that are the same across the block, and threads outside the grid's range take
 //!   part in the loads and barriers but skip the loop body and every other statement.
 
-use crate::kernel_ir::{Addr, AffineVar, Expr, ForLoop, Kernel, LoadOp, LoopId, Stmt};
+use crate::kernel_ir::{
+    Addr, AffineVar, Expr, ForLoop, Kernel, LoadOp, LoopId, MemOp, Stmt, mem_ops,
+};
 
 /// The edge of a tile: blocks are `TILE × TILE` threads and the `k` loop advances by `TILE`.
 pub const TILE: u32 = 16;
@@ -49,7 +51,7 @@ pub enum Blueprint {
     /// The direct lowering.
     Generic,
     /// Shared-memory tiles over the sequential `k` loop (see the module docs), with the block
-    /// shape it requires: 16 along the two tiled grid axes, 1 along a third (a batch).
+    /// shape it requires: 16 × 16 over grid x and y, 1 along z (a batch).
     TiledMatmul([u32; 3]),
 }
 
@@ -74,7 +76,7 @@ impl Blueprint {
 /// The blueprint [`crate::emit_ptx`] uses for `kernel` (unless told to use the generic one).
 pub fn choose(kernel: &Kernel) -> Blueprint {
     match tiled_plan(kernel) {
-        Some(plan) => Blueprint::TiledMatmul(plan.block()),
+        Some(_) => Blueprint::TiledMatmul([TILE, TILE, 1]),
         None => Blueprint::Generic,
     }
 }
@@ -84,7 +86,7 @@ pub fn choose(kernel: &Kernel) -> Blueprint {
 pub(crate) struct Staged {
     pub op: LoadOp,
     pub addr: Addr,
-    /// Which of the plan's two tiled axes its address moves with besides `k` (0 or 1).
+    /// The grid axis its address moves with besides `k`: 0 (x) or 1 (y).
     pub axis: usize,
     /// Whether the threads of a warp load consecutive `k` (its address moves less with `k`
     /// than with the axis counter) rather than consecutive axis positions.
@@ -96,9 +98,6 @@ pub(crate) struct Staged {
 pub(crate) struct TiledPlan {
     /// The sequential loop that is tiled.
     pub k_loop: LoopId,
-    /// The two grid dimensions (indices into `Kernel::grid`) the block's 16 × 16 threads
-    /// span; the third, if any, has block size 1.
-    pub axes: [usize; 2],
     /// The loads read from shared memory inside it.
     pub staged: Vec<Staged>,
     /// Per local: whether threads outside the grid's range must compute it too, because the
@@ -116,15 +115,6 @@ impl TiledPlan {
             Stmt::If { then, els, .. } => then.iter().chain(els).any(|s| self.everywhere(s)),
             Stmt::Store(..) => false,
         }
-    }
-
-    /// The block shape: 16 along both tiled axes, 1 along the other.
-    pub fn block(&self) -> [u32; 3] {
-        let mut b = [1; 3];
-        for a in self.axes {
-            b[a] = TILE;
-        }
-        b
     }
 }
 
@@ -148,28 +138,16 @@ pub(crate) fn tiled_plan(k: &Kernel) -> Option<TiledPlan> {
     {
         return None;
     }
-    let mut loads = Vec::new();
-    for s in &f.body {
-        stmt_loads(s, &mut loads);
-    }
-    // The tiles span grid x and y (the two innermost grid loops, see the compiler's `lower`);
-    // a z dimension is a batch that every thread of a block shares. The emitter handles any
-    // pair of axes (`TiledPlan::axes`); only (x, y) is offered.
-    let pairs: &[[usize; 2]] = &[[0, 1]];
     let needed = needed_locals(k, f);
     // Implied by the checks above; kept as a guard, since a thread outside the grid that
     // computed a non-uniform value would take another way to the barriers.
     if needed.iter().zip(&uniform).any(|(n, u)| *n && !*u) {
         return None;
     }
-    pairs.iter().find_map(|&axes| {
-        let staged = stage(k, f.counter, axes, &loads)?;
-        Some(TiledPlan {
-            k_loop: f.counter,
-            axes,
-            staged,
-            needed: needed.clone(),
-        })
+    Some(TiledPlan {
+        k_loop: f.counter,
+        staged: stage(k, f)?,
+        needed,
     })
 }
 
@@ -240,17 +218,17 @@ fn needed_locals(k: &Kernel, f: &ForLoop) -> Vec<bool> {
     }
 }
 
-/// The loads to stage for tiled axes `axes`: those whose address moves with `k_loop` and with
-/// exactly one of the two axes (any third axis is free). `None` unless both axes have one.
-fn stage(
-    k: &Kernel,
-    k_loop: LoopId,
-    axes: [usize; 2],
-    loads: &[(LoadOp, &Addr)],
-) -> Option<Vec<Staged>> {
-    let (x, y) = (k.grid[axes[0]].counter, k.grid[axes[1]].counter);
+/// The loads of loop `f` to stage: those whose address moves with `k` and with exactly one of
+/// grid x and y (the tiles span those two, the two innermost grid loops; a z dimension is a
+/// batch that every thread of a block shares). `None` unless both x and y have one.
+fn stage(k: &Kernel, f: &ForLoop) -> Option<Vec<Staged>> {
+    let k_loop = f.counter;
+    let (x, y) = (k.grid[0].counter, k.grid[1].counter);
     let mut staged: Vec<Staged> = Vec::new();
-    for &(op, addr) in loads {
+    for op in mem_ops(&f.body) {
+        let MemOp::Load(op, addr) = op else {
+            continue;
+        };
         if staged.iter().any(|s| s.op == op && s.addr == *addr)
             || addr
                 .offset
@@ -316,12 +294,7 @@ fn contains_for(ss: &[Stmt]) -> bool {
 }
 
 fn has_store(ss: &[Stmt]) -> bool {
-    ss.iter().any(|s| match s {
-        Stmt::Store(..) => true,
-        Stmt::Set(..) => false,
-        Stmt::If { then, els, .. } => has_store(then) || has_store(els),
-        Stmt::For(f) => has_store(&f.body),
-    })
+    mem_ops(ss).iter().any(|m| matches!(m, MemOp::Store(..)))
 }
 
 /// Whether every `if` on the way from `ss` to the kernel's one `for` tests a uniform value,
@@ -394,37 +367,5 @@ fn uniform_locals(k: &Kernel) -> Vec<bool> {
         if !changed {
             return u;
         }
-    }
-}
-
-fn stmt_loads<'a>(s: &'a Stmt, out: &mut Vec<(LoadOp, &'a Addr)>) {
-    match s {
-        Stmt::Set(_, e) | Stmt::Store(_, _, e) => expr_loads(e, out),
-        Stmt::If { cond, then, els } => {
-            expr_loads(cond, out);
-            then.iter().chain(els).for_each(|s| stmt_loads(s, out));
-        }
-        Stmt::For(f) => {
-            expr_loads(&f.start, out);
-            expr_loads(&f.bound, out);
-            f.body.iter().for_each(|s| stmt_loads(s, out));
-        }
-    }
-}
-
-fn expr_loads<'a>(e: &'a Expr, out: &mut Vec<(LoadOp, &'a Addr)>) {
-    match e {
-        Expr::Load(op, a) => out.push((*op, a)),
-        Expr::Unary(_, a) => expr_loads(a, out),
-        Expr::Binary(_, a, b) => {
-            expr_loads(a, out);
-            expr_loads(b, out);
-        }
-        Expr::Select { cond, then, els } => {
-            expr_loads(then, out);
-            expr_loads(els, out);
-            expr_loads(cond, out);
-        }
-        Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Local(_) => {}
     }
 }

@@ -11,11 +11,12 @@
 //! it must never format PTX text itself and never emit an instruction whose result can differ
 //! from the Wasm operator it stands for.
 
-use crate::blueprint::{MAX_STAGED, PITCH, TILE, TiledPlan, tiled_plan};
+use crate::blueprint::{PITCH, TILE, TiledPlan, tiled_plan};
 use crate::error::{Error, Result};
 use crate::kernel_ir::{
     Addr, AffineTerm, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, GridDim, Kernel,
-    LoadOp, LoopId, ParamId, ParamKind, Start, Stmt, StoreOp, UnKind, UnOp, ValType, verify,
+    LoadOp, LoopId, MemOp, ParamId, ParamKind, Start, Stmt, StoreOp, UnKind, UnOp, ValType,
+    mem_ops, verify,
 };
 use crate::ptx::{
     Address, Axis, Cmp, Entry, Label, Module, Operand, PtxBuilder, PtxVersion, Reg, RegClass, Rnd,
@@ -57,7 +58,7 @@ pub fn emit_module(kernel: &Kernel, opts: &EmitOptions) -> Result<Module> {
     } else {
         tiled_plan(kernel)
     };
-    let entry = Emitter::new(kernel, opts.target, tiled).run()?;
+    let entry = Emitter::new(kernel, opts.target).run(tiled)?;
     Ok(Module {
         version: opts
             .ptx_version
@@ -234,46 +235,6 @@ struct Increment {
     strided: Vec<(i64, ParamId, Ext)>,
 }
 
-/// Every address in `ss`, nested loops included.
-fn stmt_addrs<'a>(ss: &'a [Stmt], out: &mut Vec<&'a Addr>) {
-    for s in ss {
-        match s {
-            Stmt::Set(_, e) => expr_addrs(e, out),
-            Stmt::Store(_, a, e) => {
-                expr_addrs(e, out);
-                out.push(a);
-            }
-            Stmt::If { cond, then, els } => {
-                expr_addrs(cond, out);
-                stmt_addrs(then, out);
-                stmt_addrs(els, out);
-            }
-            Stmt::For(f) => {
-                expr_addrs(&f.start, out);
-                expr_addrs(&f.bound, out);
-                stmt_addrs(&f.body, out);
-            }
-        }
-    }
-}
-
-fn expr_addrs<'a>(e: &'a Expr, out: &mut Vec<&'a Addr>) {
-    match e {
-        Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Local(_) => {}
-        Expr::Unary(_, a) => expr_addrs(a, out),
-        Expr::Binary(_, a, b) => {
-            expr_addrs(a, out);
-            expr_addrs(b, out);
-        }
-        Expr::Select { cond, then, els } => {
-            expr_addrs(then, out);
-            expr_addrs(els, out);
-            expr_addrs(cond, out);
-        }
-        Expr::Load(_, a) => out.push(a),
-    }
-}
-
 struct Emitter<'k> {
     k: &'k Kernel,
     target: Target,
@@ -290,8 +251,6 @@ struct Emitter<'k> {
     exit: Label,
     trap: Label,
     trap_used: bool,
-    /// The tiled-matmul blueprint's plan, until [`Emitter::run`] sets up [`Emitter::tiled`].
-    tiled_plan: Option<TiledPlan>,
     /// The tiled-matmul blueprint's plan and state, when the kernel is emitted with it.
     tiled: Option<Tiled>,
     /// Inside a tile's loop body: the shared-memory address each staged load reads.
@@ -305,12 +264,12 @@ struct Tiled {
     /// True in threads outside the grid's range: they load tiles and wait at barriers, and
     /// skip everything else.
     inactive: Reg,
-    /// `%tid` along the plan's two tiled axes (the first varies fastest between threads).
+    /// `%tid.x`, `%tid.y`.
     lanes: [Reg; 2],
 }
 
 impl<'k> Emitter<'k> {
-    fn new(k: &'k Kernel, target: Target, tiled: Option<TiledPlan>) -> Self {
+    fn new(k: &'k Kernel, target: Target) -> Self {
         let mut b = PtxBuilder::new();
         let exit = b.label();
         let trap = b.label();
@@ -326,13 +285,13 @@ impl<'k> Emitter<'k> {
             exit,
             trap,
             trap_used: false,
-            tiled_plan: tiled,
             tiled: None,
             staged_read: Vec::new(),
         }
     }
 
-    fn run(mut self) -> Result<Entry> {
+    /// The entry, with the tiled-matmul blueprint when `tiled` is its plan for this kernel.
+    fn run(mut self, tiled: Option<TiledPlan>) -> Result<Entry> {
         let mut param_tys = Vec::new();
         for (i, p) in self.k.params.iter().enumerate() {
             let i = i as u32;
@@ -357,7 +316,7 @@ impl<'k> Emitter<'k> {
                 }
             }
         }
-        let exit_early = self.tiled_plan.is_none();
+        let exit_early = tiled.is_none();
         let mut outside: Option<Reg> = None;
         for (g, axis) in self.k.grid.iter().zip(AXES) {
             let done = self.grid_dim(*g, axis, exit_early)?;
@@ -375,22 +334,14 @@ impl<'k> Emitter<'k> {
         }
         let k = self.k;
         self.locals = k.locals.iter().map(|t| self.b.reg(class(*t))).collect();
-        if let Some(plan) = self.tiled_plan.take() {
+        if let Some(plan) = tiled {
             let inactive =
                 outside.ok_or_else(|| Error::Bug("tiled kernel without a grid".into()))?;
             let (tx, ty) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
             self.b
-                .reqntid(plan.block())
-                .mov(
-                    Ty::U32,
-                    tx,
-                    Operand::Special(Special::Tid(AXES[plan.axes[0]])),
-                )
-                .mov(
-                    Ty::U32,
-                    ty,
-                    Operand::Special(Special::Tid(AXES[plan.axes[1]])),
-                );
+                .reqntid([TILE, TILE, 1])
+                .mov(Ty::U32, tx, Operand::Special(Special::Tid(Axis::X)))
+                .mov(Ty::U32, ty, Operand::Special(Special::Tid(Axis::Y)));
             self.tiled = Some(Tiled {
                 plan,
                 inactive,
@@ -648,13 +599,10 @@ impl<'k> Emitter<'k> {
     /// `(kl, sl)` is `(%tid.x, %tid.y)` when L's threads load along k, else `(%tid.y, %tid.x)`;
     /// rows are [`PITCH`] elements long.
     fn tiled_loop(&mut self, f: &ForLoop) -> Result<()> {
-        let (staged, axes, inactive, [tx, ty]) = {
+        let (staged, inactive, [tx, ty]) = {
             let t = self.tiled_state()?;
-            (t.plan.staged.clone(), t.plan.axes, t.inactive, t.lanes)
+            (t.plan.staged.clone(), t.inactive, t.lanes)
         };
-        if staged.len() > MAX_STAGED {
-            return Err(Error::Bug("too many staged loads".into()));
-        }
         let start = self.expr(&f.start)?;
         let bound_value = self.expr(&f.bound)?;
         let (kbase, bound) = (self.b.reg(class(f.ty)), self.b.reg(class(f.ty)));
@@ -702,7 +650,7 @@ impl<'k> Emitter<'k> {
                 .iter()
                 .any(|(a, k, _, _)| *a == st.axis && *k == st.along_k)
             {
-                let (c, d) = self.lane_counter(axes[st.axis], sl)?;
+                let (c, d) = self.lane_counter(st.axis, sl)?;
                 lanes.push((st.axis, st.along_k, c, d));
             }
             slots.push((st.clone(), vt, w, store, read));
@@ -736,8 +684,8 @@ impl<'k> Emitter<'k> {
                 .or_pred(bad, bad, lane_out)
                 .guard(bad)
                 .bra(skip);
-            let kc = self.k_plus(f.ty, kbase, Operand::Reg(kl))?;
-            let g = self.k.grid[axes[axis]];
+            let kc = self.k_plus(f.ty, kbase, Operand::Reg(kl));
+            let g = self.k.grid[axis];
             let depth = self.counters.len();
             self.counters.push((f.counter, kc, f.ty));
             self.counters.push((g.counter, lane_c, g.ty));
@@ -766,7 +714,7 @@ impl<'k> Emitter<'k> {
                 .guard(partial)
                 .bra(rolled);
             for kk in 0..TILE {
-                let kc = self.k_plus(f.ty, kbase, Operand::Imm(i64::from(kk)))?;
+                let kc = self.k_plus(f.ty, kbase, Operand::Imm(i64::from(kk)));
                 let reads = slots
                     .iter()
                     .map(|(_, _, w, _, read)| Address {
@@ -791,7 +739,7 @@ impl<'k> Emitter<'k> {
             .setp(Cmp::Ge, Ty::U32, more, kk, cnt32)
             .guard(more)
             .bra(after);
-        let kc = self.k_plus(f.ty, kbase, Operand::Reg(kk))?;
+        let kc = self.k_plus(f.ty, kbase, Operand::Reg(kk));
         let reads = ptrs
             .iter()
             .map(|p| Address {
@@ -816,7 +764,7 @@ impl<'k> Emitter<'k> {
     }
 
     /// `kbase + d` in the counter's type `t` (`d` a `.u32` lane register or a small constant).
-    fn k_plus(&mut self, t: ValType, kbase: Reg, d: Operand) -> Result<Reg> {
+    fn k_plus(&mut self, t: ValType, kbase: Reg, d: Operand) -> Reg {
         let kc = self.b.reg(class(t));
         match (t, d) {
             (ValType::I64, Operand::Reg(r)) => {
@@ -829,7 +777,7 @@ impl<'k> Emitter<'k> {
                 self.b.add(sty(t), kc, kbase, d);
             }
         }
-        Ok(kc)
+        kc
     }
 
     /// One iteration of the tiled loop's body with counter value `kc`, the staged loads read
@@ -989,8 +937,7 @@ impl<'k> Emitter<'k> {
     /// each new pointer that advances with what it advances by per iteration: registers
     /// (computed here, before the loop) and a constant.
     fn loop_pointers(&mut self, f: &ForLoop) -> Result<Vec<(Reg, Vec<Reg>, i64)>> {
-        let mut addrs = Vec::new();
-        stmt_addrs(&f.body, &mut addrs);
+        let addrs: Vec<&Addr> = mem_ops(&f.body).into_iter().map(MemOp::addr).collect();
         let exact_step = f.ty == ValType::I64 || f.step == 1 || f.step == -1;
         let in_scope = |s: &Self, id: LoopId| s.counters.iter().any(|(c, _, _)| *c == id);
         let mut out: Vec<(Reg, Vec<Reg>, i64)> = Vec::new();

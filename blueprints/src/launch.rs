@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::kernel_ir::{Addr, Expr, Kernel, ParamId, Stmt, verify};
+use crate::kernel_ir::{Kernel, MemOp, ParamId, mem_ops, verify};
 
 /// How a kernel uses a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,7 +76,14 @@ impl LaunchPlan {
             )));
         }
         let mut uses: Vec<(ParamId, bool, bool)> = Vec::new();
-        collect(&kernel.body, &mut uses);
+        for op in mem_ops(&kernel.body) {
+            let store = matches!(op, MemOp::Store(..));
+            match uses.iter_mut().find(|u| u.0 == op.addr().base) {
+                Some(u) if store => u.2 = true,
+                Some(u) => u.1 = true,
+                None => uses.push((op.addr().base, !store, store)),
+            }
+        }
         uses.sort_by_key(|u| u.0);
         let buffers = uses
             .into_iter()
@@ -120,52 +127,5 @@ impl LaunchPlan {
             grid[i] = blocks.max(1) as u32;
         }
         Ok(grid)
-    }
-}
-
-fn mark(uses: &mut Vec<(ParamId, bool, bool)>, a: &Addr, store: bool) {
-    match uses.iter_mut().find(|u| u.0 == a.base) {
-        Some(u) if store => u.2 = true,
-        Some(u) => u.1 = true,
-        None => uses.push((a.base, !store, store)),
-    }
-}
-
-fn collect_expr(e: &Expr, uses: &mut Vec<(ParamId, bool, bool)>) {
-    match e {
-        Expr::Load(_, a) => mark(uses, a, false),
-        Expr::Unary(_, a) => collect_expr(a, uses),
-        Expr::Binary(_, a, b) => {
-            collect_expr(a, uses);
-            collect_expr(b, uses);
-        }
-        Expr::Select { cond, then, els } => {
-            collect_expr(cond, uses);
-            collect_expr(then, uses);
-            collect_expr(els, uses);
-        }
-        Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Local(_) => {}
-    }
-}
-
-fn collect(ss: &[Stmt], uses: &mut Vec<(ParamId, bool, bool)>) {
-    for s in ss {
-        match s {
-            Stmt::Set(_, e) => collect_expr(e, uses),
-            Stmt::Store(_, a, e) => {
-                collect_expr(e, uses);
-                mark(uses, a, true);
-            }
-            Stmt::If { cond, then, els } => {
-                collect_expr(cond, uses);
-                collect(then, uses);
-                collect(els, uses);
-            }
-            Stmt::For(f) => {
-                collect_expr(&f.start, uses);
-                collect_expr(&f.bound, uses);
-                collect(&f.body, uses);
-            }
-        }
     }
 }

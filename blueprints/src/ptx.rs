@@ -491,30 +491,33 @@ impl PtxBuilder {
 
     /// `ld.global.ty d, [addr]` (narrow signed types sign-extend into `d`, others zero-extend).
     pub fn ld_global(&mut self, ty: Ty, d: Reg, addr: Address) -> &mut Self {
-        self.check_mem(d, ty);
-        self.check_reg(addr.base, Ty::U64);
-        self.push(
-            vec!["ld", "global", ty.name()],
-            vec![Arg::Op(d.into()), Arg::Addr(addr)],
-        )
+        self.ld("global", ty, d, addr)
     }
 
     /// `ld.shared.ty d, [addr]` (`addr.base` holds a shared-window address).
     pub fn ld_shared(&mut self, ty: Ty, d: Reg, addr: Address) -> &mut Self {
-        self.check_reg(d, ty);
-        self.check_reg(addr.base, Ty::U64);
-        self.push(
-            vec!["ld", "shared", ty.name()],
-            vec![Arg::Op(d.into()), Arg::Addr(addr)],
-        )
+        self.ld("shared", ty, d, addr)
     }
 
     /// `st.shared.ty [addr], v`.
     pub fn st_shared(&mut self, ty: Ty, addr: Address, v: Reg) -> &mut Self {
-        self.check_reg(v, ty);
+        self.st("shared", ty, addr, v)
+    }
+
+    fn ld(&mut self, space: &'static str, ty: Ty, d: Reg, addr: Address) -> &mut Self {
+        self.check_mem(d, ty);
         self.check_reg(addr.base, Ty::U64);
         self.push(
-            vec!["st", "shared", ty.name()],
+            vec!["ld", space, ty.name()],
+            vec![Arg::Op(d.into()), Arg::Addr(addr)],
+        )
+    }
+
+    fn st(&mut self, space: &'static str, ty: Ty, addr: Address, v: Reg) -> &mut Self {
+        self.check_mem(v, ty);
+        self.check_reg(addr.base, Ty::U64);
+        self.push(
+            vec!["st", space, ty.name()],
             vec![Arg::Addr(addr), Arg::Op(v.into())],
         )
     }
@@ -537,13 +540,7 @@ impl PtxBuilder {
 
     /// `st.global.ty [addr], v` (narrow types store the low bytes of `v`).
     pub fn st_global(&mut self, ty: Ty, addr: Address, v: Reg) -> &mut Self {
-        self.check_mem(v, ty);
-        let v = Operand::Reg(v);
-        self.check_reg(addr.base, Ty::U64);
-        self.push(
-            vec!["st", "global", ty.name()],
-            vec![Arg::Addr(addr), Arg::Op(v)],
-        )
+        self.st("global", ty, addr, v)
     }
 
     /// Integer `add.ty d, a, b` (wrapping).

@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+#[path = "common/cases.rs"]
+mod cases;
+
 const ARITH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wat/arith.wat");
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wat/hello-wasi.wat");
 
@@ -1180,16 +1183,8 @@ fn kernel_stats(stderr: &str) -> Vec<(String, u64, u64, String)> {
 fn every_offloadable_wasi_sample_prints_the_same_on_emulated_and_none() {
     let env = Env::new();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wasm/wasi");
-    for name in [
-        "vadd",
-        "saxpy",
-        "relu_clamp",
-        "matmul",
-        "batched_matmul",
-        "conv2d",
-        "jacobi2d",
-        "transpose",
-    ] {
+    // The offloadable C samples: those with fixed bare inputs in `common/cases.rs`.
+    for name in cases::cases().iter().map(|c| c.name) {
         let wasm = format!("{root}/{name}.wasm");
         let out = env.build(&wasm, &format!("{name}.twb"), &["--oracle-cases", "20"]);
         let expected = std::fs::read(format!("{root}/{name}.stdout")).expect("expected stdout");

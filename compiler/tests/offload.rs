@@ -493,16 +493,7 @@ fn bare(name: &str) -> Vec<u8> {
 
 #[test]
 fn every_bare_sample_kernel_passes_the_oracle() {
-    for name in [
-        "vadd",
-        "saxpy",
-        "relu_clamp",
-        "matmul",
-        "batched_matmul",
-        "conv2d",
-        "jacobi2d",
-        "transpose",
-    ] {
+    for name in cases().iter().map(|c| c.name) {
         let reports = oracle(&bare(&format!("bare/{name}.wasm")), &|_| {});
         assert_eq!(reports.len(), 1, "{name}");
         let r = &reports[0];

@@ -27,6 +27,18 @@ fn read(path: &Path) -> String {
 
 /// Runs the oracle on `ptx` against `wat`'s export with `plan_toml`.
 fn oracle(wat: &str, export: &str, ptx: &str, entry: &str, plan_toml: &str, cases: u32) -> Report {
+    try_oracle(wat, export, ptx, entry, plan_toml, cases).unwrap_or_else(|e| panic!("{entry}: {e}"))
+}
+
+/// Like [`oracle`], returning the harness's error (a launch it refuses, say).
+fn try_oracle(
+    wat: &str,
+    export: &str,
+    ptx: &str,
+    entry: &str,
+    plan_toml: &str,
+    cases: u32,
+) -> Result<Report, harness::HarnessError> {
     let wasm = wat::parse_str(wat).expect("reference WAT");
     let mut reference = WasmtimeReference::new(&wasm, export).expect("reference");
     let plan = parse_plan(plan_toml).expect("plan");
@@ -41,7 +53,6 @@ fn oracle(wat: &str, export: &str, ptx: &str, entry: &str, plan_toml: &str, case
             ..Config::default()
         },
     )
-    .unwrap_or_else(|e| panic!("{entry}: {e}"))
 }
 
 fn sample(name: &str) -> (String, String, String) {
@@ -359,22 +370,7 @@ fn the_tiled_matmul_refuses_another_block_shape() {
     // generic kernel's block shape is refused rather than computing garbage.
     let (wat, ptx, _) = sample("matmul_tiled");
     let plan = read(&samples_dir().join("matmul/plan.toml"));
-    let wasm = wat::parse_str(&wat).expect("reference WAT");
-    let mut reference = WasmtimeReference::new(&wasm, "matmul").expect("reference");
-    let err = harness::check(
-        &mut reference,
-        &mut Interpreter::new(),
-        Candidate {
-            ptx: &ptx,
-            entry: "matmul",
-        },
-        &parse_plan(&plan).expect("plan"),
-        &Config {
-            cases: 50,
-            seed: 1,
-            ..Config::default()
-        },
-    );
+    let err = try_oracle(&wat, "matmul", &ptx, "matmul", &plan, 50);
     let text = match err {
         Ok(report) => report.to_string(),
         Err(e) => e.to_string(),

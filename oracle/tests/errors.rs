@@ -291,3 +291,32 @@ fn launch_mismatches_are_errors() {
     let other = DeviceMemory::new();
     assert!(matches!(other.read(b), Err(Error::UnknownBuffer(0))));
 }
+
+#[test]
+fn reqntid_is_enforced_and_checked_when_parsed() {
+    let src = kernel("").replacen(")\n{", ")\n.reqntid 4, 2\n{", 1);
+    let mut mem = DeviceMemory::new();
+    let b = mem.alloc(vec![0; 16]);
+    let mut interp = Interpreter::new();
+    let mut launch = Launch {
+        grid: [1, 1, 1],
+        block: [4, 2, 1],
+        params: vec![ParamValue::Ptr(b)],
+    };
+    // Missing dimensions are 1: `4, 2` is the block [4, 2, 1].
+    interp
+        .launch(&src, "k", &launch, &mut mem)
+        .expect("the declared block");
+    launch.block = [8, 1, 1];
+    let e = interp.launch(&src, "k", &launch, &mut mem).unwrap_err();
+    assert!(
+        matches!(&e, Error::Launch(m) if m.contains(".reqntid 4, 2, 1")),
+        "{e}"
+    );
+    let four = kernel("").replacen(")\n{", ")\n.reqntid 1, 1, 1, 1\n{", 1);
+    let e = parse_module(&four).unwrap_err().to_string();
+    assert!(
+        e.contains("`.reqntid` takes at most three dimensions"),
+        "{e}"
+    );
+}

@@ -353,6 +353,70 @@ pub enum Stmt {
     For(ForLoop),
 }
 
+/// A load or a store of a body, with its address.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MemOp<'a> {
+    /// `op [addr]`.
+    Load(LoadOp, &'a Addr),
+    /// `op [addr], value`.
+    Store(StoreOp, &'a Addr),
+}
+
+impl<'a> MemOp<'a> {
+    /// The address.
+    pub fn addr(self) -> &'a Addr {
+        match self {
+            MemOp::Load(_, a) | MemOp::Store(_, a) => a,
+        }
+    }
+}
+
+/// Every load and store in `ss`, nested `if`s and `for`s included (their conditions and
+/// bounds too), in the emitter's order: a store's value before the store, `select`'s arms
+/// before its condition.
+pub fn mem_ops(ss: &[Stmt]) -> Vec<MemOp<'_>> {
+    fn stmts<'a>(ss: &'a [Stmt], out: &mut Vec<MemOp<'a>>) {
+        for s in ss {
+            match s {
+                Stmt::Set(_, e) => expr(e, out),
+                Stmt::Store(op, a, e) => {
+                    expr(e, out);
+                    out.push(MemOp::Store(*op, a));
+                }
+                Stmt::If { cond, then, els } => {
+                    expr(cond, out);
+                    stmts(then, out);
+                    stmts(els, out);
+                }
+                Stmt::For(f) => {
+                    expr(&f.start, out);
+                    expr(&f.bound, out);
+                    stmts(&f.body, out);
+                }
+            }
+        }
+    }
+    fn expr<'a>(e: &'a Expr, out: &mut Vec<MemOp<'a>>) {
+        match e {
+            Expr::Const(_) | Expr::Param(_) | Expr::Counter(_) | Expr::Local(_) => {}
+            Expr::Unary(_, a) => expr(a, out),
+            Expr::Binary(_, a, b) => {
+                expr(a, out);
+                expr(b, out);
+            }
+            Expr::Select { cond, then, els } => {
+                expr(then, out);
+                expr(els, out);
+                expr(cond, out);
+            }
+            Expr::Load(op, a) => out.push(MemOp::Load(*op, a)),
+        }
+    }
+    let mut out = Vec::new();
+    stmts(ss, &mut out);
+    out
+}
+
 /// Where a grid dimension's counter starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Start {

@@ -22,9 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tensorwasm_analysis::ir::ValType as WasmTy;
 use tensorwasm_bundle::offload::{ArgSource, OffloadKernel, OffloadTable, Var};
-use tensorwasm_oracle::harness::{
-    Rng, case_seed, f32_bits, f32_plain, f64_bits, f64_plain, int_bits,
-};
+use tensorwasm_oracle::harness::{Floats, Rng, case_seed, f32_bits, f64_bits, int_bits};
 use tensorwasmd::offload::{self, BackendKind, HasOffload, Host, Kernels, OffloadState};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, Val};
 
@@ -329,27 +327,17 @@ impl Bench<'_> {
         let fill = |mem: &mut [u8]| {
             let Some((lo, hi)) = window else { return };
             let mut rng = Rng::new(memory_seed);
-            // Half the cases hold ordinary floats, half edge cases (see `f32_plain`).
-            let plain = memory_seed & 2 != 0;
+            let floats = Floats::of_case(memory_seed);
             let hi = hi.min(mem.len());
             let mut at = lo & !3;
             while at + 4 <= hi {
                 if at % 8 == 0 && at + 8 <= hi && rng.percent(20) {
-                    let d = if plain {
-                        f64_plain(&mut rng)
-                    } else {
-                        f64_bits(&mut rng)
-                    };
-                    mem[at..at + 8].copy_from_slice(&d.to_le_bytes());
+                    mem[at..at + 8].copy_from_slice(&floats.f64(&mut rng).to_le_bytes());
                     at += 8;
                     continue;
                 }
                 let w = if rng.percent(60) {
-                    if plain {
-                        f32_plain(&mut rng)
-                    } else {
-                        f32_bits(&mut rng)
-                    }
+                    floats.f32(&mut rng)
                 } else {
                     int_bits(&mut rng, 4) as u32
                 };

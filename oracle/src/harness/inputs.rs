@@ -215,9 +215,7 @@ pub(crate) fn generate(plan: &Plan, arena: u64, rng: &mut Rng) -> Result<Option<
         });
     }
     let lens = buffer_lens(plan, &case)?;
-    // Half the cases fill float buffers with ordinary values, half with edge cases (a bit of
-    // the background seed decides, so the other draws stay as they were).
-    let plain = case.background & 2 != 0;
+    let floats = Floats::of_case(case.background);
     let mut order = Vec::new();
     let mut needed = 0u64;
     for (i, (p, len)) in plan.params().iter().zip(&lens).enumerate() {
@@ -226,7 +224,7 @@ pub(crate) fn generate(plan: &Plan, arena: u64, rng: &mut Rng) -> Result<Option<
             needed = needed
                 .saturating_add(bytes)
                 .saturating_add(u64::from(*align));
-            let lanes = (0..*len).map(|_| lane(rng, *elem, plain)).collect();
+            let lanes = (0..*len).map(|_| lane(rng, *elem, floats)).collect();
             case.args[i] = ArgInput::Buffer { addr: 0, lanes };
             order.push((i, bytes, u64::from(*align)));
         }
@@ -281,14 +279,50 @@ pub(crate) fn scalar(rng: &mut Rng, ty: WasmType) -> WasmValue {
     }
 }
 
-/// One buffer lane; floats are ordinary values ([`f32_plain`]) when `plain`, else edge-biased.
-pub(crate) fn lane(rng: &mut Rng, elem: ElemType, plain: bool) -> u64 {
-    match (elem, plain) {
-        (ElemType::F32, false) => u64::from(f32_bits(rng)),
-        (ElemType::F32, true) => u64::from(f32_plain(rng)),
-        (ElemType::F64, false) => f64_bits(rng),
-        (ElemType::F64, true) => f64_plain(rng),
+/// One buffer lane, its floats drawn as `floats` says.
+pub(crate) fn lane(rng: &mut Rng, elem: ElemType, floats: Floats) -> u64 {
+    match elem {
+        ElemType::F32 => u64::from(floats.f32(rng)),
+        ElemType::F64 => floats.f64(rng),
         _ => int_bits(rng, elem.size()),
+    }
+}
+
+/// Which floats a case's memory holds: edge-biased ([`f32_bits`]) or ordinary values
+/// ([`f32_plain`]). Half the cases each, decided by a bit of a seed the case already has, so
+/// that the case's other draws stay as they were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Floats {
+    /// NaNs, ±0, ±inf, subnormals, extremes.
+    Edges,
+    /// Full mantissas of similar magnitude.
+    Plain,
+}
+
+impl Floats {
+    /// The mix for a case with `seed`.
+    pub fn of_case(seed: u64) -> Floats {
+        if seed & 2 != 0 {
+            Floats::Plain
+        } else {
+            Floats::Edges
+        }
+    }
+
+    /// An f32, as bits.
+    pub fn f32(self, rng: &mut Rng) -> u32 {
+        match self {
+            Floats::Edges => f32_bits(rng),
+            Floats::Plain => f32_plain(rng),
+        }
+    }
+
+    /// An f64, as bits.
+    pub fn f64(self, rng: &mut Rng) -> u64 {
+        match self {
+            Floats::Edges => f64_bits(rng),
+            Floats::Plain => f64_plain(rng),
+        }
     }
 }
 

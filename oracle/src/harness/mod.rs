@@ -27,7 +27,7 @@ mod run;
 mod shrink;
 
 pub use expr::SizeExpr;
-pub use inputs::{Rng, case_seed, f32_bits, f32_plain, f64_bits, f64_plain, int_bits};
+pub use inputs::{Floats, Rng, case_seed, f32_bits, f32_plain, f64_bits, f64_plain, int_bits};
 pub use plan::{Addressing, ElemType, KernelArg, ParamKind, Plan, PlanParam, WasmType};
 pub use reference::{Outcome, Reference, WasmValue};
 pub use report::{ArgDump, BufferDump, Counterexample, Failure, Mismatch, Report, Verdict};
