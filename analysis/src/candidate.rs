@@ -55,6 +55,10 @@ pub struct AccessPlan {
     pub seq: Vec<(Loop, Poly)>,
     /// The constant part.
     pub constant: i64,
+    /// Branches that decide whether it runs at all (see [`crate::symbolic::Guard`]). The
+    /// analysis's own tests count the access regardless; the host drops it from its range and
+    /// alias checks when a guard fails for the launch's live-ins.
+    pub when: Vec<crate::symbolic::Guard>,
 }
 
 /// Accesses sharing one base.
@@ -470,6 +474,7 @@ fn dependences(
                 grid: gs,
                 seq,
                 constant,
+                when: a.when.clone(),
             });
         }
     }

@@ -81,6 +81,11 @@ impl DomTree {
         }
     }
 
+    /// The immediate dominator of `b` (the entry's is itself); `None` if `b` is unreachable.
+    pub fn idom(&self, b: Block) -> Option<Block> {
+        self.idom.get(b.index()).copied().flatten()
+    }
+
     /// Whether control can reach `b` from the entry.
     pub fn is_reachable(&self, b: Block) -> bool {
         self.rpo_index.get(b.index()).copied().flatten().is_some()

@@ -23,7 +23,7 @@
 //!
 //! The evaluator is total: it never fails, and caps its work (nest depth, term count).
 
-use crate::ir::{Block, FunctionIr, Imm, Inst, Loop, OpClass, Opcode, Value};
+use crate::ir::{Block, FunctionIr, Imm, Inst, Loop, OpClass, Opcode, Terminator, Value};
 use crate::loops::{Expr, FuncInfo, LoopFacts, Pred, TripCount, exit_test, pred_of};
 use crate::opcode::ScalarOpcode as S;
 use crate::poly::{Poly, Sym};
@@ -146,6 +146,22 @@ pub struct Access {
     pub addr: Option<Alts>,
     /// The loops of the nest around it, outermost first.
     pub loops: Vec<Loop>,
+    /// Branches of the nest that every way to the access takes the same way, with conditions
+    /// fixed for the whole nest: when one of them goes the other way, no iteration runs it.
+    pub when: Vec<Guard>,
+}
+
+/// A branch on a value fixed for the whole nest (live-ins, globals, trip counts) that decides
+/// whether an access runs at all: it runs only if `value`, reduced to `bits` bits, is non-zero
+/// (`nonzero`) or zero (`!nonzero`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Guard {
+    /// The tested value (exact; the Wasm value is it modulo `2^bits`).
+    pub value: Poly,
+    /// 32 or 64.
+    pub bits: u32,
+    /// Whether the access needs the value non-zero.
+    pub nonzero: bool,
 }
 
 /// What one loop of the nest turned out to be.
@@ -332,6 +348,16 @@ pub fn evaluate_nest(info: &FuncInfo<'_>, facts: &[LoopFacts], root: Loop) -> Ne
         };
     }
     let exits = w.eval_loop(root, State::default(), &[]);
+    let guards: Vec<((Block, usize), Vec<Guard>)> = w
+        .accesses
+        .keys()
+        .map(|&(b, i)| ((b, i), w.guards(root, b)))
+        .collect();
+    for (key, when) in guards {
+        if let Some(a) = w.accesses.get_mut(&key) {
+            a.when = when;
+        }
+    }
     let written = w.sets_of(root);
     let exit = match &exits[..] {
         [(_, _, state, _)] => Some(
@@ -743,6 +769,7 @@ impl Walker<'_, '_> {
                         width,
                         addr,
                         loops: inside.to_vec(),
+                        when: Vec::new(),
                     },
                 );
             }
@@ -754,6 +781,66 @@ impl Walker<'_, '_> {
                 (b, call.block, state.clone(), a)
             })
             .collect()
+    }
+
+    /// The branches deciding whether block `b` of the nest rooted at `root` runs (see
+    /// [`Guard`]): each conditional branch of the nest whose one target has that branch as its
+    /// only way in and dominates `b`, when the condition is fixed for the whole nest.
+    fn guards(&self, root: Loop, b: Block) -> Vec<Guard> {
+        let dom = &self.info.dom;
+        let mut out = Vec::new();
+        let mut cur = b;
+        for _ in 0..self.info.func.blocks.len() {
+            let Some(d) = dom.idom(cur) else { break };
+            if d == cur || !self.info.in_loop(root, d) {
+                break;
+            }
+            if let Some(bd) = self.info.func.block(d)
+                && let Terminator::BrIf {
+                    cond,
+                    then,
+                    otherwise,
+                } = &bd.term
+                && then.block != otherwise.block
+            {
+                for (s, nonzero) in [(then.block, true), (otherwise.block, false)] {
+                    if dom.preds(s) == [d]
+                        && dom.dominates(s, b)
+                        && let Some(g) = self.guard_of(*cond, nonzero)
+                    {
+                        out.push(g);
+                    }
+                }
+            }
+            cur = d;
+        }
+        out
+    }
+
+    /// The guard "`cond` is non-zero" (or zero), looking through `eqz`, when `cond` is fixed
+    /// for the whole nest.
+    fn guard_of(&self, cond: Value, mut nonzero: bool) -> Option<Guard> {
+        let mut v = self.through_local(cond);
+        let mut bits = 32;
+        for _ in 0..8 {
+            match self.info.def(v).map(|i| (i.op, i.args.first())) {
+                Some((Opcode::Scalar(op @ (S::I32Eqz | S::I64Eqz)), Some(&a))) => {
+                    v = self.through_local(a);
+                    nonzero = !nonzero;
+                    bits = if op == S::I64Eqz { 64 } else { 32 };
+                }
+                _ => break,
+            }
+        }
+        let value = self.value_single(v)?;
+        if !value.symbols().all(Sym::is_invariant) {
+            return None;
+        }
+        Some(Guard {
+            value,
+            bits,
+            nonzero,
+        })
     }
 
     /// `v`, or, when `v` reads a local that the same block set earlier, the value stored (a

@@ -53,6 +53,7 @@ fn plan(a: &Access, dims: usize, group: usize) -> AccessPlan {
             .filter_map(|(l, s)| Some((*l, Poly::constant(s?))))
             .collect(),
         constant: a.constant,
+        when: Vec::new(),
     }
 }
 

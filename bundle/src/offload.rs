@@ -161,6 +161,23 @@ pub struct AccessRange {
     pub constant: i64,
     /// Whether it stores.
     pub store: bool,
+    /// Conditions for the access to run at all, each on values fixed for the whole nest: when
+    /// one fails for a call's arguments, no iteration runs the access, and the host leaves it
+    /// out of the call's range, alignment and alias checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<AccessGuard>,
+}
+
+/// A condition an access runs under: `expr`, reduced modulo `2^bits`, is non-zero (`nonzero`)
+/// or zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGuard {
+    /// The tested value, exactly.
+    pub expr: Expr,
+    /// 32 or 64.
+    pub bits: u32,
+    /// Whether the access runs when the value is non-zero (else when it is zero).
+    pub nonzero: bool,
 }
 
 /// A condition the host checks before dispatching.

@@ -28,8 +28,8 @@ use tensorwasm_analysis::candidate::{Candidate, Condition};
 use tensorwasm_analysis::ir::{FunctionIr, Imm, Loop, ValType as WasmTy};
 use tensorwasm_analysis::poly::{Poly, Sym};
 use tensorwasm_bundle::offload::{
-    AccessRange, Arg, ArgSource, ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT, LiveOut,
-    OffloadKernel, ParamValue, Trip, Var, WrapCheck,
+    AccessGuard, AccessRange, Arg, ArgSource, ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT,
+    LiveOut, OffloadKernel, ParamValue, Trip, Var, WrapCheck,
 };
 use wasm_encoder::reencode::Reencode;
 use wasm_encoder::{BlockType, Instruction};
@@ -232,6 +232,18 @@ pub fn plan_kernel(
         let (base, strides) = ex
             .affine(&a.addr)
             .map_err(|e| format!("the address at {:#x}: {e}", a.offset))?;
+        // A guard the host cannot evaluate is left out: the access then always counts.
+        let when = a
+            .when
+            .iter()
+            .filter_map(|g| {
+                Some(AccessGuard {
+                    expr: ex.expr(&g.value).ok()?,
+                    bits: g.bits,
+                    nonzero: g.nonzero,
+                })
+            })
+            .collect();
         accesses.push(AccessRange {
             base,
             strides,
@@ -240,6 +252,7 @@ pub fn plan_kernel(
             group: a.group as u32,
             constant: a.constant,
             store: a.store,
+            when,
         });
     }
     let mut checks = Vec::new();

@@ -204,6 +204,8 @@ fn bare_samples_match_the_original_on(backends: &[BackendKind]) {
 /// `run(p, n, d)`: fills `n` i32 at `p` with `7*i + 1`, divides each by `d` in place (the
 /// offloaded loop), and returns their sum. `copy(dst, src, n)`: `dst[i] = src[i] + 1`.
 /// `scatter(dst, src, n, s)`: `dst[i*s] = src[i]`, a stride only known at run time.
+/// `maybe(dst, src, q, n, f)`: `dst[i] = src[i]`, plus `q[i+1]` when `f` is non-zero (a load
+/// that runs only under a branch on a live-in).
 const WAT: &str = r#"
 (module
   (memory (export "memory") 1)
@@ -246,6 +248,22 @@ const WAT: &str = r#"
           (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $i) (local.get $s)) (i32.const 2)))
           (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
         (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n))))))
+  (func (export "maybe") (param $dst i32) (param $src i32) (param $q i32) (param $n i32)
+        (param $f i32)
+    (local $i i32) (local $v i32)
+    (block
+      (br_if 0 (i32.eqz (local.get $n)))
+      (loop
+        (local.set $v
+          (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (local.get $f)
+          (then
+            (local.set $v (i32.add (local.get $v)
+              (i32.load offset=4 (i32.add (local.get $q) (i32.shl (local.get $i) (i32.const 2))))))))
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (local.get $v))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
                          (local.get $n)))))))
 "#;
 
@@ -270,7 +288,11 @@ impl Pair {
     fn new() -> Pair {
         let original = wat::parse_str(WAT).expect("wat");
         let (rewritten, table) = offloaded(&original);
-        assert_eq!(table.kernels.len(), 3, "the divide, copy and scatter loops");
+        assert_eq!(
+            table.kernels.len(),
+            4,
+            "the divide, copy, scatter and maybe loops"
+        );
         Pair {
             engine: Engine::default(),
             original,
@@ -399,6 +421,70 @@ fn the_host_dispatches_in_bounds_and_declines_the_rest() {
         &ramp(2048, 100),
     );
     assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
+}
+
+#[test]
+fn an_access_under_a_live_in_branch_counts_only_when_the_branch_runs_it() {
+    let h = Pair::new();
+    let i = Val::I32;
+    let ramp = |p: usize, n: usize| move |m: &mut [u8]| fill_ramp(m, p, n);
+    let kernel = h
+        .table
+        .kernels
+        .iter()
+        .find(|k| k.accesses.iter().any(|a| !a.when.is_empty()))
+        .expect("the maybe loop's load of q carries its branch");
+    assert_eq!(
+        kernel
+            .accesses
+            .iter()
+            .filter(|a| !a.when.is_empty())
+            .count(),
+        1,
+        "only q[i+1] is guarded: {:?}",
+        kernel.accesses
+    );
+
+    // q = dst: thread i would read dst[i+1], which thread i+1 writes. With f = 1 that load
+    // runs: declined, and the CPU loop runs.
+    let r = h.both(
+        "maybe",
+        &[i(2048), i(8192), i(2048), i(200), i(1)],
+        &ramp(8192, 200),
+    );
+    assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
+    // With f = 0 no iteration runs it, so it does not count: dispatched, same memory.
+    let r = h.both(
+        "maybe",
+        &[i(2048), i(8192), i(2048), i(200), i(0)],
+        &ramp(8192, 200),
+    );
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    // The same holds for bounds: q far past the end of memory is fine while f = 0 ...
+    let r = h.both(
+        "maybe",
+        &[i(2048), i(8192), i(-4096), i(200), i(0)],
+        &ramp(8192, 200),
+    );
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    // ... and declined, with the CPU loop trapping, when f = 1.
+    let r = h.both(
+        "maybe",
+        &[i(2048), i(8192), i(-4096), i(200), i(1)],
+        &ramp(8192, 200),
+    );
+    assert!(r.result.is_err());
+    assert_eq!(declined(&r.stats, "out-of-bounds"), 1, "{:?}", r.stats);
+    // Disjoint q with f = 1: dispatched, and the loads of q count (same memory as the CPU).
+    let r = h.both(
+        "maybe",
+        &[i(2048), i(8192), i(16384), i(200), i(1)],
+        &|m: &mut [u8]| {
+            fill_ramp(m, 8192, 200);
+            fill_ramp(m, 16384, 201);
+        },
+    );
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
 }
 
 #[test]

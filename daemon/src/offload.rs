@@ -387,6 +387,7 @@ const WINDOW_ALIGN: i128 = 16;
 /// first iteration, so accesses of different groups compare by their real addresses).
 fn access_plans(
     kern: &OffloadKernel,
+    runs: &[bool],
     g: u32,
     ints: &[Option<i128>],
     trips: &[i128],
@@ -395,7 +396,12 @@ fn access_plans(
     use tensorwasm_analysis::ir::Loop;
     use tensorwasm_analysis::poly::Poly;
     let mut plans = Vec::new();
-    for a in kern.accesses.iter().filter(|a| a.group == g) {
+    for (a, _) in kern
+        .accesses
+        .iter()
+        .zip(runs)
+        .filter(|(a, runs)| a.group == g && **runs)
+    {
         let stride = |j: u32| -> Option<Poly> {
             match a.strides.iter().find(|(t, _)| *t == j) {
                 Some((_, e)) => konst(eval(e, ints, trips)?),
@@ -421,6 +427,7 @@ fn access_plans(
             grid,
             seq,
             constant: i64::try_from(eval(&a.base, ints, trips)?).ok()?,
+            when: Vec::new(),
         });
     }
     Some(plans)
@@ -454,8 +461,14 @@ fn launch_loops<'a>(
 
 /// The analysis's dependence test on group `g` with this launch's values as constants:
 /// whether no two threads touch a common byte where one writes.
-fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: &[i128]) -> bool {
-    let Some(plans) = access_plans(kern, g, ints, trips) else {
+fn threads_disjoint(
+    kern: &OffloadKernel,
+    runs: &[bool],
+    g: u32,
+    ints: &[Option<i128>],
+    trips: &[i128],
+) -> bool {
+    let Some(plans) = access_plans(kern, runs, g, ints, trips) else {
         return false;
     };
     let (grid, trip) = launch_loops(kern, trips);
@@ -467,14 +480,15 @@ fn threads_disjoint(kern: &OffloadKernel, g: u32, ints: &[Option<i128>], trips: 
 /// touch a common byte between them where one writes.
 fn groups_disjoint(
     kern: &OffloadKernel,
+    runs: &[bool],
     a: u32,
     b: u32,
     ints: &[Option<i128>],
     trips: &[i128],
 ) -> bool {
     let (Some(pa), Some(pb)) = (
-        access_plans(kern, a, ints, trips),
-        access_plans(kern, b, ints, trips),
+        access_plans(kern, runs, a, ints, trips),
+        access_plans(kern, runs, b, ints, trips),
     ) else {
         return false;
     };
@@ -617,10 +631,22 @@ pub fn check(
             return Err(decline("condition", "a loop would not run"));
         }
     }
+    // Which accesses can run at all with these arguments (a guard that cannot be evaluated
+    // counts as passed).
+    let runs: Vec<bool> = kern
+        .accesses
+        .iter()
+        .map(|a| {
+            a.when.iter().all(|g| match eval(&g.expr, &ints, &trips) {
+                Some(v) => (v.rem_euclid(1i128 << g.bits.clamp(1, 64)) != 0) == g.nonzero,
+                None => true,
+            })
+        })
+        .collect();
     // The bytes each access may touch, exactly; per group their union.
     let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
     let (mut lo, mut hi) = (i128::MAX, i128::MIN);
-    for a in &kern.accesses {
+    for (a, _) in kern.accesses.iter().zip(&runs).filter(|(_, r)| **r) {
         let (alo, ahi) = extremes(&a.base, &a.strides, &ints, &trips, u32::MAX, false)
             .and_then(|(lo, hi)| Some((lo, hi.checked_add(i128::from(a.width))?)))
             .ok_or_else(|| decline("overflow", "access range"))?;
@@ -665,7 +691,7 @@ pub fn check(
             && let (Some(&(al, ah)), Some(&(bl, bh))) = (groups.get(a), groups.get(b))
             && al < bh
             && bl < ah
-            && !groups_disjoint(kern, *a, *b, &ints, &trips)
+            && !groups_disjoint(kern, &runs, *a, *b, &ints, &trips)
         {
             return Err(decline(
                 "alias",
@@ -675,7 +701,7 @@ pub fn check(
     }
     for c in &kern.checks {
         if let Check::DisjointThreads(g) = c
-            && !threads_disjoint(kern, *g, &ints, &trips)
+            && !threads_disjoint(kern, &runs, *g, &ints, &trips)
         {
             return Err(decline(
                 "alias",
