@@ -30,9 +30,19 @@
 //! - Every thread reaches every `bar.sync` the same number of times: the tile loop depends only
 //!   on values that are the same across the block, and threads outside the grid's range take
 //!   part in the loads and barriers but skip the loop body and every other statement.
+//!
+//! **Tiled stencil** (`tiled-stencil`). A kernel with two grid dimensions (constant starts in
+//! `[0, 2²⁰]`, step 1), no sequential loop and no trapping operator, whose first statements
+//! that load (reached through uniform `if`s, no store before them) read one row-major array at
+//! least twice at fixed offsets `(dx, dy)` from the thread's own element. Before those
+//! statements every thread of a 16 × 16 block fills a shared tile with a halo (each element
+//! with the address a load of a thread inside the grid computes, only where such a thread
+//! needs it), waits at `bar.sync`, and the loads then read the tile. See [`stencil_plan`] and
+//! `docs/OFFLOAD.md`, "Tiled stencil".
 
 use crate::kernel_ir::{
-    Addr, AffineVar, Expr, ForLoop, Kernel, LoadOp, LoopId, MemOp, Stmt, mem_ops,
+    Addr, AffineTerm, AffineVar, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId, MemOp, ParamId, Start,
+    Stmt, ValType, mem_ops,
 };
 
 /// The edge of a tile: blocks are `TILE × TILE` threads and the `k` loop advances by `TILE`.
@@ -53,6 +63,9 @@ pub enum Blueprint {
     /// Shared-memory tiles over the sequential `k` loop (see the module docs), with the block
     /// shape it requires: 16 × 16 over grid x and y, 1 along z (a batch).
     TiledMatmul([u32; 3]),
+    /// Shared-memory tiles with a halo for loads at fixed offsets from each thread's own
+    /// element (see the module docs), with the block shape it requires: 16 × 16.
+    TiledStencil([u32; 3]),
 }
 
 impl Blueprint {
@@ -61,6 +74,7 @@ impl Blueprint {
         match self {
             Blueprint::Generic => "generic",
             Blueprint::TiledMatmul(_) => "tiled-matmul",
+            Blueprint::TiledStencil(_) => "tiled-stencil",
         }
     }
 
@@ -68,16 +82,19 @@ impl Blueprint {
     pub fn block(self) -> Option<[u32; 3]> {
         match self {
             Blueprint::Generic => None,
-            Blueprint::TiledMatmul(block) => Some(block),
+            Blueprint::TiledMatmul(block) | Blueprint::TiledStencil(block) => Some(block),
         }
     }
 }
 
 /// The blueprint [`crate::emit_ptx`] uses for `kernel` (unless told to use the generic one).
 pub fn choose(kernel: &Kernel) -> Blueprint {
-    match tiled_plan(kernel) {
-        Some(_) => Blueprint::TiledMatmul([TILE, TILE, 1]),
-        None => Blueprint::Generic,
+    if tiled_plan(kernel).is_some() {
+        Blueprint::TiledMatmul([TILE, TILE, 1])
+    } else if stencil_plan(kernel).is_some() {
+        Blueprint::TiledStencil([TILE, TILE, 1])
+    } else {
+        Blueprint::Generic
     }
 }
 
@@ -157,6 +174,16 @@ pub(crate) fn tiled_plan(k: &Kernel) -> Option<TiledPlan> {
 /// assign dozens of locals before the loop; only a few decide the way to it, and threads
 /// outside the grid skip the rest.)
 fn needed_locals(k: &Kernel, f: &ForLoop) -> Vec<bool> {
+    needed_for(
+        k,
+        &[&f.start, &f.bound],
+        &|s| matches!(s, Stmt::For(g) if g.counter == f.counter),
+    )
+}
+
+/// The locals every thread must compute to reach the statement `target` picks, given the
+/// expressions `roots` that it evaluates on the way in (see [`needed_locals`]).
+fn needed_for(k: &Kernel, roots: &[&Expr], target: &dyn Fn(&Stmt) -> bool) -> Vec<bool> {
     fn mark(e: &Expr, need: &mut [bool], changed: &mut bool) {
         match e {
             Expr::Local(l) => {
@@ -181,11 +208,20 @@ fn needed_locals(k: &Kernel, f: &ForLoop) -> Vec<bool> {
         }
     }
     /// Marks what `ss` needs; whether it holds a statement every thread runs.
-    fn walk(ss: &[Stmt], k_loop: LoopId, need: &mut [bool], changed: &mut bool) -> bool {
+    fn walk(
+        ss: &[Stmt],
+        target: &dyn Fn(&Stmt) -> bool,
+        need: &mut [bool],
+        changed: &mut bool,
+    ) -> bool {
         let mut any = false;
         for s in ss {
+            if target(s) {
+                any = true;
+                continue;
+            }
             match s {
-                Stmt::For(f) => any |= f.counter == k_loop,
+                Stmt::For(_) => {}
                 Stmt::Set(l, e) => {
                     if need.get(l.0 as usize).copied().unwrap_or(false) {
                         mark(e, need, changed);
@@ -193,8 +229,8 @@ fn needed_locals(k: &Kernel, f: &ForLoop) -> Vec<bool> {
                     }
                 }
                 Stmt::If { cond, then, els } => {
-                    let t = walk(then, k_loop, need, changed);
-                    let e = walk(els, k_loop, need, changed);
+                    let t = walk(then, target, need, changed);
+                    let e = walk(els, target, need, changed);
                     if t || e {
                         mark(cond, need, changed);
                         any = true;
@@ -207,11 +243,12 @@ fn needed_locals(k: &Kernel, f: &ForLoop) -> Vec<bool> {
     }
     let mut need = vec![false; k.locals.len()];
     let mut changed = false;
-    mark(&f.start, &mut need, &mut changed);
-    mark(&f.bound, &mut need, &mut changed);
+    for e in roots {
+        mark(e, &mut need, &mut changed);
+    }
     loop {
         changed = false;
-        walk(&k.body, f.counter, &mut need, &mut changed);
+        walk(&k.body, target, &mut need, &mut changed);
         if !changed {
             return need;
         }
@@ -368,4 +405,353 @@ fn uniform_locals(k: &Kernel) -> Vec<bool> {
             return u;
         }
     }
+}
+
+/// Half the widest halo a stencil tile may have, in elements, along x or y (a tile is at most
+/// `TILE + 2·MAX_HALO` elements on a side).
+pub const MAX_HALO: i64 = 4;
+
+/// At most this many shared tiles (groups) in a stencil kernel.
+pub const MAX_STENCIL_GROUPS: usize = 4;
+
+/// The largest grid start a stencil kernel may have: with it, and at least 4 bytes per
+/// element, every counter of a launch the host accepts stays below 2³¹ (see
+/// [`stencil_offsets`]).
+const MAX_STENCIL_START: i64 = 1 << 20;
+
+/// One load of a stencil group: it reads the group's array at `(x + dx, y + dy)`, where
+/// `(x, y)` is the thread's own element.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StencilLoad {
+    pub op: LoadOp,
+    pub addr: Addr,
+    pub dx: i64,
+    pub dy: i64,
+}
+
+/// Loads reading one array at fixed offsets: one shared tile of `height() × width()`
+/// elements, rows [`StencilGroup::pitch`] elements apart.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StencilGroup {
+    pub loads: Vec<StencilLoad>,
+}
+
+impl StencilGroup {
+    fn span(&self, f: impl Fn(&StencilLoad) -> i64) -> (i64, i64) {
+        let lo = self.loads.iter().map(&f).min().unwrap_or(0);
+        let hi = self.loads.iter().map(&f).max().unwrap_or(0);
+        (lo, hi)
+    }
+
+    /// The least and greatest `dx`.
+    pub fn dx(&self) -> (i64, i64) {
+        self.span(|l| l.dx)
+    }
+
+    /// The least and greatest `dy`.
+    pub fn dy(&self) -> (i64, i64) {
+        self.span(|l| l.dy)
+    }
+
+    /// Elements per tile row: the block's 16 plus the halo along x.
+    pub fn width(&self) -> u32 {
+        let (lo, hi) = self.dx();
+        TILE + (hi - lo) as u32
+    }
+
+    /// Tile rows: the block's 16 plus the halo along y.
+    pub fn height(&self) -> u32 {
+        let (lo, hi) = self.dy();
+        TILE + (hi - lo) as u32
+    }
+
+    /// Elements from one row to the next: the width rounded up to 16 modulo 32, so that the
+    /// two half-warps of a warp (two rows of 16 lanes) read different banks.
+    pub fn pitch(&self) -> u32 {
+        let w = self.width();
+        if w <= TILE {
+            TILE
+        } else {
+            TILE + (w - TILE).div_ceil(32) * 32
+        }
+    }
+
+    /// The element type's width in bytes (every load of a group has the same operator).
+    pub fn elem_bytes(&self) -> u32 {
+        match self.loads.first().map(|l| l.op.value_type()) {
+            Some(ValType::I64 | ValType::F64) => 8,
+            _ => 4,
+        }
+    }
+}
+
+/// How a kernel matching the tiled-stencil blueprint is emitted.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StencilPlan {
+    pub groups: Vec<StencilGroup>,
+    /// The statement before which every thread of a block fills the tiles, by address (the
+    /// plan is made for, and used with, one borrowed kernel).
+    anchor: *const Stmt,
+    /// How many statements from the anchor on (in its list) read the tiles.
+    pub span: usize,
+    /// Per local: whether threads outside the grid's range must compute it (see
+    /// [`needed_for`]).
+    pub needed: Vec<bool>,
+}
+
+impl StencilPlan {
+    /// Whether `s` is the statement the tiles are filled before.
+    pub fn is_anchor(&self, s: &Stmt) -> bool {
+        std::ptr::eq(s, self.anchor)
+    }
+
+    fn contains_anchor(&self, ss: &[Stmt]) -> bool {
+        ss.iter().any(|s| {
+            self.is_anchor(s)
+                || matches!(s, Stmt::If { then, els, .. }
+                    if self.contains_anchor(then) || self.contains_anchor(els))
+        })
+    }
+
+    /// Whether every thread of a block runs `s`: assignments to needed locals and the `if`s
+    /// on the way to the anchor.
+    pub fn everywhere(&self, s: &Stmt) -> bool {
+        match s {
+            Stmt::Set(l, _) => self.needed.get(l.0 as usize).copied().unwrap_or(false),
+            Stmt::If { then, els, .. } => {
+                self.contains_anchor(then)
+                    || self.contains_anchor(els)
+                    || then.iter().chain(els).any(|s| self.everywhere(s))
+            }
+            Stmt::For(_) | Stmt::Store(..) => false,
+        }
+    }
+}
+
+/// How a stencil load's address moves with the y counter: by `cy·zx(P)` bytes per row for a
+/// pitch param `P` (a run-time width; `cy` is the element's width), or by a constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowStride {
+    Param(i64, ParamId),
+    Const(i64),
+}
+
+/// The group key of a stencil load: array base, the terms besides the x, y and row-shift ones,
+/// the element stride along x, the row stride, and the operator.
+type GroupKey = (ParamId, Vec<AffineTerm>, i64, RowStride, LoadOp);
+
+/// `addr` as an element of a row-major array, `base + rest + cx·x + y·row + shift + c`, with
+/// `cx` the element's width and `rest` free of counters and locals. Returns the group key,
+/// `c` and, for a pitch param `P`, the rows `shift` moves by (`cx·dy·zx(P)` terms). `None`
+/// when it has another form. [`stencil_groups`] turns `c` and the shift into offsets.
+fn stencil_form(k: &Kernel, op: LoadOp, addr: &Addr) -> Option<(GroupKey, i64, i64)> {
+    let width = i64::from(op.bytes());
+    if width < 4 || !addr.aligned {
+        return None;
+    }
+    let (x, y) = (k.grid.first()?.counter, k.grid.get(1)?.counter);
+    let (mut xt, mut yt) = (None, None);
+    let mut rest = Vec::new();
+    for t in addr.offset.terms.iter().filter(|t| t.coef != 0) {
+        match t.var {
+            AffineVar::Counter(c) if c == x && t.stride.is_none() && xt.is_none() => {
+                xt = Some(t.coef);
+            }
+            AffineVar::Counter(c) if c == y && yt.is_none() => {
+                yt = Some(match t.stride {
+                    Some((p, Ext::Unsigned)) if t.coef == width => RowStride::Param(t.coef, p),
+                    Some(_) => return None,
+                    None => RowStride::Const(t.coef),
+                });
+            }
+            AffineVar::Counter(_) | AffineVar::Local(_) => return None,
+            AffineVar::Param(_) => rest.push(*t),
+        }
+    }
+    let (cx, row) = (xt?, yt?);
+    if cx != width {
+        return None;
+    }
+    let mut dy = 0i64;
+    if let RowStride::Param(cy, pitch) = row {
+        rest.retain(|t| {
+            let shift = t.var == AffineVar::Param(pitch)
+                && t.stride.is_none()
+                && t.ext == Ext::Unsigned
+                && t.coef % cy == 0;
+            if shift {
+                dy += t.coef / cy;
+            }
+            !shift
+        });
+    }
+    rest.sort_by_key(|t| format!("{t:?}"));
+    Some(((addr.base, rest, cx, row, op), addr.offset.constant, dy))
+}
+
+/// Offsets `(dx, dy)` for each load of one group (from [`stencil_form`]: its constants `c`
+/// and row shifts), relative to the first load's constant. With a pitch param, `dy` is the
+/// shift and `c` must move by whole elements; with a constant row stride `row`, `c` splits into
+/// `dy·row + dx·cx` with the `dy` nearest `c / row`. `None` when an offset does not split or
+/// the tile's halo is wider than `2·MAX_HALO` along x or y.
+///
+/// Any split is sound: the offsets only name which tile slot holds an address, and a slot is
+/// filled by a load some thread inside the grid runs at the address the same arithmetic gives
+/// (`base + rest + cx·(x + dx) + row·(y + dy) + c₀`, in the wrapping 64-bit arithmetic of the
+/// kernel, where, with counters that never wrap, `sx(x + d) = sx(x) + d`: a constant start in
+/// `[0, 2²⁰]`, step 1, and an element of at least 4 bytes keep every counter of a launch the
+/// host accepts below 2³¹).
+fn stencil_offsets(key: &GroupKey, forms: &[(i64, i64)]) -> Option<Vec<(i64, i64)>> {
+    let (_, _, cx, row, _) = key;
+    let c0 = forms.first()?.0;
+    let mut out = Vec::new();
+    for &(c, shift) in forms {
+        let diff = c.checked_sub(c0)?;
+        let (dx, dy) = match *row {
+            RowStride::Param(..) => (diff % cx == 0).then_some((diff / cx, shift))?,
+            RowStride::Const(r) if r != 0 => {
+                let dy = (diff + r / 2).div_euclid(r);
+                let left = diff.checked_sub(dy.checked_mul(r)?)?;
+                (left % cx == 0).then_some((left / cx, dy))?
+            }
+            RowStride::Const(_) => return None,
+        };
+        out.push((dx, dy));
+    }
+    let span = |f: fn(&(i64, i64)) -> i64| {
+        out.iter().map(f).max().unwrap_or(0) - out.iter().map(f).min().unwrap_or(0)
+    };
+    (span(|o| o.0) <= 2 * MAX_HALO && span(|o| o.1) <= 2 * MAX_HALO).then_some(out)
+}
+
+/// The tiled-stencil plan for `k`, if it matches: two grid dimensions, each `i32` or `i64`
+/// with a constant start in `[0, 2²⁰]` and step 1; no sequential loop and no operator that can
+/// trap; a statement list reached through `if`s on uniform values whose statements load, at
+/// fixed offsets from the thread's own element, one array at least twice (a group; at most
+/// [`MAX_STENCIL_GROUPS`] of them, offsets at most [`MAX_HALO`]); and no store before the
+/// last statement that does (which may itself be a store).
+pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
+    if k.grid.len() != 2 || k.trap_flag.is_some() || k.can_trap() || contains_for(&k.body) {
+        return None;
+    }
+    if !k.grid.iter().all(|g| {
+        g.step == 1 && matches!(g.start, Start::Const(s) if (0..=MAX_STENCIL_START).contains(&s))
+    }) {
+        return None;
+    }
+    let uniform = uniform_locals(k);
+    let (list, at) = stencil_list(k, &k.body, &uniform)?;
+    // From the anchor on: the statements that read tiles, up to the last with a staged load.
+    let direct = |s: &Stmt| -> Vec<(LoadOp, Addr)> {
+        match s {
+            Stmt::Set(..) | Stmt::Store(..) => mem_ops(std::slice::from_ref(s))
+                .into_iter()
+                .filter_map(|m| match m {
+                    MemOp::Load(op, a) => Some((op, a.clone())),
+                    MemOp::Store(..) => None,
+                })
+                .collect(),
+            Stmt::If { .. } | Stmt::For(_) => Vec::new(),
+        }
+    };
+    // Per group: each load with its constant and row shift (see `stencil_form`).
+    type Forms = Vec<(LoadOp, Addr, i64, i64)>;
+    let mut forms: Vec<(GroupKey, Forms)> = Vec::new();
+    let mut last = at;
+    for (i, s) in list.iter().enumerate().skip(at) {
+        let mut any = false;
+        for (op, addr) in direct(s) {
+            let Some((key, c, shift)) = stencil_form(k, op, &addr) else {
+                continue;
+            };
+            any = true;
+            let load = (op, addr, c, shift);
+            match forms.iter_mut().find(|(g, _)| *g == key) {
+                Some((_, g)) if !g.contains(&load) => g.push(load),
+                Some(_) => {}
+                None => forms.push((key, vec![load])),
+            }
+        }
+        if any {
+            last = i;
+        }
+        if has_store(std::slice::from_ref(s)) {
+            break;
+        }
+    }
+    // A store before the last statement that loads would run before a staged load.
+    if list[at..last]
+        .iter()
+        .any(|s| has_store(std::slice::from_ref(s)))
+        || matches!(&list[last], Stmt::If { .. } if has_store(std::slice::from_ref(&list[last])))
+    {
+        return None;
+    }
+    let mut groups = Vec::new();
+    for (key, loads) in forms.iter().filter(|(_, l)| l.len() >= 2) {
+        let cs: Vec<(i64, i64)> = loads.iter().map(|l| (l.2, l.3)).collect();
+        let offsets = stencil_offsets(key, &cs)?;
+        groups.push(StencilGroup {
+            loads: loads
+                .iter()
+                .zip(offsets)
+                .map(|((op, addr, _, _), (dx, dy))| StencilLoad {
+                    op: *op,
+                    addr: addr.clone(),
+                    dx,
+                    dy,
+                })
+                .collect(),
+        });
+    }
+    if groups.is_empty() || groups.len() > MAX_STENCIL_GROUPS {
+        return None;
+    }
+    let anchor: *const Stmt = &list[at];
+    let needed = needed_for(k, &[], &|s| std::ptr::eq(s, anchor));
+    if needed.iter().zip(&uniform).any(|(n, u)| *n && !*u) {
+        return None;
+    }
+    Some(StencilPlan {
+        groups,
+        anchor,
+        span: last + 1 - at,
+        needed,
+    })
+}
+
+/// The statement list holding the first statement that loads at fixed offsets (and its
+/// index), reached from `ss` through `if`s on uniform values with no store on the way.
+fn stencil_list<'a>(k: &Kernel, ss: &'a [Stmt], uniform: &[bool]) -> Option<(&'a [Stmt], usize)> {
+    for (i, s) in ss.iter().enumerate() {
+        match s {
+            Stmt::Set(..) | Stmt::Store(..) => {
+                let loads = mem_ops(std::slice::from_ref(s));
+                if loads
+                    .iter()
+                    .any(|m| matches!(m, MemOp::Load(op, a) if stencil_form(k, *op, a).is_some()))
+                {
+                    return Some((ss, i));
+                }
+                if has_store(std::slice::from_ref(s)) {
+                    return None;
+                }
+            }
+            Stmt::If { cond, then, els } => {
+                if expr_uniform(cond, uniform) {
+                    if let Some(found) = stencil_list(k, then, uniform) {
+                        return Some(found);
+                    }
+                    if let Some(found) = stencil_list(k, els, uniform) {
+                        return Some(found);
+                    }
+                }
+                if has_store(std::slice::from_ref(s)) {
+                    return None;
+                }
+            }
+            Stmt::For(_) => return None,
+        }
+    }
+    None
 }

@@ -11,7 +11,7 @@
 //! it must never format PTX text itself and never emit an instruction whose result can differ
 //! from the Wasm operator it stands for.
 
-use crate::blueprint::{PITCH, TILE, TiledPlan, tiled_plan};
+use crate::blueprint::{PITCH, StencilPlan, TILE, TiledPlan, stencil_plan, tiled_plan};
 use crate::error::{Error, Result};
 use crate::kernel_ir::{
     Addr, AffineTerm, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, GridDim, Kernel,
@@ -53,12 +53,14 @@ pub fn emit_ptx(kernel: &Kernel, opts: &EmitOptions) -> Result<String> {
 /// Like [`emit_ptx`], returning the module before printing.
 pub fn emit_module(kernel: &Kernel, opts: &EmitOptions) -> Result<Module> {
     verify(kernel)?;
-    let tiled = if opts.generic_only {
+    let shape = if opts.generic_only {
         None
+    } else if let Some(plan) = tiled_plan(kernel) {
+        Some(Shape::Matmul(plan))
     } else {
-        tiled_plan(kernel)
+        stencil_plan(kernel).map(Shape::Stencil)
     };
-    let entry = Emitter::new(kernel, opts.target).run(tiled)?;
+    let entry = Emitter::new(kernel, opts.target).run(shape)?;
     Ok(Module {
         version: opts
             .ptx_version
@@ -257,10 +259,27 @@ struct Emitter<'k> {
     staged_read: Vec<(LoadOp, Addr, Address)>,
 }
 
-/// State of a kernel emitted with the tiled-matmul blueprint (see [`Emitter::tiled_loop`]).
+/// The plan of a kernel emitted with a blueprint.
+#[derive(Debug)]
+enum Shape {
+    Matmul(TiledPlan),
+    Stencil(StencilPlan),
+}
+
+impl Shape {
+    fn everywhere(&self, s: &Stmt) -> bool {
+        match self {
+            Shape::Matmul(p) => p.everywhere(s),
+            Shape::Stencil(p) => p.everywhere(s),
+        }
+    }
+}
+
+/// State of a kernel emitted with a tiled blueprint (see [`Emitter::tiled_loop`] and
+/// [`Emitter::stencil_fill`]).
 #[derive(Debug)]
 struct Tiled {
-    plan: TiledPlan,
+    plan: Shape,
     /// True in threads outside the grid's range: they load tiles and wait at barriers, and
     /// skip everything else.
     inactive: Reg,
@@ -290,8 +309,8 @@ impl<'k> Emitter<'k> {
         }
     }
 
-    /// The entry, with the tiled-matmul blueprint when `tiled` is its plan for this kernel.
-    fn run(mut self, tiled: Option<TiledPlan>) -> Result<Entry> {
+    /// The entry, with a blueprint when `tiled` is its plan for this kernel.
+    fn run(mut self, tiled: Option<Shape>) -> Result<Entry> {
         let mut param_tys = Vec::new();
         for (i, p) in self.k.params.iter().enumerate() {
             let i = i as u32;
@@ -555,6 +574,20 @@ impl<'k> Emitter<'k> {
     fn tiled_stmts(&mut self, ss: &[Stmt]) -> Result<()> {
         let mut i = 0;
         while i < ss.len() {
+            if let Some(span) = self.stencil_span(&ss[i]) {
+                // Every thread fills the tiles; then the statements that read them run in the
+                // threads inside the grid, reading the staged loads from shared memory.
+                self.stencil_fill()?;
+                let end = (i + span).min(ss.len());
+                let skip = self.b.label();
+                let inactive = self.tiled_state()?.inactive;
+                self.b.guard(inactive).bra(skip);
+                self.stmts(&ss[i..end])?;
+                self.b.place(skip);
+                self.staged_read.clear();
+                i = end;
+                continue;
+            }
             if self.runs_everywhere(&ss[i]) {
                 match &ss[i] {
                     Stmt::For(f) => self.tiled_loop(f)?,
@@ -565,7 +598,7 @@ impl<'k> Emitter<'k> {
                 continue;
             }
             let j = (i..ss.len())
-                .find(|&j| self.runs_everywhere(&ss[j]))
+                .find(|&j| self.runs_everywhere(&ss[j]) || self.stencil_span(&ss[j]).is_some())
                 .unwrap_or(ss.len());
             let skip = self.b.label();
             let inactive = self.tiled_state()?.inactive;
@@ -579,6 +612,122 @@ impl<'k> Emitter<'k> {
 
     fn runs_everywhere(&self, s: &Stmt) -> bool {
         self.tiled.as_ref().is_some_and(|t| t.plan.everywhere(s))
+    }
+
+    /// When `s` is the tiled-stencil plan's anchor: how many statements read the tiles.
+    fn stencil_span(&self, s: &Stmt) -> Option<usize> {
+        match self.tiled.as_ref().map(|t| &t.plan) {
+            Some(Shape::Stencil(p)) if p.is_anchor(s) => Some(p.span),
+            _ => None,
+        }
+    }
+
+    /// The tiled-stencil fill, run by every thread of the block before the anchor (see
+    /// `blueprint`):
+    ///
+    /// ```text
+    /// per group G (a tile of H × W elements, halo dx in [dx0, dx1], dy in [dy0, dy1]):
+    ///   for each element (r, c) this thread owns (r = %tid.y + 16a < H, c = %tid.x + 16b < W):
+    ///     for each load L of G, until one fills it:
+    ///       lane (c + dx0 − L.dx, r + dy0 − L.dy); when it lies in the block and the grid,
+    ///       tile[r][c] = L as that lane's thread computes it
+    /// bar.sync 0
+    /// L then reads tile[%tid.y + L.dy − dy0][%tid.x + L.dx − dx0]
+    /// ```
+    ///
+    /// An element is loaded only by a load some thread inside the grid runs, with that
+    /// thread's own address, so no new address is touched.
+    fn stencil_fill(&mut self) -> Result<()> {
+        let (groups, [tx, ty]) = match self.tiled.as_ref() {
+            Some(Tiled {
+                plan: Shape::Stencil(p),
+                lanes,
+                ..
+            }) => (p.groups.clone(), *lanes),
+            _ => return Err(Error::Bug("stencil fill without a stencil plan".into())),
+        };
+        let (gx, gy) = (self.k.grid[0], self.k.grid[1]);
+        let tile = i64::from(TILE);
+        let mut reads = Vec::new();
+        for g in &groups {
+            let (h, w, pitch, bytes) = (g.height(), g.width(), g.pitch(), g.elem_bytes());
+            let ((dx0, _), (dy0, _)) = (g.dx(), g.dy());
+            let vt = g.loads[0].op.value_type();
+            let arr = self.b.shared_array(h * pitch * bytes);
+            let base = self.b.reg(RegClass::B64);
+            self.b.mov(Ty::U64, base, Operand::Shared(arr));
+            for a in 0..h.div_ceil(TILE) {
+                for bcol in 0..w.div_ceil(TILE) {
+                    let (r, c) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
+                    let next = self.b.label();
+                    self.b.add(Ty::U32, r, ty, i64::from(a * TILE)).add(
+                        Ty::U32,
+                        c,
+                        tx,
+                        i64::from(bcol * TILE),
+                    );
+                    if (a + 1) * TILE > h || (bcol + 1) * TILE > w {
+                        let (out_r, out_c) =
+                            (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
+                        self.b
+                            .setp(Cmp::Ge, Ty::U32, out_r, r, i64::from(h))
+                            .setp(Cmp::Ge, Ty::U32, out_c, c, i64::from(w))
+                            .or_pred(out_r, out_r, out_c)
+                            .guard(out_r)
+                            .bra(next);
+                    }
+                    let slot = self.tile_slot(base, r, c, pitch, bytes);
+                    for l in &g.loads {
+                        let (lx, ly) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
+                        let (bad, off_y) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
+                        let skip = self.b.label();
+                        self.b
+                            .add(Ty::S32, lx, c, dx0 - l.dx)
+                            .add(Ty::S32, ly, r, dy0 - l.dy)
+                            .setp(Cmp::Ge, Ty::U32, bad, lx, tile)
+                            .setp(Cmp::Ge, Ty::U32, off_y, ly, tile)
+                            .or_pred(bad, bad, off_y)
+                            .guard(bad)
+                            .bra(skip);
+                        let (cx, out_x) = self.lane_counter(0, lx)?;
+                        let (cy, out_y) = self.lane_counter(1, ly)?;
+                        self.b.or_pred(out_x, out_x, out_y).guard(out_x).bra(skip);
+                        let depth = self.counters.len();
+                        self.counters.push((gx.counter, cx, gx.ty));
+                        self.counters.push((gy.counter, cy, gy.ty));
+                        let got = self.load(l.op, &l.addr)?;
+                        self.counters.truncate(depth);
+                        self.b
+                            .st_shared(
+                                shared_ty(vt),
+                                Address {
+                                    base: slot,
+                                    offset: 0,
+                                },
+                                got,
+                            )
+                            .bra(next)
+                            .place(skip);
+                    }
+                    self.b.place(next);
+                }
+            }
+            let read = self.tile_slot(base, ty, tx, pitch, bytes);
+            for l in &g.loads {
+                let at = (l.dy - dy0) * i64::from(pitch) + (l.dx - dx0);
+                reads.push((
+                    l.op,
+                    l.addr.clone(),
+                    Address {
+                        base: read,
+                        offset: (at * i64::from(bytes)) as i32,
+                    },
+                ));
+            }
+        }
+        self.b.bar_sync();
+        self.staged_read = reads;
+        Ok(())
     }
 
     /// The tiled `k` loop (see `blueprint`):
@@ -599,9 +748,13 @@ impl<'k> Emitter<'k> {
     /// `(kl, sl)` is `(%tid.x, %tid.y)` when L's threads load along k, else `(%tid.y, %tid.x)`;
     /// rows are [`PITCH`] elements long.
     fn tiled_loop(&mut self, f: &ForLoop) -> Result<()> {
-        let (staged, inactive, [tx, ty]) = {
-            let t = self.tiled_state()?;
-            (t.plan.staged.clone(), t.inactive, t.lanes)
+        let (staged, inactive, [tx, ty]) = match self.tiled_state()? {
+            Tiled {
+                plan: Shape::Matmul(p),
+                inactive,
+                lanes,
+            } => (p.staged.clone(), *inactive, *lanes),
+            _ => return Err(Error::Bug("tiled loop without a matmul plan".into())),
         };
         let start = self.expr(&f.start)?;
         let bound_value = self.expr(&f.bound)?;
@@ -761,6 +914,17 @@ impl<'k> Emitter<'k> {
             .bra(head)
             .place(end);
         Ok(())
+    }
+
+    /// The shared address of element `(row, col)` of a tile at `base` with rows `pitch`
+    /// elements of `bytes` apart.
+    fn tile_slot(&mut self, base: Reg, row: Reg, col: Reg, pitch: u32, bytes: u32) -> Reg {
+        let (idx, slot) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B64));
+        self.b
+            .mad_lo(Ty::U32, idx, row, i64::from(pitch), col)
+            .mul_wide(false, slot, idx, i64::from(bytes))
+            .add(Ty::S64, slot, slot, base);
+        slot
     }
 
     /// `kbase + d` in the counter's type `t` (`d` a `.u32` lane register or a small constant).

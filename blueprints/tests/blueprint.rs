@@ -1,5 +1,5 @@
-//! Which kernels the tiled-matmul blueprint takes, and which it must leave to the generic
-//! lowering (each condition in `blueprint.rs`'s docs, broken one at a time).
+//! Which kernels the tiled-matmul and tiled-stencil blueprints take, and which they must leave
+//! to the generic lowering (each condition in `blueprint.rs`'s docs, broken one at a time).
 
 use tensorwasm_blueprints::kernel_ir::{
     Addr, Affine, BinOp, Expr, Kernel, ParamId, Stmt, StoreOp, UnOp,
@@ -26,6 +26,8 @@ fn the_matmul_samples_are_tiled_and_the_others_are_not() {
     for k in samples::all().expect("samples") {
         let want = if k.name.ends_with("matmul") {
             Blueprint::TiledMatmul([16, 16, 1])
+        } else if k.name == "stencil2d" {
+            Blueprint::TiledStencil([16, 16, 1])
         } else {
             Blueprint::Generic
         };
@@ -128,4 +130,112 @@ fn a_step_other_than_one_keeps_it_generic() {
     let mut k = matmul();
     k_loop(&mut k).step = 2;
     assert_eq!(choose(&k), Blueprint::Generic);
+}
+
+fn stencil() -> Kernel {
+    samples::stencil2d().expect("stencil2d")
+}
+
+/// The stencil sample's one statement: `out[i][j] = 0.25 * (sum of four loads)`.
+fn stencil_store(k: &mut Kernel) -> (&mut Addr, &mut Expr) {
+    match &mut k.body[0] {
+        Stmt::Store(_, a, e) => (a, e),
+        other => panic!("not the store: {other:?}"),
+    }
+}
+
+#[test]
+fn the_tiled_stencil_ptx_demands_its_block_and_has_one_barrier() {
+    let k = stencil();
+    let ptx = emit_ptx(&k, &EmitOptions::default()).expect("emit");
+    assert!(ptx.contains(".reqntid 16, 16, 1"), "{ptx}");
+    assert_eq!(ptx.matches("bar.sync").count(), 1, "{ptx}");
+    // One tile for the four loads of `in`.
+    assert_eq!(ptx.matches(".shared .align").count(), 1, "{ptx}");
+    assert_eq!(ptx.matches("ld.shared").count(), 4, "{ptx}");
+    assert_eq!(
+        LaunchPlan::for_kernel(&k, None).expect("plan").block,
+        [16, 16, 1]
+    );
+}
+
+#[test]
+fn a_stencil_that_could_not_reuse_or_whose_offsets_are_not_fixed_stays_generic() {
+    // Only one load of an array: nothing to share.
+    let mut one = stencil();
+    *stencil_store(&mut one).1 = Expr::load(
+        tensorwasm_blueprints::kernel_ir::LoadOp::F32Load,
+        stencil_store(&mut stencil()).0.clone(),
+    );
+    assert_eq!(choose(&one), Blueprint::Generic);
+    // A halo wider than 8 elements: the loads reach 5 rows up and down.
+    let mut wide = stencil();
+    let w = ParamId(2);
+    fn shift_rows(e: &mut Expr, w: ParamId, by: i64) {
+        match e {
+            Expr::Load(_, a) => {
+                for t in &mut a.offset.terms {
+                    if t.var == tensorwasm_blueprints::kernel_ir::AffineVar::Param(w) && t.coef != 0
+                    {
+                        t.coef *= by;
+                    }
+                }
+            }
+            Expr::Binary(_, a, b) => {
+                shift_rows(a, w, by);
+                shift_rows(b, w, by);
+            }
+            Expr::Unary(_, a) => shift_rows(a, w, by),
+            _ => {}
+        }
+    }
+    shift_rows(stencil_store(&mut wide).1, w, 5);
+    assert_eq!(choose(&wide), Blueprint::Generic);
+    // Shifted by 4 rows each way (a halo of 8) it still matches.
+    let mut four = stencil();
+    shift_rows(stencil_store(&mut four).1, w, 4);
+    assert_eq!(choose(&four), Blueprint::TiledStencil([16, 16, 1]));
+    // A grid counter that starts at a run-time value could wrap: generic.
+    let mut start = stencil();
+    start.grid[0].start = tensorwasm_blueprints::kernel_ir::Start::Param(ParamId(3));
+    assert_eq!(choose(&start), Blueprint::Generic);
+    // A step of 2 along x: neighbouring threads are not neighbouring elements.
+    let mut step = stencil();
+    step.grid[0].step = 2;
+    assert_eq!(choose(&step), Blueprint::Generic);
+}
+
+#[test]
+fn a_store_before_the_stencil_loads_or_a_branch_that_differs_keeps_it_generic() {
+    let (j, _) = (stencil().grid[0].counter, stencil().grid[1].counter);
+    let out_at = stencil_store(&mut stencil()).0.clone();
+    // A store first: it could change a value before another thread's staged load of it.
+    let mut before = stencil();
+    before
+        .body
+        .insert(0, Stmt::Store(StoreOp::F32Store, out_at, Expr::f32(0.0)));
+    assert_eq!(choose(&before), Blueprint::Generic);
+    // Under `if j < w` (differs between threads): generic; under `if w != 0`: tiled.
+    for (cond, want) in [
+        (
+            Expr::binary(BinOp::I32LtS, Expr::counter(j), Expr::param(ParamId(2))),
+            Blueprint::Generic,
+        ),
+        (
+            Expr::unary(
+                UnOp::I32Eqz,
+                Expr::unary(UnOp::I32Eqz, Expr::param(ParamId(2))),
+            ),
+            Blueprint::TiledStencil([16, 16, 1]),
+        ),
+    ] {
+        let mut k = stencil();
+        let s = k.body.remove(0);
+        k.body.push(Stmt::If {
+            cond,
+            then: vec![s],
+            els: vec![],
+        });
+        assert_eq!(choose(&k), want);
+    }
 }

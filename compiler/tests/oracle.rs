@@ -66,12 +66,13 @@ fn sample(name: &str) -> (String, String, String) {
 
 /// The sample directories, and whether their PTX is the direct lowering (`generic_only`) or
 /// what the emitter picks (`matmul_tiled`: the same matmul kernel with the tiled-matmul
-/// blueprint).
-const SAMPLES: [(&str, bool); 5] = [
+/// blueprint; `stencil2d_tiled`: the stencil sample with the tiled-stencil blueprint).
+const SAMPLES: [(&str, bool); 6] = [
     ("vadd", true),
     ("saxpy", true),
     ("matmul", true),
     ("matmul_tiled", false),
+    ("stencil2d_tiled", false),
     ("idiv", true),
 ];
 
@@ -362,6 +363,13 @@ fn mutation_check_every_miscompilation_is_caught() {
         );
         assert!(is_mismatch(&f), "{f}");
     }
+
+    // The tiled stencil without its one barrier: threads read halo elements other threads
+    // have not written yet.
+    let (_, stencil, _) = sample("stencil2d_tiled");
+    let dropped = mutate(&stencil, "\tbar.sync \t0;\n", "");
+    let f = caught("tiled stencil barrier dropped", "stencil2d_tiled", &dropped);
+    assert!(is_mismatch(&f), "{f}");
 }
 
 #[test]

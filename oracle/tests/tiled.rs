@@ -1,7 +1,8 @@
-//! The tiled-matmul blueprint against the direct lowering of the same kernel, both on the
+//! The tiled blueprints against the direct lowering of the same kernel, both on the
 //! interpreter: for random sizes (several blocks, several tiles, partial ones) and random float
 //! bits (NaNs, infinities, subnormals), the output buffer must be byte-identical. Covers the
-//! 2-D sample and a 3-D batched form (z a batch, one value per block).
+//! 2-D matmul sample, a 3-D batched form (z a batch, one value per block), and the 5-point
+//! stencil sample (a tile with a one-element halo, partial blocks at the grid's edges).
 
 use proptest::prelude::*;
 use tensorwasm_blueprints::kernel_ir::Kernel;
@@ -96,6 +97,10 @@ fn both_kernels_are_tiled() {
         choose(&samples::batched_matmul().expect("batched")),
         Blueprint::TiledMatmul([16, 16, 1])
     );
+    assert_eq!(
+        choose(&samples::stencil2d().expect("stencil2d")),
+        Blueprint::TiledStencil([16, 16, 1])
+    );
 }
 
 proptest! {
@@ -111,5 +116,54 @@ proptest! {
     fn tiled_batched_matmul_equals_the_direct_lowering((sizes, a, b) in case(true)) {
         let k = samples::batched_matmul().expect("batched");
         prop_assert_eq!(run(&k, true, sizes, &a, &b), run(&k, false, sizes, &a, &b));
+    }
+}
+
+/// Runs the stencil sample over an `h × w` grid `input` (direct lowering or blueprint);
+/// returns `out`.
+fn run_stencil(generic_only: bool, (h, w): (u32, u32), input: &[u8]) -> Vec<u8> {
+    let kernel = samples::stencil2d().expect("stencil2d");
+    let opts = EmitOptions {
+        generic_only,
+        ..EmitOptions::default()
+    };
+    let ptx = emit_ptx(&kernel, &opts).expect("emit");
+    let block = generic_only.then(|| LaunchPlan::default_block(2));
+    let plan = LaunchPlan::for_kernel(&kernel, block).expect("plan");
+    let (tw, th) = (w.saturating_sub(2), h.saturating_sub(2));
+    let mut mem = DeviceMemory::new();
+    let ids = [
+        mem.alloc(input.to_vec()),
+        mem.alloc(vec![0xAB; (h * w * 4).max(4) as usize]),
+    ];
+    let launch = Launch {
+        grid: plan
+            .grid_dims(&[u64::from(tw), u64::from(th)])
+            .expect("grid"),
+        block: plan.block,
+        params: vec![
+            ParamValue::Ptr(ids[0]),
+            ParamValue::Ptr(ids[1]),
+            ParamValue::U32(w),
+            ParamValue::U32(tw),
+            ParamValue::U32(th),
+        ],
+    };
+    Interpreter::new()
+        .launch(&ptx, &kernel.name, &launch, &mut mem)
+        .expect("launch");
+    mem.read(ids[1]).expect("out").to_vec()
+}
+
+fn stencil_case() -> impl Strategy<Value = ((u32, u32), Vec<u8>)> {
+    (3u32..45, 3u32..45).prop_flat_map(|(h, w)| (Just((h, w)), buffer((h * w) as usize)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn tiled_stencil_equals_the_direct_lowering((size, input) in stencil_case()) {
+        prop_assert_eq!(run_stencil(true, size, &input), run_stencil(false, size, &input));
     }
 }
