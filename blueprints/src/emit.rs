@@ -647,7 +647,7 @@ impl<'k> Emitter<'k> {
             _ => return Err(Error::Bug("stencil fill without a stencil plan".into())),
         };
         let (gx, gy) = (self.k.grid[0], self.k.grid[1]);
-        let tile = i64::from(TILE);
+        let limits = [self.stencil_axis(0)?, self.stencil_axis(1)?];
         let mut reads = Vec::new();
         for g in &groups {
             let (h, w, pitch, bytes) = (g.height(), g.width(), g.pitch(), g.elem_bytes());
@@ -657,25 +657,12 @@ impl<'k> Emitter<'k> {
             let base = self.b.reg(RegClass::B64);
             self.b.mov(Ty::U64, base, Operand::Shared(arr));
             for a in 0..h.div_ceil(TILE) {
+                // Rows `tid.y + 16a`; a band that can run past the tile skips as a whole.
+                let row_end = self.b.label();
+                let r = self.tile_band(ty, a, h, row_end);
                 for bcol in 0..w.div_ceil(TILE) {
-                    let (r, c) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
                     let next = self.b.label();
-                    self.b.add(Ty::U32, r, ty, i64::from(a * TILE)).add(
-                        Ty::U32,
-                        c,
-                        tx,
-                        i64::from(bcol * TILE),
-                    );
-                    if (a + 1) * TILE > h || (bcol + 1) * TILE > w {
-                        let (out_r, out_c) =
-                            (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
-                        self.b
-                            .setp(Cmp::Ge, Ty::U32, out_r, r, i64::from(h))
-                            .setp(Cmp::Ge, Ty::U32, out_c, c, i64::from(w))
-                            .or_pred(out_r, out_r, out_c)
-                            .guard(out_r)
-                            .bra(next);
-                    }
+                    let c = self.tile_band(tx, bcol, w, next);
                     let slot = self.tile_slot(base, r, c, pitch, bytes);
                     for l in &g.loads {
                         let (lx, ly) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
@@ -684,14 +671,13 @@ impl<'k> Emitter<'k> {
                         self.b
                             .add(Ty::S32, lx, c, dx0 - l.dx)
                             .add(Ty::S32, ly, r, dy0 - l.dy)
-                            .setp(Cmp::Ge, Ty::U32, bad, lx, tile)
-                            .setp(Cmp::Ge, Ty::U32, off_y, ly, tile)
+                            .setp(Cmp::Ge, Ty::U32, bad, lx, limits[0].0)
+                            .setp(Cmp::Ge, Ty::U32, off_y, ly, limits[1].0)
                             .or_pred(bad, bad, off_y)
                             .guard(bad)
                             .bra(skip);
-                        let (cx, out_x) = self.lane_counter(0, lx)?;
-                        let (cy, out_y) = self.lane_counter(1, ly)?;
-                        self.b.or_pred(out_x, out_x, out_y).guard(out_x).bra(skip);
+                        let cx = self.lane_plus(gx.ty, limits[0].1, lx);
+                        let cy = self.lane_plus(gy.ty, limits[1].1, ly);
                         let depth = self.counters.len();
                         self.counters.push((gx.counter, cx, gx.ty));
                         self.counters.push((gy.counter, cy, gy.ty));
@@ -711,6 +697,7 @@ impl<'k> Emitter<'k> {
                     }
                     self.b.place(next);
                 }
+                self.b.place(row_end);
             }
             let read = self.tile_slot(base, ty, tx, pitch, bytes);
             for l in &g.loads {
@@ -914,6 +901,86 @@ impl<'k> Emitter<'k> {
             .bra(head)
             .place(end);
         Ok(())
+    }
+
+    /// For the tiled stencil's fill, along grid axis `axis`: how many lanes of this block lie
+    /// inside the grid (`min(16, trip − 16·ctaid)`, a `.u32`; at least 1 in a launched block)
+    /// and the counter of lane 0 (`start + 16·ctaid`; the plan requires step 1 and a constant
+    /// start). A lane `l` below the first is inside the block and the grid, and its counter is
+    /// the second plus `l` (see [`Emitter::lane_plus`]).
+    fn stencil_axis(&mut self, axis: usize) -> Result<(Reg, Reg)> {
+        let g = *self
+            .k
+            .grid
+            .get(axis)
+            .ok_or_else(|| Error::Bug(format!("no grid axis {axis}")))?;
+        let Start::Const(start) = g.start else {
+            return Err(Error::Bug("a stencil grid starting at a param".into()));
+        };
+        let cta = self.b.reg(RegClass::B32);
+        self.b
+            .mov(Ty::U32, cta, Operand::Special(Special::Ctaid(AXES[axis])));
+        let trip = self.param(Some(g.trip.0))?;
+        let (short, lim) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::B32));
+        let base = self.b.reg(class(g.ty));
+        if self.scalar_type(g.trip)? == ValType::I32 {
+            // A block exists only below ceil(trip / 16) <= 2^28, so 16·ctaid fits 32 bits.
+            let (first, rest) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
+            self.b
+                .mul_lo(Ty::U32, first, cta, i64::from(TILE))
+                .sub(Ty::U32, rest, trip, first)
+                .setp(Cmp::Lt, Ty::U32, short, rest, i64::from(TILE))
+                .selp(Ty::B32, lim, rest, i64::from(TILE), short);
+            if g.ty == ValType::I32 {
+                self.b.add(Ty::S32, base, first, start);
+            } else {
+                let f64_ = self.b.reg(RegClass::B64);
+                self.b
+                    .cvt(None, Ty::U64, Ty::U32, f64_, first)
+                    .add(Ty::S64, base, f64_, start);
+            }
+            return Ok((lim, base));
+        }
+        let (first, rest) = (self.b.reg(RegClass::B64), self.b.reg(RegClass::B64));
+        self.b
+            .mul_wide(false, first, cta, i64::from(TILE))
+            .sub(Ty::S64, rest, trip, first)
+            .setp(Cmp::Lt, Ty::U64, short, rest, i64::from(TILE))
+            .selp(Ty::B64, rest, rest, i64::from(TILE), short)
+            .cvt(None, Ty::U32, Ty::U64, lim, rest);
+        if g.ty == ValType::I32 {
+            let f32_ = self.b.reg(RegClass::B32);
+            self.b
+                .cvt(None, Ty::U32, Ty::U64, f32_, first)
+                .add(Ty::S32, base, f32_, start);
+        } else {
+            self.b.add(Ty::S64, base, first, start);
+        }
+        Ok((lim, base))
+    }
+
+    /// The counter of lane `lane` (a `.u32` below the block's lane limit) from the counter of
+    /// lane 0, in the counter's type `t` (see [`Emitter::stencil_axis`]).
+    fn lane_plus(&mut self, t: ValType, base: Reg, lane: Reg) -> Reg {
+        self.k_plus(t, base, Operand::Reg(lane))
+    }
+
+    /// Lane `lane` plus `16·band` (a tile row or column this thread fills), branching to `skip`
+    /// when a band that can run past the tile's `len` does for this lane.
+    fn tile_band(&mut self, lane: Reg, band: u32, len: u32, skip: Label) -> Reg {
+        if band == 0 {
+            return lane;
+        }
+        let v = self.b.reg(RegClass::B32);
+        self.b.add(Ty::U32, v, lane, i64::from(band * TILE));
+        if (band + 1) * TILE > len {
+            let out = self.b.reg(RegClass::Pred);
+            self.b
+                .setp(Cmp::Ge, Ty::U32, out, v, i64::from(len))
+                .guard(out)
+                .bra(skip);
+        }
+        v
     }
 
     /// The shared address of element `(row, col)` of a tile at `base` with rows `pitch`

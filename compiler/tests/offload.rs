@@ -584,7 +584,13 @@ fn every_bare_sample_kernel_passes_the_oracle() {
         assert_eq!(reports.len(), 1, "{name}");
         let r = &reports[0];
         assert_eq!(r.failure, None, "{name}: {}", r.summary());
-        assert_eq!(r.cases, 1000, "{name}");
+        // The tiled kernels' 16 x 16 blocks cost the interpreter more per case: the build's
+        // instruction budget may stop them early (batched matmul after 640 cases).
+        assert!(
+            r.cases == 1000 || (r.budget_exhausted && r.cases >= 500),
+            "{name}: {}",
+            r.summary()
+        );
         assert!(r.dispatched >= 250, "{name}: {}", r.summary());
         assert!(
             !r.declined.is_empty(),
@@ -598,36 +604,43 @@ fn every_bare_sample_kernel_passes_the_oracle() {
 /// so every case costs the same; the build stops it at its iteration budget (453 cases), and
 /// this runs the 1000 cases `tensorwasm oracle` runs when asked.
 #[test]
-fn the_wasi_jacobi2d_kernel_passes_1000_cases_without_a_budget() {
-    let wasm = bare("wasi/jacobi2d.wasm");
-    let mut planned = plan_module(&wasm, Default::default()).expect("plan");
-    let keep = planned
-        .kernels
-        .iter()
-        .position(|k| k.name == "tw_f6_loop1")
-        .expect("the 94 x 94 nest is planned");
-    let kernels = vec![planned.kernels.swap_remove(keep)];
-    let locals = vec![planned.locals.swap_remove(keep)];
-    let constants = vec![planned.constants.swap_remove(keep)];
-    let outlined = tensorwasm::offload::outline(&wasm, &kernels, &locals).expect("outline");
-    let table = OffloadTable { kernels };
-    let reports = check_kernels(
-        &outlined,
-        &table,
-        &locals,
-        &constants,
-        tensorwasm::oracle::nest::Cases {
-            count: 1000,
-            seed: 1,
-            budget: false,
-        },
-        tensorwasmd::offload::BackendKind::Emulated,
-    )
-    .expect("the oracle runs");
-    let r = &reports[0];
-    assert_eq!(r.failure, None, "{}", r.summary());
-    assert_eq!((r.cases, r.dispatched), (1000, 1000), "{}", r.summary());
-    assert!(!r.budget_exhausted);
+fn the_wasi_main_kernels_pass_1000_cases_without_a_budget() {
+    // jacobi2d's 94 x 94 nest (every case runs it) and batched_matmul's tiled kernel.
+    for (sample, kernel, ran) in [
+        ("wasi/jacobi2d.wasm", "tw_f6_loop1", 1000),
+        ("wasi/batched_matmul.wasm", "tw_f8_loop2", 400),
+    ] {
+        let wasm = bare(sample);
+        let mut planned = plan_module(&wasm, Default::default()).expect("plan");
+        let keep = planned
+            .kernels
+            .iter()
+            .position(|k| k.name == kernel)
+            .expect("the main nest is planned");
+        let kernels = vec![planned.kernels.swap_remove(keep)];
+        let locals = vec![planned.locals.swap_remove(keep)];
+        let constants = vec![planned.constants.swap_remove(keep)];
+        let outlined = tensorwasm::offload::outline(&wasm, &kernels, &locals).expect("outline");
+        let table = OffloadTable { kernels };
+        let reports = check_kernels(
+            &outlined,
+            &table,
+            &locals,
+            &constants,
+            tensorwasm::oracle::nest::Cases {
+                count: 1000,
+                seed: 1,
+                budget: false,
+            },
+            tensorwasmd::offload::BackendKind::Emulated,
+        )
+        .expect("the oracle runs");
+        let r = &reports[0];
+        assert_eq!(r.failure, None, "{sample}: {}", r.summary());
+        assert_eq!(r.cases, 1000, "{sample}: {}", r.summary());
+        assert!(r.dispatched >= ran, "{sample}: {}", r.summary());
+        assert!(!r.budget_exhausted);
+    }
 }
 
 fn mutated(wasm: &[u8], from: &str, to: &str) -> NestReport {

@@ -170,6 +170,11 @@ pub struct KernelStats {
     pub device_ns: u64,
     /// The details of the last decline, if any.
     pub last_decline: Option<String>,
+    /// Thread-instructions the PTX interpreter ran for this kernel (backend `emulated` only;
+    /// launches whose trap flag made the host decline included). The build's oracle budgets
+    /// its cases by it.
+    #[serde(skip)]
+    pub instructions: u64,
 }
 
 /// Per-invocation offload state, kept in the store.
@@ -325,6 +330,7 @@ pub fn define<T: HasOffload + 'static>(
                 move |mut caller: Caller<'_, T>, params, results| {
                     let kern = &kernels.table.kernels[k];
                     let start = Instant::now();
+                    let mut spent = 0;
                     let outcome = match memory
                         .as_deref()
                         .and_then(|m| caller.get_export(m))
@@ -333,11 +339,13 @@ pub fn define<T: HasOffload + 'static>(
                         None => Err(decline("no-memory", "the module exports no memory")),
                         Some(mem) => {
                             let data = mem.data_mut(&mut caller);
-                            dispatch(&host, kern, kernels.parsed[k].as_ref(), params, data)
+                            let parsed = kernels.parsed[k].as_ref();
+                            dispatch(&host, kern, parsed, params, data, &mut spent)
                         }
                     };
                     let state = caller.data_mut().offload();
                     let ok = outcome.is_ok();
+                    state.record(k, &kern.name).instructions += spent;
                     match outcome {
                         Ok(outs) => {
                             state.live_outs = outs;
@@ -723,13 +731,15 @@ pub fn check(
 }
 
 /// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
-/// `Err` when it declined, with memory untouched.
+/// `Err` when it declined, with memory untouched. Adds to `spent` the thread-instructions the
+/// interpreter ran (backend `emulated`).
 pub fn dispatch(
     host: &Host,
     kern: &OffloadKernel,
     parsed: Option<&PtxModule>,
     params: &[Val],
     memory: &mut [u8],
+    spent: &mut u64,
 ) -> std::result::Result<Vec<i64>, Decline> {
     if host.kind == BackendKind::None {
         return Err(decline("no-device", "backend none"));
@@ -792,7 +802,10 @@ pub fn dispatch(
             None => return Err(decline("no-device", "no CUDA device")),
         },
     };
-    ran.map_err(|e| decline("launch-error", e.to_string()))?;
+    let ran = ran.map_err(|e| decline("launch-error", e.to_string()))?;
+    if host.kind == BackendKind::Emulated {
+        *spent += ran.instructions;
+    }
     let flag = dev
         .read(trap)
         .map_err(|e| decline("launch-error", e.to_string()))?;

@@ -21,7 +21,7 @@ use tensorwasm_oracle::{Interpreter, parse_module};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let benches = benches(1 << 16, 64, 256)?;
     println!(
-        "{:<12} {:<12} {:>9} {:>14} {:>9} {:>16} {:>9}",
+        "{:<16} {:<12} {:>9} {:>14} {:>9} {:>16} {:>9}",
         "kernel", "sizes", "threads", "instr/launch", "launches", "thread-instr/s", "ns/instr"
     );
     for b in &benches {
@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "{:<12} {:<12} {:>9} {:>14} {:>9} {:>16.3e} {:>9.1}",
+            "{:<16} {:<12} {:>9} {:>14} {:>9} {:>16.3e} {:>9.1}",
             b.name,
             b.sizes,
             threads,

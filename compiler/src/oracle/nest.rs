@@ -37,6 +37,16 @@ const MAX_ITERATIONS: i128 = 4096;
 /// Deterministic (a count, not a time), so a rebuild gives the same report.
 pub const ITERATION_BUDGET: i128 = 4_000_000;
 
+/// Interpreter thread-instructions (summed over cases, counted in chunks of [`CHUNK`] cases)
+/// after which the build's oracle stops early: what a kernel costs the interpreter per
+/// iteration varies (a tiled kernel's 16 × 16 blocks fill shared tiles and wait at barriers),
+/// and this bounds that time the way [`ITERATION_BUDGET`] bounds the loop iterations. Also a
+/// count, so a rebuild gives the same report.
+pub const INSTRUCTION_BUDGET: u64 = 300_000_000;
+
+/// Cases run together between two checks of [`INSTRUCTION_BUDGET`].
+const CHUNK: usize = 64;
+
 /// Draws per case before a case counts as declined (inputs the host refuses are redrawn).
 const DRAWS: u32 = 32;
 
@@ -54,8 +64,11 @@ pub struct NestReport {
     /// Cases where the CPU loop ran out of fuel (not compared).
     pub inconclusive: u32,
     /// Whether the run stopped before its case count because the cases' loop iterations
-    /// reached [`ITERATION_BUDGET`].
+    /// reached [`ITERATION_BUDGET`] or their thread-instructions [`INSTRUCTION_BUDGET`].
     pub budget_exhausted: bool,
+    /// Thread-instructions the interpreter ran for the kernel, over every case.
+    #[serde(default)]
+    pub instructions: u64,
     /// The backend the kernel ran on.
     pub backend: String,
     /// The run's seed (`--oracle-seed` replays it).
@@ -97,7 +110,8 @@ impl NestReport {
         );
         if self.budget_exhausted {
             s.push_str(&format!(
-                "; stopped at its budget of {ITERATION_BUDGET} loop iterations"
+                "; stopped at its budget ({ITERATION_BUDGET} loop iterations, \
+                 {INSTRUCTION_BUDGET} interpreter thread-instructions)"
             ));
         }
         if let Some(f) = &self.failure {
@@ -147,6 +161,8 @@ struct Ran {
     dispatched: bool,
     declined: Option<(&'static str, String)>,
     out_of_fuel: bool,
+    /// Thread-instructions the interpreter ran for the kernel.
+    instructions: u64,
 }
 
 impl Bench<'_> {
@@ -210,6 +226,7 @@ impl Bench<'_> {
                 .next()
                 .map(|r| (*r, stats.last_decline.clone().unwrap_or_default())),
             out_of_fuel,
+            instructions: stats.instructions,
         })
     }
 
@@ -560,6 +577,7 @@ fn check_one(bench: &Bench<'_>, cases: Cases) -> Result<NestReport, String> {
         declined: BTreeMap::new(),
         inconclusive: 0,
         budget_exhausted: false,
+        instructions: 0,
         backend: "interpreter".into(),
         seed,
         failure: None,
@@ -605,30 +623,37 @@ fn check_one(bench: &Bench<'_>, cases: Cases) -> Result<NestReport, String> {
             window,
         });
     }
-    for (case, outcome) in planned.iter().zip(run_cases(bench, &planned)) {
-        let (failure, ran) = outcome?;
-        report.cases += 1;
-        if ran.out_of_fuel {
-            report.inconclusive += 1;
-        } else if ran.dispatched {
-            report.dispatched += 1;
-        } else if let Some((reason, _)) = &ran.declined {
-            *report.declined.entry(reason.to_string()).or_default() += 1;
-        }
-        if let Some(what) = failure {
-            let (params, what) = shrink(
-                bench,
-                case.params.clone(),
-                case.memory_seed,
-                case.window,
-                what,
-            );
-            report.failure = Some(NestFailure {
-                case_seed: case.seed,
-                locals: describe(&params),
-                what,
-            });
+    'chunks: for chunk in planned.chunks(CHUNK) {
+        if budget && report.instructions > INSTRUCTION_BUDGET {
+            report.budget_exhausted = true;
             break;
+        }
+        for (case, outcome) in chunk.iter().zip(run_cases(bench, chunk)) {
+            let (failure, ran) = outcome?;
+            report.cases += 1;
+            report.instructions = report.instructions.saturating_add(ran.instructions);
+            if ran.out_of_fuel {
+                report.inconclusive += 1;
+            } else if ran.dispatched {
+                report.dispatched += 1;
+            } else if let Some((reason, _)) = &ran.declined {
+                *report.declined.entry(reason.to_string()).or_default() += 1;
+            }
+            if let Some(what) = failure {
+                let (params, what) = shrink(
+                    bench,
+                    case.params.clone(),
+                    case.memory_seed,
+                    case.window,
+                    what,
+                );
+                report.failure = Some(NestFailure {
+                    case_seed: case.seed,
+                    locals: describe(&params),
+                    what,
+                });
+                break 'chunks;
+            }
         }
     }
     Ok(report)

@@ -65,24 +65,8 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
         },
         matmul(m, "matmul", 32, 8, GENERIC)?,
         matmul(m, "matmul-tiled", 16, 16, EmitOptions::default())?,
-        Bench {
-            name: "stencil2d",
-            sizes: format!("{w}x{w}"),
-            kernel: samples::stencil2d()?,
-            buffers: vec![(w * w) as usize; 2],
-            params: vec![
-                Param::Buf(0),
-                Param::Buf(1),
-                Param::U32(w),
-                Param::U32(w - 2),
-                Param::U32(w - 2),
-            ],
-            grid: [(w - 2).div_ceil(32), (w - 2).div_ceil(8), 1],
-            block: [32, 8, 1],
-            opts: GENERIC,
-            bytes: 8.0 * f64::from(w) * f64::from(w),
-            flops: 5.0 * f64::from(w) * f64::from(w),
-        },
+        stencil(w, "stencil2d", 32, 8, GENERIC)?,
+        stencil(w, "stencil2d-tiled", 16, 16, EmitOptions::default())?,
         Bench {
             name: "idiv",
             sizes: format!("n={n}"),
@@ -102,6 +86,35 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
             flops: 0.0,
         },
     ])
+}
+
+/// The 5-point stencil over a `w`×`w` grid with `bx`×`by` blocks (16×16 for the tiled-stencil
+/// blueprint, which requires it).
+fn stencil(
+    w: u32,
+    name: &'static str,
+    bx: u32,
+    by: u32,
+    opts: EmitOptions,
+) -> Result<Bench, Box<dyn std::error::Error>> {
+    Ok(Bench {
+        name,
+        sizes: format!("{w}x{w}"),
+        kernel: samples::stencil2d()?,
+        buffers: vec![(w * w) as usize; 2],
+        params: vec![
+            Param::Buf(0),
+            Param::Buf(1),
+            Param::U32(w),
+            Param::U32(w - 2),
+            Param::U32(w - 2),
+        ],
+        grid: [(w - 2).div_ceil(bx), (w - 2).div_ceil(by), 1],
+        block: [bx, by, 1],
+        opts,
+        bytes: 8.0 * f64::from(w) * f64::from(w),
+        flops: 5.0 * f64::from(w) * f64::from(w),
+    })
 }
 
 /// Memory with small integers as inputs (no fault or NaN path is taken), and the launch.
