@@ -348,10 +348,15 @@ fn analyze_one(func: &FunctionIr) -> FunctionVerdicts {
         let text = verdict.to_string();
         for &lp in &nest {
             let offset = func.loop_data(lp).map_or(0, |d| d.offset);
-            let message = if lp == root {
-                text.clone()
-            } else {
-                format!("in nest {root}: {text}")
+            // A rejected nest's reasons are listed once, at its outermost loop.
+            let message = match &verdict {
+                _ if lp == root => text.clone(),
+                Verdict::Rejected { reasons } => format!(
+                    "in nest {root}: rejected ({} reason{} listed at {root})",
+                    reasons.len(),
+                    if reasons.len() == 1 { "" } else { "s" }
+                ),
+                Verdict::Candidate(_) => format!("in nest {root}: {text}"),
             };
             diags.push(Diagnostic {
                 function: func.index,

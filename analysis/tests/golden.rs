@@ -168,3 +168,8 @@ fn verifier_requires_loop_blocks_in_increasing_order() {
         .to_string();
     assert!(err.contains("not in increasing order"), "{err}");
 }
+
+#[test]
+fn rejected_nest() {
+    check("rejected_nest");
+}
