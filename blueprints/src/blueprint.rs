@@ -32,7 +32,7 @@
 //!   part in the loads and barriers but skip the loop body and every other statement.
 //!
 //! **Tiled stencil** (`tiled-stencil`). A kernel with two grid dimensions (constant starts in
-//! `[0, 2²⁰]`, step 1), no sequential loop and no trapping operator, whose first statements
+//! `[0, 2²⁰]`, step 1; a third is a batch), no sequential loop and no trapping operator, whose first statements
 //! that load (reached through uniform `if`s, no store before them) read one row-major array at
 //! least twice at fixed offsets `(dx, dy)` from the thread's own element. Before those
 //! statements every thread of a 16 × 16 block fills a shared tile with a halo (each element
@@ -550,10 +550,14 @@ fn stencil_form(k: &Kernel, op: LoadOp, addr: &Addr) -> Option<(GroupKey, i64, i
         return None;
     }
     let (x, y) = (k.grid.first()?.counter, k.grid.get(1)?.counter);
+    // A third grid dimension is a batch: one value per block (`.reqntid 16, 16, 1`), so its
+    // term is the same in every thread of the block, like a param's.
+    let z = k.grid.get(2).map(|g| g.counter);
     let (mut xt, mut yt) = (None, None);
     let mut rest = Vec::new();
     for t in addr.offset.terms.iter().filter(|t| t.coef != 0) {
         match t.var {
+            AffineVar::Counter(c) if Some(c) == z => rest.push(*t),
             AffineVar::Counter(c) if c == x && t.stride.is_none() && xt.is_none() => {
                 xt = Some(t.coef);
             }
@@ -624,17 +628,21 @@ fn stencil_offsets(key: &GroupKey, forms: &[(i64, i64)]) -> Option<Vec<(i64, i64
     (span(|o| o.0) <= 2 * MAX_HALO && span(|o| o.1) <= 2 * MAX_HALO).then_some(out)
 }
 
-/// The tiled-stencil plan for `k`, if it matches: two grid dimensions, each `i32` or `i64`
-/// with a constant start in `[0, 2²⁰]` and step 1; no sequential loop and no operator that can
+/// The tiled-stencil plan for `k`, if it matches: two or three grid dimensions, x and y each
+/// `i32` or `i64` with a constant start in `[0, 2²⁰]` and step 1 (a z dimension is a batch); no sequential loop and no operator that can
 /// trap; a statement list reached through `if`s on uniform values whose statements load, at
 /// fixed offsets from the thread's own element, one array at least twice (a group; at most
 /// [`MAX_STENCIL_GROUPS`] of them, offsets at most [`MAX_HALO`]); and no store before the
 /// last statement that does (which may itself be a store).
 pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
-    if k.grid.len() != 2 || k.trap_flag.is_some() || k.can_trap() || contains_for(&k.body) {
+    if !(2..=3).contains(&k.grid.len())
+        || k.trap_flag.is_some()
+        || k.can_trap()
+        || contains_for(&k.body)
+    {
         return None;
     }
-    if !k.grid.iter().all(|g| {
+    if !k.grid[..2].iter().all(|g| {
         g.step == 1 && matches!(g.start, Start::Const(s) if (0..=MAX_STENCIL_START).contains(&s))
     }) {
         return None;

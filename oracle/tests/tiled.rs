@@ -101,6 +101,10 @@ fn both_kernels_are_tiled() {
         choose(&samples::stencil2d().expect("stencil2d")),
         Blueprint::TiledStencil([16, 16, 1])
     );
+    assert_eq!(
+        choose(&batched_stencil()),
+        Blueprint::TiledStencil([16, 16, 1])
+    );
 }
 
 proptest! {
@@ -119,40 +123,99 @@ proptest! {
     }
 }
 
-/// Runs the stencil sample over an `h × w` grid `input` (direct lowering or blueprint);
-/// returns `out`.
+/// The stencil sample over `nb` planes of `w × h` (`plane = w·h` elements apart), the plane
+/// on grid z: a batched form, z a batch like the batched matmul's.
+fn batched_stencil() -> Kernel {
+    use tensorwasm_blueprints::kernel_ir::{
+        Addr, Affine, BinOp, Expr, LoadOp, Start, Stmt, StoreOp, ValType,
+    };
+    let mut k = tensorwasm_blueprints::KernelBuilder::new("batched_stencil");
+    let (input, out) = (k.ptr("in"), k.ptr("out"));
+    let w = k.scalar("w", ValType::I32);
+    let tw = k.scalar("tw", ValType::I32);
+    let th = k.scalar("th", ValType::I32);
+    let nb = k.scalar("nb", ValType::I32);
+    let plane = k.scalar("plane", ValType::I32);
+    let j = k.grid(ValType::I32, Start::Const(1), 1, tw);
+    let i = k.grid(ValType::I32, Start::Const(1), 1, th);
+    let b = k.grid(ValType::I32, Start::Const(0), 1, nb);
+    let at = |p, di: i64, dj: i64| {
+        Addr::new(
+            p,
+            Affine::constant(4 * dj)
+                .plus_strided(4, b, plane)
+                .plus_strided(4, i, w)
+                .plus(4, j)
+                .plus(4 * di, w),
+        )
+    };
+    let ld = |di, dj| Expr::load(LoadOp::F32Load, at(input, di, dj));
+    let add = |x, y| Expr::binary(BinOp::F32Add, x, y);
+    let sum = add(add(add(ld(-1, 0), ld(1, 0)), ld(0, -1)), ld(0, 1));
+    let v = Expr::binary(BinOp::F32Mul, Expr::f32(0.25), sum);
+    k.push(Stmt::Store(StoreOp::F32Store, at(out, 0, 0), v));
+    k.build().expect("batched stencil")
+}
+
+/// Runs the stencil sample (or, with `nb`, its batched form over `nb` planes) over `h × w`
+/// grids `input` (direct lowering or blueprint); returns `out`.
 fn run_stencil(generic_only: bool, (h, w): (u32, u32), input: &[u8]) -> Vec<u8> {
-    let kernel = samples::stencil2d().expect("stencil2d");
+    run_stencil_kernel(
+        &samples::stencil2d().expect("stencil2d"),
+        None,
+        generic_only,
+        (h, w),
+        input,
+    )
+}
+
+fn run_stencil_kernel(
+    kernel: &Kernel,
+    nb: Option<u32>,
+    generic_only: bool,
+    (h, w): (u32, u32),
+    input: &[u8],
+) -> Vec<u8> {
     let opts = EmitOptions {
         generic_only,
         ..EmitOptions::default()
     };
-    let ptx = emit_ptx(&kernel, &opts).expect("emit");
-    let block = generic_only.then(|| LaunchPlan::default_block(2));
-    let plan = LaunchPlan::for_kernel(&kernel, block).expect("plan");
+    let ptx = emit_ptx(kernel, &opts).expect("emit");
+    let block = generic_only.then(|| LaunchPlan::default_block(kernel.grid.len()));
+    let plan = LaunchPlan::for_kernel(kernel, block).expect("plan");
     let (tw, th) = (w.saturating_sub(2), h.saturating_sub(2));
+    let planes = nb.unwrap_or(1);
     let mut mem = DeviceMemory::new();
     let ids = [
         mem.alloc(input.to_vec()),
-        mem.alloc(vec![0xAB; (h * w * 4).max(4) as usize]),
+        mem.alloc(vec![0xAB; (planes * h * w * 4).max(4) as usize]),
     ];
+    let mut trips = vec![u64::from(tw), u64::from(th)];
+    let mut params = vec![
+        ParamValue::Ptr(ids[0]),
+        ParamValue::Ptr(ids[1]),
+        ParamValue::U32(w),
+        ParamValue::U32(tw),
+        ParamValue::U32(th),
+    ];
+    if let Some(nb) = nb {
+        trips.push(u64::from(nb));
+        params.extend([ParamValue::U32(nb), ParamValue::U32(w * h)]);
+    }
     let launch = Launch {
-        grid: plan
-            .grid_dims(&[u64::from(tw), u64::from(th)])
-            .expect("grid"),
+        grid: plan.grid_dims(&trips).expect("grid"),
         block: plan.block,
-        params: vec![
-            ParamValue::Ptr(ids[0]),
-            ParamValue::Ptr(ids[1]),
-            ParamValue::U32(w),
-            ParamValue::U32(tw),
-            ParamValue::U32(th),
-        ],
+        params,
     };
     Interpreter::new()
         .launch(&ptx, &kernel.name, &launch, &mut mem)
         .expect("launch");
     mem.read(ids[1]).expect("out").to_vec()
+}
+
+fn batched_stencil_case() -> impl Strategy<Value = ((u32, u32, u32), Vec<u8>)> {
+    (3u32..24, 3u32..24, 1u32..4)
+        .prop_flat_map(|(h, w, nb)| (Just((h, w, nb)), buffer((nb * h * w) as usize)))
 }
 
 fn stencil_case() -> impl Strategy<Value = ((u32, u32), Vec<u8>)> {
@@ -165,5 +228,16 @@ proptest! {
     #[test]
     fn tiled_stencil_equals_the_direct_lowering((size, input) in stencil_case()) {
         prop_assert_eq!(run_stencil(true, size, &input), run_stencil(false, size, &input));
+    }
+
+    #[test]
+    fn tiled_batched_stencil_equals_the_direct_lowering(
+        ((h, w, nb), input) in batched_stencil_case()
+    ) {
+        let k = batched_stencil();
+        prop_assert_eq!(
+            run_stencil_kernel(&k, Some(nb), true, (h, w), &input),
+            run_stencil_kernel(&k, Some(nb), false, (h, w), &input)
+        );
     }
 }
