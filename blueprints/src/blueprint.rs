@@ -32,13 +32,13 @@
 //!   part in the loads and barriers but skip the loop body and every other statement.
 //!
 //! **Tiled stencil** (`tiled-stencil`). A kernel with two grid dimensions (constant starts in
-//! `[0, 2²⁰]`, step 1; a third is a batch), no sequential loop and no trapping operator, whose first statements
-//! that load (reached through uniform `if`s, no store before them) read one row-major array at
-//! least twice at fixed offsets `(dx, dy)` from the thread's own element. Before those
-//! statements every thread of a 16 × 16 block fills a shared tile with a halo (each element
-//! with the address a load of a thread inside the grid computes, only where such a thread
-//! needs it), waits at `bar.sync`, and the loads then read the tile. See [`stencil_plan`] and
-//! `docs/OFFLOAD.md`, "Tiled stencil".
+//! `[0, 2²⁰]`, step 1; a third is a batch), no sequential loop and no trapping operator, whose
+//! first statements that load (reached through uniform `if`s, no store before them) read one
+//! row-major array at least twice at fixed offsets `(dx, dy)` from the thread's own element.
+//! Before those statements every thread of a 16 × 16 block fills a shared tile with a halo
+//! (each element with the address a load of a thread inside the grid computes, only where such
+//! a thread needs it), waits at `bar.sync`, and the loads then read the tile. See
+//! [`stencil_plan`] and `docs/OFFLOAD.md`, "Tiled stencil".
 
 use crate::kernel_ir::{
     Addr, AffineTerm, AffineVar, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId, MemOp, ParamId, Start,

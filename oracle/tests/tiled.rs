@@ -105,6 +105,8 @@ fn both_kernels_are_tiled() {
         choose(&batched_stencil()),
         Blueprint::TiledStencil([16, 16, 1])
     );
+    let k64 = stencil_variant("stencil64", tensorwasm_blueprints::kernel_ir::ValType::I64);
+    assert_eq!(choose(&k64), Blueprint::TiledStencil([16, 16, 1]));
 }
 
 proptest! {
@@ -126,19 +128,28 @@ proptest! {
 /// The stencil sample over `nb` planes of `w × h` (`plane = w·h` elements apart), the plane
 /// on grid z: a batched form, z a batch like the batched matmul's.
 fn batched_stencil() -> Kernel {
+    stencil_variant(
+        "batched_stencil",
+        tensorwasm_blueprints::kernel_ir::ValType::I32,
+    )
+}
+
+/// The batched stencil with `ty` counters and trip counts (`i64`: the fill's 64-bit lane
+/// arithmetic).
+fn stencil_variant(name: &str, ty: tensorwasm_blueprints::kernel_ir::ValType) -> Kernel {
     use tensorwasm_blueprints::kernel_ir::{
         Addr, Affine, BinOp, Expr, LoadOp, Start, Stmt, StoreOp, ValType,
     };
-    let mut k = tensorwasm_blueprints::KernelBuilder::new("batched_stencil");
+    let mut k = tensorwasm_blueprints::KernelBuilder::new(name);
     let (input, out) = (k.ptr("in"), k.ptr("out"));
     let w = k.scalar("w", ValType::I32);
-    let tw = k.scalar("tw", ValType::I32);
-    let th = k.scalar("th", ValType::I32);
-    let nb = k.scalar("nb", ValType::I32);
+    let tw = k.scalar("tw", ty);
+    let th = k.scalar("th", ty);
+    let nb = k.scalar("nb", ty);
     let plane = k.scalar("plane", ValType::I32);
-    let j = k.grid(ValType::I32, Start::Const(1), 1, tw);
-    let i = k.grid(ValType::I32, Start::Const(1), 1, th);
-    let b = k.grid(ValType::I32, Start::Const(0), 1, nb);
+    let j = k.grid(ty, Start::Const(1), 1, tw);
+    let i = k.grid(ty, Start::Const(1), 1, th);
+    let b = k.grid(ty, Start::Const(0), 1, nb);
     let at = |p, di: i64, dj: i64| {
         Addr::new(
             p,
@@ -202,6 +213,16 @@ fn run_stencil_kernel(
         trips.push(u64::from(nb));
         params.extend([ParamValue::U32(nb), ParamValue::U32(w * h)]);
     }
+    // `i64` trip counts: the same values, 8 bytes wide.
+    for (p, i) in [(3, 0), (4, 1), (5, 2)] {
+        let wide = kernel.params.get(p).map(|q| q.kind)
+            == Some(tensorwasm_blueprints::kernel_ir::ParamKind::Scalar(
+                tensorwasm_blueprints::kernel_ir::ValType::I64,
+            ));
+        if wide && let Some(&t) = trips.get(i) {
+            params[p] = ParamValue::U64(t);
+        }
+    }
     let launch = Launch {
         grid: plan.grid_dims(&trips).expect("grid"),
         block: plan.block,
@@ -238,6 +259,11 @@ proptest! {
         prop_assert_eq!(
             run_stencil_kernel(&k, Some(nb), true, (h, w), &input),
             run_stencil_kernel(&k, Some(nb), false, (h, w), &input)
+        );
+        let k64 = stencil_variant("stencil64", tensorwasm_blueprints::kernel_ir::ValType::I64);
+        prop_assert_eq!(
+            run_stencil_kernel(&k64, Some(nb), true, (h, w), &input),
+            run_stencil_kernel(&k64, Some(nb), false, (h, w), &input)
         );
     }
 }
