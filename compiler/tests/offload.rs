@@ -16,7 +16,7 @@ use cases::{cases, fill};
 use tensorwasm::offload::{plan_module, rewrite};
 use tensorwasm_bundle::offload::OffloadTable;
 use tensorwasmd::offload::{
-    BackendKind, HasOffload, Host, KernelStats, Kernels, OffloadState, define,
+    BackendKind, HasOffload, Host, KernelStats, Kernels, LaunchLimits, OffloadState, define,
 };
 use wasmtime::{Engine, Linker, Module, Store, Val};
 
@@ -47,6 +47,20 @@ fn run(
     args: &[Val],
     setup: &dyn Fn(&mut [u8]),
 ) -> Run {
+    let host = Host::new(backend, Some(1)).expect("host");
+    run_on(engine, wasm, table, Arc::new(host), export, args, setup)
+}
+
+/// [`run`] on a given host (its launch limits, say).
+fn run_on(
+    engine: &Engine,
+    wasm: &[u8],
+    table: Option<&OffloadTable>,
+    host: Arc<Host>,
+    export: &str,
+    args: &[Val],
+    setup: &dyn Fn(&mut [u8]),
+) -> Run {
     let module = Module::new(engine, wasm).expect("module compiles");
     let mut linker: Linker<State> = Linker::new(engine);
     if let Some(t) = table {
@@ -54,7 +68,7 @@ fn run(
             &mut linker,
             &module,
             Arc::new(Kernels::new(t.clone())),
-            Arc::new(Host::new(backend, Some(1)).expect("host")),
+            host,
         )
         .expect("imports defined");
     }
@@ -304,6 +318,18 @@ impl Pair {
     /// Runs `export` on the original and on the rewritten module (emulated), checks they
     /// agree on results and memory, and returns the rewritten run.
     fn both(&self, export: &str, args: &[Val], setup: &dyn Fn(&mut [u8])) -> Run {
+        let host = Host::new(BackendKind::Emulated, Some(1)).expect("host");
+        self.both_on(Arc::new(host), export, args, setup)
+    }
+
+    /// [`Pair::both`] with the rewritten module on `host`.
+    fn both_on(
+        &self,
+        host: Arc<Host>,
+        export: &str,
+        args: &[Val],
+        setup: &dyn Fn(&mut [u8]),
+    ) -> Run {
         let a = run(
             &self.engine,
             &self.original,
@@ -313,11 +339,11 @@ impl Pair {
             args,
             setup,
         );
-        let b = run(
+        let b = run_on(
             &self.engine,
             &self.rewritten,
             Some(&self.table),
-            BackendKind::Emulated,
+            host,
             export,
             args,
             setup,
@@ -485,6 +511,66 @@ fn an_access_under_a_live_in_branch_counts_only_when_the_branch_runs_it() {
         },
     );
     assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+}
+
+#[test]
+fn a_launch_over_a_limit_declines_quota_and_the_cpu_loop_runs() {
+    let h = Pair::new();
+    let i = Val::I32;
+    let ramp = |m: &mut [u8]| fill_ramp(m, 2048, 200);
+    let args = [i(8192), i(2048), i(200)];
+    let emulated = || Host::new(BackendKind::Emulated, Some(1)).expect("host");
+    // Within the default limits: dispatched.
+    let r = h.both_on(Arc::new(emulated()), "copy", &args, &ramp);
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    // Over each limit in turn: declined `quota`, memory as the CPU loop leaves it.
+    for (limits, why) in [
+        (
+            LaunchLimits {
+                max_inflight: 0,
+                ..LaunchLimits::default()
+            },
+            "in flight",
+        ),
+        (
+            LaunchLimits {
+                max_window_bytes: 1000,
+                ..LaunchLimits::default()
+            },
+            "memory window of",
+        ),
+        (
+            LaunchLimits {
+                max_emulated_threads: 199,
+                ..LaunchLimits::default()
+            },
+            "threads",
+        ),
+    ] {
+        let r = h.both_on(
+            Arc::new(emulated().with_limits(limits)),
+            "copy",
+            &args,
+            &ramp,
+        );
+        assert_eq!(declined(&r.stats, "quota"), 1, "{why}: {:?}", r.stats);
+        let detail = r
+            .stats
+            .iter()
+            .find_map(|s| s.last_decline.clone())
+            .unwrap_or_default();
+        assert!(detail.contains(why), "{why}: {detail}");
+    }
+    // A slot is given back after each launch: with one, two calls in a row both dispatch.
+    let one = LaunchLimits {
+        max_inflight: 1,
+        ..LaunchLimits::default()
+    };
+    let host = Arc::new(emulated().with_limits(one));
+    for _ in 0..2 {
+        let r = h.both_on(Arc::clone(&host), "copy", &args, &ramp);
+        assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    }
 }
 
 #[test]

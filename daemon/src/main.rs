@@ -125,6 +125,10 @@ struct Cli {
     /// Dispatch a kernel only for at least N threads [default: each kernel's own, 4096].
     #[arg(long, value_name = "N")]
     min_threads: Option<u64>,
+    /// Kernel launches in flight at once, every tenant together; a dispatch past it declines
+    /// (`quota`) and its loop runs on the CPU [default: 4].
+    #[arg(long, value_name = "N")]
+    max_inflight_launches: Option<usize>,
 }
 
 fn size(s: &str) -> Result<usize, String> {
@@ -177,6 +181,9 @@ fn config(cli: Cli) -> Result<Config, String> {
     );
     if cli.min_threads.is_some() {
         config.min_threads = cli.min_threads;
+    }
+    if let Some(n) = cli.max_inflight_launches {
+        config.max_inflight_launches = n;
     }
     if let Some(d) = cli.data_dir {
         config.data_dir = d;

@@ -72,11 +72,46 @@ fn cuda_usable() -> bool {
         && tensorwasm_oracle::CudaBackend::new(0).is_ok()
 }
 
+/// Bounds on the device work one runtime takes on; a dispatch past one declines with `quota`
+/// (its loop runs on the CPU, so a full device costs time, never a failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchLimits {
+    /// Launches in flight at once, all bundles and tenants together (a launch waits for the
+    /// device behind the ones before it; past this many the CPU is the better place).
+    pub max_inflight: usize,
+    /// Bytes of one launch's memory window (copied to the device and back).
+    pub max_window_bytes: u64,
+    /// Threads of one launch on `emulated` (the interpreter runs them on the calling thread, and
+    /// an invocation's deadline does not interrupt a host call).
+    pub max_emulated_threads: u64,
+}
+
+impl Default for LaunchLimits {
+    fn default() -> Self {
+        LaunchLimits {
+            max_inflight: 4,
+            max_window_bytes: 1 << 30,
+            max_emulated_threads: 1 << 20,
+        }
+    }
+}
+
 /// The host's device and settings, shared by every bundle of a runtime.
 pub struct Host {
     kind: BackendKind,
     cuda: Option<Mutex<tensorwasm_oracle::CudaBackend>>,
     min_threads: Option<u64>,
+    limits: LaunchLimits,
+    inflight: std::sync::atomic::AtomicUsize,
+}
+
+/// A launch slot of [`LaunchLimits::max_inflight`], given back when dropped.
+struct LaunchSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for LaunchSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Host {
@@ -84,6 +119,7 @@ impl std::fmt::Debug for Host {
         f.debug_struct("Host")
             .field("kind", &self.kind)
             .field("min_threads", &self.min_threads)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +139,8 @@ impl Host {
             kind,
             cuda,
             min_threads,
+            limits: LaunchLimits::default(),
+            inflight: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -112,7 +150,31 @@ impl Host {
             kind: BackendKind::None,
             cuda: None,
             min_threads: None,
+            limits: LaunchLimits::default(),
+            inflight: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The same host with other launch limits.
+    pub fn with_limits(mut self, limits: LaunchLimits) -> Host {
+        self.limits = limits;
+        self
+    }
+
+    /// The launch limits.
+    pub fn limits(&self) -> LaunchLimits {
+        self.limits
+    }
+
+    /// A launch slot, if fewer than `max_inflight` launches are in flight.
+    fn launch_slot(&self) -> Option<LaunchSlot<'_>> {
+        use std::sync::atomic::Ordering;
+        self.inflight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limits.max_inflight).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| LaunchSlot(&self.inflight))
     }
 
     /// The backend.
@@ -749,6 +811,46 @@ pub fn dispatch(
         trips,
         window: (lo, hi),
     } = check(kern, params, memory.len(), host.min_threads)?;
+    let limits = host.limits;
+    // Threads launched: whole blocks along each grid dimension.
+    let threads = kern
+        .grid
+        .iter()
+        .enumerate()
+        .take(3)
+        .fold(1i128, |acc, (d, &g)| {
+            let b = i128::from(kern.block[d].max(1));
+            let t = trips.get(g as usize).copied().unwrap_or(0);
+            acc.saturating_mul((t + b - 1) / b * b)
+        });
+    if host.kind == BackendKind::Emulated && threads > i128::from(limits.max_emulated_threads) {
+        return Err(decline(
+            "quota",
+            format!(
+                "{threads} threads, more than the {} one launch may run on the interpreter",
+                limits.max_emulated_threads
+            ),
+        ));
+    }
+    let bytes = (hi - lo) as u64;
+    if bytes > limits.max_window_bytes {
+        return Err(decline(
+            "quota",
+            format!(
+                "a memory window of {bytes} bytes, more than the {} a launch may copy",
+                limits.max_window_bytes
+            ),
+        ));
+    }
+    let _slot = host.launch_slot().ok_or_else(|| {
+        decline(
+            "quota",
+            format!(
+                "{} launches already in flight (the most at once)",
+                limits.max_inflight
+            ),
+        )
+    })?;
     let mut dev = DeviceMemory::new();
     let window = dev.alloc(memory[lo..hi].to_vec());
     let trap = dev.alloc_zeroed(4);

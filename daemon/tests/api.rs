@@ -704,10 +704,7 @@ fn a_wasi_cuda_guest_runs_its_kernel_on_the_daemon_backend() {
 fn offloaded_kernels_run_on_the_backend_and_say_so() {
     let fx = Fixture::new();
     let saxpy = offloaded_saxpy(&fx);
-    let expected = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/wasi/saxpy.stdout"),
-    )
-    .expect("expected output");
+    let expected = saxpy_stdout();
 
     // On the interpreter, with no launch threshold: the sample's kernel runs there.
     let d = fx.start(&["--backend", "emulated", "--min-threads", "1"]);
@@ -757,9 +754,44 @@ fn offloaded_kernels_run_on_the_backend_and_say_so() {
     assert!(metrics.contains("outcome=\"no-device\""), "{metrics}");
 }
 
+/// What the WASI saxpy sample prints.
+fn saxpy_stdout() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/wasi/saxpy.stdout"),
+    )
+    .expect("expected output")
+}
+
 #[test]
-fn an_unknown_backend_is_refused_at_start() {
+fn with_no_launch_slots_every_kernel_declines_quota_and_the_output_is_the_same() {
     let fx = Fixture::new();
+    let saxpy = offloaded_saxpy(&fx);
+    let expected = saxpy_stdout();
+    let d = fx.start(&[
+        "--backend",
+        "emulated",
+        "--min-threads",
+        "1",
+        "--max-inflight-launches",
+        "0",
+    ]);
+    assert_eq!(d.deploy("saxpy", ALICE, &saxpy).status, 201);
+    let v = d
+        .req("POST", "/v1/bundles/saxpy/run", Some(INVOKER), b"")
+        .json();
+    assert_eq!(v["stdout"], expected.as_str());
+    assert_eq!(v["ran_on"], "cpu", "{v}");
+    let metrics = d.req("GET", "/metrics", None, b"").text();
+    assert!(metrics.contains("outcome=\"quota\""), "{metrics}");
+    drop(d);
+
+    // Out of range: refused at start with the field named.
+    let err = refused_at_start(&fx, &["--max-inflight-launches", "99999999999"]);
+    assert!(err.contains("max-inflight-launches"), "{err}");
+}
+
+/// Starts the daemon with `extra` flags, expecting it to refuse to start; its stderr.
+fn refused_at_start(fx: &Fixture, extra: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorwasmd"))
         .args(["--data-dir"])
         .arg(fx.data())
@@ -767,11 +799,17 @@ fn an_unknown_backend_is_refused_at_start() {
         .arg(fx.path("tokens.toml"))
         .arg("--trusted")
         .arg(fx.path("keys"))
-        .args(["--backend", "quantum"])
+        .args(extra)
         .output()
         .expect("runs");
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn an_unknown_backend_is_refused_at_start() {
+    let fx = Fixture::new();
+    let err = refused_at_start(&fx, &["--backend", "quantum"]);
     assert!(err.contains("unknown backend `quantum`"), "{err}");
 }
 

@@ -106,6 +106,9 @@ pub struct Config {
     pub backend: String,
     /// Overrides every kernel's launch threshold (fewest threads worth a launch).
     pub min_threads: Option<u64>,
+    /// Kernel launches in flight at once (every tenant together); past it a dispatch declines
+    /// with `quota` and the loop runs on the CPU.
+    pub max_inflight_launches: usize,
 }
 
 impl Config {
@@ -134,6 +137,7 @@ impl Config {
             log_format: LogFormat::Text,
             backend: "auto".into(),
             min_threads: None,
+            max_inflight_launches: crate::offload::LaunchLimits::default().max_inflight,
             log_level: "info".into(),
         }
     }
@@ -163,6 +167,9 @@ impl Config {
         }
         if self.invoke_timeout.is_zero() || self.header_timeout.is_zero() {
             return Err("timeouts must be greater than zero".into());
+        }
+        if self.max_inflight_launches > MAX_COUNT {
+            return Err(format!("max-inflight-launches must be 0 to {MAX_COUNT}"));
         }
         Ok(())
     }
@@ -206,6 +213,7 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     pub backend: Option<String>,
     pub min_threads: Option<u64>,
+    pub max_inflight_launches: Option<usize>,
 }
 
 impl FileConfig {
@@ -274,6 +282,7 @@ impl FileConfig {
         if let Some(n) = self.min_threads {
             config.min_threads = Some(n);
         }
+        set!(max_inflight_launches);
         Ok(())
     }
 }

@@ -135,7 +135,12 @@ pub fn start(config: Config) -> Result<Arc<App>, String> {
     let engine = engine(&config)?;
     let backend =
         crate::offload::BackendKind::parse(&config.backend).map_err(|e| format!("backend: {e}"))?;
-    let host = crate::offload::Host::new(backend, config.min_threads).map_err(|e| e.to_string())?;
+    let host = crate::offload::Host::new(backend, config.min_threads)
+        .map_err(|e| e.to_string())?
+        .with_limits(crate::offload::LaunchLimits {
+            max_inflight: config.max_inflight_launches,
+            ..crate::offload::LaunchLimits::default()
+        });
     let runtime = Runtime::with_host(engine, host).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
