@@ -7,8 +7,8 @@
 
 use crate::error::Result;
 use crate::kernel_ir::{
-    Addr, Affine, BinOp, Expr, ForLoop, Kernel, KernelBuilder, LoadOp, Start, Stmt, StoreOp,
-    ValType,
+    Addr, Affine, BinOp, Expr, ForLoop, Kernel, KernelBuilder, LoadOp, ParamId, Start, Stmt,
+    StoreOp, ValType,
 };
 
 /// `for i in 0..n { c[i] = a[i] + b[i] }` over `f32`.
@@ -211,11 +211,55 @@ pub fn stencil2d() -> Result<Kernel> {
                 .plus(4 * di, w),
         )
     };
+    five_point(&mut k, input, out, at);
+    k.build()
+}
+
+/// `out(0, 0) = 0.25 * (((in(-1, 0) + in(1, 0)) + in(0, -1)) + in(0, 1))`, where `at(p, di,
+/// dj)` addresses element `(i + di, j + dj)` of `p`.
+fn five_point(
+    k: &mut KernelBuilder,
+    input: ParamId,
+    out: ParamId,
+    at: impl Fn(ParamId, i64, i64) -> Addr,
+) {
     let ld = |di, dj| Expr::load(LoadOp::F32Load, at(input, di, dj));
     let add = |x, y| Expr::binary(BinOp::F32Add, x, y);
     let sum = add(add(add(ld(-1, 0), ld(1, 0)), ld(0, -1)), ld(0, 1));
     let v = Expr::binary(BinOp::F32Mul, Expr::f32(0.25), sum);
     k.push(Stmt::Store(StoreOp::F32Store, at(out, 0, 0), v));
+}
+
+/// The stencil over `nb` planes of a `w`-wide grid, `plane` elements apart, the plane on grid z
+/// (a batch), with counters and trip counts of type `ty` (`i32` or `i64`): params `in`, `out`,
+/// `w`, `tw`, `th`, `nb`, `plane`. Not in [`all`]: the property tests of the tiled-stencil
+/// blueprint use it for its batched and 64-bit paths, and `ptxas` checks it.
+pub fn batched_stencil2d(ty: ValType) -> Result<Kernel> {
+    let name = match ty {
+        ValType::I64 => "batched_stencil2d_i64",
+        _ => "batched_stencil2d",
+    };
+    let mut k = KernelBuilder::new(name);
+    let (input, out) = (k.ptr("in"), k.ptr("out"));
+    let w = k.scalar("w", ValType::I32);
+    let tw = k.scalar("tw", ty);
+    let th = k.scalar("th", ty);
+    let nb = k.scalar("nb", ty);
+    let plane = k.scalar("plane", ValType::I32);
+    let j = k.grid(ty, Start::Const(1), 1, tw);
+    let i = k.grid(ty, Start::Const(1), 1, th);
+    let b = k.grid(ty, Start::Const(0), 1, nb);
+    let at = |p, di: i64, dj: i64| {
+        Addr::new(
+            p,
+            Affine::constant(4 * dj)
+                .plus_strided(4, b, plane)
+                .plus_strided(4, i, w)
+                .plus(4, j)
+                .plus(4 * di, w),
+        )
+    };
+    five_point(&mut k, input, out, at);
     k.build()
 }
 

@@ -105,7 +105,7 @@ fn both_kernels_are_tiled() {
         choose(&batched_stencil()),
         Blueprint::TiledStencil([16, 16, 1])
     );
-    let k64 = stencil_variant("stencil64", tensorwasm_blueprints::kernel_ir::ValType::I64);
+    let k64 = stencil_variant(tensorwasm_blueprints::kernel_ir::ValType::I64);
     assert_eq!(choose(&k64), Blueprint::TiledStencil([16, 16, 1]));
 }
 
@@ -128,44 +128,13 @@ proptest! {
 /// The stencil sample over `nb` planes of `w × h` (`plane = w·h` elements apart), the plane
 /// on grid z: a batched form, z a batch like the batched matmul's.
 fn batched_stencil() -> Kernel {
-    stencil_variant(
-        "batched_stencil",
-        tensorwasm_blueprints::kernel_ir::ValType::I32,
-    )
+    stencil_variant(tensorwasm_blueprints::kernel_ir::ValType::I32)
 }
 
 /// The batched stencil with `ty` counters and trip counts (`i64`: the fill's 64-bit lane
 /// arithmetic).
-fn stencil_variant(name: &str, ty: tensorwasm_blueprints::kernel_ir::ValType) -> Kernel {
-    use tensorwasm_blueprints::kernel_ir::{
-        Addr, Affine, BinOp, Expr, LoadOp, Start, Stmt, StoreOp, ValType,
-    };
-    let mut k = tensorwasm_blueprints::KernelBuilder::new(name);
-    let (input, out) = (k.ptr("in"), k.ptr("out"));
-    let w = k.scalar("w", ValType::I32);
-    let tw = k.scalar("tw", ty);
-    let th = k.scalar("th", ty);
-    let nb = k.scalar("nb", ty);
-    let plane = k.scalar("plane", ValType::I32);
-    let j = k.grid(ty, Start::Const(1), 1, tw);
-    let i = k.grid(ty, Start::Const(1), 1, th);
-    let b = k.grid(ty, Start::Const(0), 1, nb);
-    let at = |p, di: i64, dj: i64| {
-        Addr::new(
-            p,
-            Affine::constant(4 * dj)
-                .plus_strided(4, b, plane)
-                .plus_strided(4, i, w)
-                .plus(4, j)
-                .plus(4 * di, w),
-        )
-    };
-    let ld = |di, dj| Expr::load(LoadOp::F32Load, at(input, di, dj));
-    let add = |x, y| Expr::binary(BinOp::F32Add, x, y);
-    let sum = add(add(add(ld(-1, 0), ld(1, 0)), ld(0, -1)), ld(0, 1));
-    let v = Expr::binary(BinOp::F32Mul, Expr::f32(0.25), sum);
-    k.push(Stmt::Store(StoreOp::F32Store, at(out, 0, 0), v));
-    k.build().expect("batched stencil")
+fn stencil_variant(ty: tensorwasm_blueprints::kernel_ir::ValType) -> Kernel {
+    samples::batched_stencil2d(ty).expect("batched stencil")
 }
 
 /// Runs the stencil sample (or, with `nb`, its batched form over `nb` planes) over `h × w`
@@ -260,7 +229,7 @@ proptest! {
             run_stencil_kernel(&k, Some(nb), true, (h, w), &input),
             run_stencil_kernel(&k, Some(nb), false, (h, w), &input)
         );
-        let k64 = stencil_variant("stencil64", tensorwasm_blueprints::kernel_ir::ValType::I64);
+        let k64 = stencil_variant(tensorwasm_blueprints::kernel_ir::ValType::I64);
         prop_assert_eq!(
             run_stencil_kernel(&k64, Some(nb), true, (h, w), &input),
             run_stencil_kernel(&k64, Some(nb), false, (h, w), &input)
