@@ -126,13 +126,26 @@ impl TiledPlan {
     /// Whether every thread of a block runs `s` (the rest is skipped by threads outside the
     /// grid's range): the tiled loop, assignments to needed locals, and the `if`s around them.
     pub fn everywhere(&self, s: &Stmt) -> bool {
-        match s {
-            Stmt::For(f) => f.counter == self.k_loop,
-            Stmt::Set(l, _) => self.needed.get(l.0 as usize).copied().unwrap_or(false),
-            Stmt::If { then, els, .. } => then.iter().chain(els).any(|s| self.everywhere(s)),
-            Stmt::Store(..) => false,
-        }
+        runs_everywhere(
+            s,
+            &self.needed,
+            &|s| matches!(s, Stmt::For(f) if f.counter == self.k_loop),
+        )
     }
+}
+
+/// Whether every thread of a block runs `s` under a tiled plan: the plan's `target` (the tiled
+/// loop, the stencil's anchor), assignments to `needed` locals, and the `if`s around either.
+fn runs_everywhere(s: &Stmt, needed: &[bool], target: &dyn Fn(&Stmt) -> bool) -> bool {
+    target(s)
+        || match s {
+            Stmt::Set(l, _) => needed.get(l.0 as usize).copied().unwrap_or(false),
+            Stmt::If { then, els, .. } => then
+                .iter()
+                .chain(els)
+                .any(|s| runs_everywhere(s, needed, target)),
+            Stmt::For(_) | Stmt::Store(..) => false,
+        }
 }
 
 /// The tiled-matmul plan for `k`, if it matches (the conditions are in the module docs).
@@ -505,26 +518,10 @@ impl StencilPlan {
         std::ptr::eq(s, self.anchor)
     }
 
-    fn contains_anchor(&self, ss: &[Stmt]) -> bool {
-        ss.iter().any(|s| {
-            self.is_anchor(s)
-                || matches!(s, Stmt::If { then, els, .. }
-                    if self.contains_anchor(then) || self.contains_anchor(els))
-        })
-    }
-
-    /// Whether every thread of a block runs `s`: assignments to needed locals and the `if`s
-    /// on the way to the anchor.
+    /// Whether every thread of a block runs `s`: the anchor, assignments to needed locals and
+    /// the `if`s around them.
     pub fn everywhere(&self, s: &Stmt) -> bool {
-        match s {
-            Stmt::Set(l, _) => self.needed.get(l.0 as usize).copied().unwrap_or(false),
-            Stmt::If { then, els, .. } => {
-                self.contains_anchor(then)
-                    || self.contains_anchor(els)
-                    || then.iter().chain(els).any(|s| self.everywhere(s))
-            }
-            Stmt::For(_) | Stmt::Store(..) => false,
-        }
+        runs_everywhere(s, &self.needed, &|s| self.is_anchor(s))
     }
 }
 
@@ -543,7 +540,7 @@ type GroupKey = (ParamId, Vec<AffineTerm>, i64, RowStride, LoadOp);
 /// `addr` as an element of a row-major array, `base + rest + cx·x + y·row + shift + c`, with
 /// `cx` the element's width and `rest` free of counters and locals. Returns the group key,
 /// `c` and, for a pitch param `P`, the rows `shift` moves by (`cx·dy·zx(P)` terms). `None`
-/// when it has another form. [`stencil_groups`] turns `c` and the shift into offsets.
+/// when it has another form. [`stencil_offsets`] turns `c` and the shift into offsets.
 fn stencil_form(k: &Kernel, op: LoadOp, addr: &Addr) -> Option<(GroupKey, i64, i64)> {
     let width = i64::from(op.bytes());
     if width < 4 || !addr.aligned {
@@ -688,10 +685,10 @@ pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
         }
     }
     // A store before the last statement that loads would run before a staged load.
+    // (`list[last]` itself is a `Set` or a `Store`, whose loads run before its store.)
     if list[at..last]
         .iter()
         .any(|s| has_store(std::slice::from_ref(s)))
-        || matches!(&list[last], Stmt::If { .. } if has_store(std::slice::from_ref(&list[last])))
     {
         return None;
     }

@@ -676,8 +676,8 @@ impl<'k> Emitter<'k> {
                             .or_pred(bad, bad, off_y)
                             .guard(bad)
                             .bra(skip);
-                        let cx = self.lane_plus(gx.ty, limits[0].1, lx);
-                        let cy = self.lane_plus(gy.ty, limits[1].1, ly);
+                        let cx = self.k_plus(gx.ty, limits[0].1, Operand::Reg(lx));
+                        let cy = self.k_plus(gy.ty, limits[1].1, Operand::Reg(ly));
                         let depth = self.counters.len();
                         self.counters.push((gx.counter, cx, gx.ty));
                         self.counters.push((gy.counter, cy, gy.ty));
@@ -907,7 +907,7 @@ impl<'k> Emitter<'k> {
     /// inside the grid (`min(16, trip − 16·ctaid)`, a `.u32`; at least 1 in a launched block)
     /// and the counter of lane 0 (`start + 16·ctaid`; the plan requires step 1 and a constant
     /// start). A lane `l` below the first is inside the block and the grid, and its counter is
-    /// the second plus `l` (see [`Emitter::lane_plus`]).
+    /// the second plus `l` (see [`Emitter::k_plus`]).
     fn stencil_axis(&mut self, axis: usize) -> Result<(Reg, Reg)> {
         let g = *self
             .k
@@ -959,12 +959,6 @@ impl<'k> Emitter<'k> {
         Ok((lim, base))
     }
 
-    /// The counter of lane `lane` (a `.u32` below the block's lane limit) from the counter of
-    /// lane 0, in the counter's type `t` (see [`Emitter::stencil_axis`]).
-    fn lane_plus(&mut self, t: ValType, base: Reg, lane: Reg) -> Reg {
-        self.k_plus(t, base, Operand::Reg(lane))
-    }
-
     /// Lane `lane` plus `16·band` (a tile row or column this thread fills), branching to `skip`
     /// when a band that can run past the tile's `len` does for this lane.
     fn tile_band(&mut self, lane: Reg, band: u32, len: u32, skip: Label) -> Reg {
@@ -994,7 +988,8 @@ impl<'k> Emitter<'k> {
         slot
     }
 
-    /// `kbase + d` in the counter's type `t` (`d` a `.u32` lane register or a small constant).
+    /// `kbase + d` in the counter's type `t` (`d` a `.u32` lane register or a small constant):
+    /// a `k` of a tile, or a stencil lane's counter from lane 0's.
     fn k_plus(&mut self, t: ValType, kbase: Reg, d: Operand) -> Reg {
         let kc = self.b.reg(class(t));
         match (t, d) {

@@ -161,11 +161,6 @@ impl Host {
         self
     }
 
-    /// The launch limits.
-    pub fn limits(&self) -> LaunchLimits {
-        self.limits
-    }
-
     /// A launch slot, if fewer than `max_inflight` launches are in flight.
     fn launch_slot(&self) -> Option<LaunchSlot<'_>> {
         use std::sync::atomic::Ordering;
@@ -407,18 +402,19 @@ pub fn define<T: HasOffload + 'static>(
                     };
                     let state = caller.data_mut().offload();
                     let ok = outcome.is_ok();
-                    state.record(k, &kern.name).instructions += spent;
                     match outcome {
                         Ok(outs) => {
                             state.live_outs = outs;
                             let s = state.record(k, &kern.name);
                             s.dispatched += 1;
                             s.device_ns += start.elapsed().as_nanos() as u64;
+                            s.instructions += spent;
                         }
                         Err(d) => {
                             let s = state.record(k, &kern.name);
                             *s.declined.entry(d.reason).or_default() += 1;
                             s.last_decline = Some(d.detail);
+                            s.instructions += spent;
                         }
                     }
                     results[0] = Val::I32(if ok { 0 } else { 1 });
@@ -811,19 +807,18 @@ pub fn dispatch(
         trips,
         window: (lo, hi),
     } = check(kern, params, memory.len(), host.min_threads)?;
+    let mut grid = [1u32; 3];
+    for (d, &g) in kern.grid.iter().enumerate().take(3) {
+        let b = i128::from(kern.block[d].max(1));
+        let n = (trips[g as usize] + b - 1) / b;
+        grid[d] = u32::try_from(n).map_err(|_| decline("too-large", "grid"))?;
+    }
     let limits = host.limits;
-    // Threads launched: whole blocks along each grid dimension.
-    let threads = kern
-        .grid
+    let threads = grid
         .iter()
-        .enumerate()
-        .take(3)
-        .fold(1i128, |acc, (d, &g)| {
-            let b = i128::from(kern.block[d].max(1));
-            let t = trips.get(g as usize).copied().unwrap_or(0);
-            acc.saturating_mul((t + b - 1) / b * b)
-        });
-    if host.kind == BackendKind::Emulated && threads > i128::from(limits.max_emulated_threads) {
+        .chain(&kern.block)
+        .fold(1u64, |acc, &d| acc.saturating_mul(u64::from(d)));
+    if host.kind == BackendKind::Emulated && threads > limits.max_emulated_threads {
         return Err(decline(
             "quota",
             format!(
@@ -876,12 +871,6 @@ pub fn dispatch(
                 }
             }
         });
-    }
-    let mut grid = [1u32; 3];
-    for (d, &g) in kern.grid.iter().enumerate().take(3) {
-        let b = i128::from(kern.block[d].max(1));
-        let n = (trips[g as usize] + b - 1) / b;
-        grid[d] = u32::try_from(n).map_err(|_| decline("too-large", "grid"))?;
     }
     let launch = Launch {
         grid,

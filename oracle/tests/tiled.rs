@@ -5,9 +5,35 @@
 //! stencil sample (a tile with a one-element halo, partial blocks at the grid's edges).
 
 use proptest::prelude::*;
-use tensorwasm_blueprints::kernel_ir::Kernel;
+use tensorwasm_blueprints::kernel_ir::{Kernel, ParamKind, ValType};
 use tensorwasm_blueprints::{Blueprint, EmitOptions, LaunchPlan, choose, emit_ptx, samples};
 use tensorwasm_oracle::{Backend, DeviceMemory, Interpreter, Launch, ParamValue};
+
+/// Emits `kernel` as the direct lowering (`generic_only`) or with its blueprint and runs it on
+/// the interpreter over `trips` (one per grid dimension) with `params`, in `mem`.
+fn emit_and_launch(
+    kernel: &Kernel,
+    generic_only: bool,
+    trips: &[u64],
+    params: Vec<ParamValue>,
+    mem: &mut DeviceMemory,
+) {
+    let opts = EmitOptions {
+        generic_only,
+        ..EmitOptions::default()
+    };
+    let ptx = emit_ptx(kernel, &opts).expect("emit");
+    let block = generic_only.then(|| LaunchPlan::default_block(kernel.grid.len()));
+    let plan = LaunchPlan::for_kernel(kernel, block).expect("plan");
+    let launch = Launch {
+        grid: plan.grid_dims(trips).expect("grid"),
+        block: plan.block,
+        params,
+    };
+    Interpreter::new()
+        .launch(&ptx, &kernel.name, &launch, mem)
+        .expect("launch");
+}
 
 /// Runs `kernel` as the direct lowering (`generic_only`) or with its blueprint; returns `c`.
 fn run(
@@ -18,13 +44,6 @@ fn run(
     b: &[u8],
 ) -> Vec<u8> {
     let (m, n, k, batch) = sizes;
-    let opts = EmitOptions {
-        generic_only,
-        ..EmitOptions::default()
-    };
-    let ptx = emit_ptx(kernel, &opts).expect("emit");
-    let block = generic_only.then(|| LaunchPlan::default_block(kernel.grid.len()));
-    let plan = LaunchPlan::for_kernel(kernel, block).expect("plan");
     let trips: Vec<u64> = [n, m, batch][..kernel.grid.len()]
         .iter()
         .map(|&t| u64::from(t))
@@ -46,14 +65,7 @@ fn run(
     if kernel.grid.len() == 3 {
         params.extend([batch, m * k, k * n, m * n].map(ParamValue::U32));
     }
-    let launch = Launch {
-        grid: plan.grid_dims(&trips).expect("grid"),
-        block: plan.block,
-        params,
-    };
-    Interpreter::new()
-        .launch(&ptx, &kernel.name, &launch, &mut mem)
-        .expect("launch");
+    emit_and_launch(kernel, generic_only, &trips, params, &mut mem);
     mem.read(ids[2]).expect("c").to_vec()
 }
 
@@ -102,10 +114,10 @@ fn both_kernels_are_tiled() {
         Blueprint::TiledStencil([16, 16, 1])
     );
     assert_eq!(
-        choose(&batched_stencil()),
+        choose(&samples::batched_stencil2d(ValType::I32).expect("batched stencil")),
         Blueprint::TiledStencil([16, 16, 1])
     );
-    let k64 = stencil_variant(tensorwasm_blueprints::kernel_ir::ValType::I64);
+    let k64 = samples::batched_stencil2d(ValType::I64).expect("i64 stencil");
     assert_eq!(choose(&k64), Blueprint::TiledStencil([16, 16, 1]));
 }
 
@@ -123,18 +135,6 @@ proptest! {
         let k = samples::batched_matmul().expect("batched");
         prop_assert_eq!(run(&k, true, sizes, &a, &b), run(&k, false, sizes, &a, &b));
     }
-}
-
-/// The stencil sample over `nb` planes of `w × h` (`plane = w·h` elements apart), the plane
-/// on grid z: a batched form, z a batch like the batched matmul's.
-fn batched_stencil() -> Kernel {
-    stencil_variant(tensorwasm_blueprints::kernel_ir::ValType::I32)
-}
-
-/// The batched stencil with `ty` counters and trip counts (`i64`: the fill's 64-bit lane
-/// arithmetic).
-fn stencil_variant(ty: tensorwasm_blueprints::kernel_ir::ValType) -> Kernel {
-    samples::batched_stencil2d(ty).expect("batched stencil")
 }
 
 /// Runs the stencil sample (or, with `nb`, its batched form over `nb` planes) over `h × w`
@@ -156,50 +156,31 @@ fn run_stencil_kernel(
     (h, w): (u32, u32),
     input: &[u8],
 ) -> Vec<u8> {
-    let opts = EmitOptions {
-        generic_only,
-        ..EmitOptions::default()
-    };
-    let ptx = emit_ptx(kernel, &opts).expect("emit");
-    let block = generic_only.then(|| LaunchPlan::default_block(kernel.grid.len()));
-    let plan = LaunchPlan::for_kernel(kernel, block).expect("plan");
     let (tw, th) = (w.saturating_sub(2), h.saturating_sub(2));
-    let planes = nb.unwrap_or(1);
     let mut mem = DeviceMemory::new();
     let ids = [
         mem.alloc(input.to_vec()),
-        mem.alloc(vec![0xAB; (planes * h * w * 4).max(4) as usize]),
+        mem.alloc(vec![0xAB; (nb.unwrap_or(1) * h * w * 4).max(4) as usize]),
     ];
+    let mut values = vec![w, tw, th];
     let mut trips = vec![u64::from(tw), u64::from(th)];
-    let mut params = vec![
-        ParamValue::Ptr(ids[0]),
-        ParamValue::Ptr(ids[1]),
-        ParamValue::U32(w),
-        ParamValue::U32(tw),
-        ParamValue::U32(th),
-    ];
     if let Some(nb) = nb {
+        values.extend([nb, w * h]);
         trips.push(u64::from(nb));
-        params.extend([ParamValue::U32(nb), ParamValue::U32(w * h)]);
     }
-    // `i64` trip counts: the same values, 8 bytes wide.
-    for (p, i) in [(3, 0), (4, 1), (5, 2)] {
-        let wide = kernel.params.get(p).map(|q| q.kind)
-            == Some(tensorwasm_blueprints::kernel_ir::ParamKind::Scalar(
-                tensorwasm_blueprints::kernel_ir::ValType::I64,
-            ));
-        if wide && let Some(&t) = trips.get(i) {
-            params[p] = ParamValue::U64(t);
-        }
-    }
-    let launch = Launch {
-        grid: plan.grid_dims(&trips).expect("grid"),
-        block: plan.block,
-        params,
-    };
-    Interpreter::new()
-        .launch(&ptx, &kernel.name, &launch, &mut mem)
-        .expect("launch");
+    // Each scalar as wide as the kernel's param (`i64` trip counts in the 64-bit form).
+    let scalars = values
+        .iter()
+        .zip(&kernel.params[2..])
+        .map(|(&v, p)| match p.kind {
+            ParamKind::Scalar(ValType::I64) => ParamValue::U64(u64::from(v)),
+            _ => ParamValue::U32(v),
+        });
+    let params = [ParamValue::Ptr(ids[0]), ParamValue::Ptr(ids[1])]
+        .into_iter()
+        .chain(scalars)
+        .collect();
+    emit_and_launch(kernel, generic_only, &trips, params, &mut mem);
     mem.read(ids[1]).expect("out").to_vec()
 }
 
@@ -224,12 +205,12 @@ proptest! {
     fn tiled_batched_stencil_equals_the_direct_lowering(
         ((h, w, nb), input) in batched_stencil_case()
     ) {
-        let k = batched_stencil();
+        let k = samples::batched_stencil2d(ValType::I32).expect("batched stencil");
         prop_assert_eq!(
             run_stencil_kernel(&k, Some(nb), true, (h, w), &input),
             run_stencil_kernel(&k, Some(nb), false, (h, w), &input)
         );
-        let k64 = stencil_variant(tensorwasm_blueprints::kernel_ir::ValType::I64);
+        let k64 = samples::batched_stencil2d(ValType::I64).expect("i64 stencil");
         prop_assert_eq!(
             run_stencil_kernel(&k64, Some(nb), true, (h, w), &input),
             run_stencil_kernel(&k64, Some(nb), false, (h, w), &input)

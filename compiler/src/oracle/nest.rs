@@ -67,7 +67,6 @@ pub struct NestReport {
     /// reached [`ITERATION_BUDGET`] or their thread-instructions [`INSTRUCTION_BUDGET`].
     pub budget_exhausted: bool,
     /// Thread-instructions the interpreter ran for the kernel, over every case.
-    #[serde(default)]
     pub instructions: u64,
     /// The backend the kernel ran on.
     pub backend: String,
