@@ -8,7 +8,8 @@
 //! value that is the same for every thread; nothing stores to memory before that loop or
 //! inside it; and inside it at least one load depends on `k` and the x counter but not the y
 //! counter, and one on `k` and the y counter but not the x counter (an `A[i][k]`/`B[k][j]`
-//! pair, in either orientation).
+//! pair, in either orientation). Only loads of the loop body's own assignments count: one under
+//! an `if` inside the loop may not run for every `k`.
 //!
 //! With three grid dimensions the tiles span x and y and z is a batch, one value per block.
 //!
@@ -39,10 +40,19 @@
 //! (each element with the address a load of a thread inside the grid computes, only where such
 //! a thread needs it), waits at `bar.sync`, and the loads then read the tile. See
 //! [`stencil_plan`] and `docs/OFFLOAD.md`, "Tiled stencil".
+//!
+//! **Tiled conv2d** (`tiled-conv2d`). Grid x and y as for the stencil, and exactly two
+//! sequential loops, `kx` directly in `ky`'s body, counting up by one from 0 to uniform bounds
+//! (run-time filter sizes), whose loads read a row-major array at `(x + kx + dx, y + ky + dy)`.
+//! When both filter sizes are in `[1, MAX_FILTER]`, every thread of a 16 × 16 block first fills
+//! a shared window with the whole input the block's loops read (each element with the address
+//! a thread inside the grid computes for some `(ky, kx)`), waits at `bar.sync`, and the loops
+//! read the window; otherwise the kernel runs the direct loops. See [`conv_plan`] and
+//! `docs/OFFLOAD.md`, "Tiled conv2d".
 
 use crate::kernel_ir::{
-    Addr, AffineTerm, AffineVar, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId, MemOp, ParamId, Start,
-    Stmt, ValType, mem_ops,
+    Addr, AffineTerm, AffineVar, Const, Expr, Ext, ForLoop, Kernel, LoadOp, LoopId, MemOp, ParamId,
+    Start, Stmt, ValType, mem_ops,
 };
 
 /// The edge of a tile: blocks are `TILE × TILE` threads and the `k` loop advances by `TILE`.
@@ -66,6 +76,9 @@ pub enum Blueprint {
     /// Shared-memory tiles with a halo for loads at fixed offsets from each thread's own
     /// element (see the module docs), with the block shape it requires: 16 × 16.
     TiledStencil([u32; 3]),
+    /// A shared window over the input a block's filter loops read (see the module docs), with
+    /// the block shape it requires: 16 × 16.
+    TiledConv2d([u32; 3]),
 }
 
 impl Blueprint {
@@ -75,6 +88,7 @@ impl Blueprint {
             Blueprint::Generic => "generic",
             Blueprint::TiledMatmul(_) => "tiled-matmul",
             Blueprint::TiledStencil(_) => "tiled-stencil",
+            Blueprint::TiledConv2d(_) => "tiled-conv2d",
         }
     }
 
@@ -82,7 +96,9 @@ impl Blueprint {
     pub fn block(self) -> Option<[u32; 3]> {
         match self {
             Blueprint::Generic => None,
-            Blueprint::TiledMatmul(block) | Blueprint::TiledStencil(block) => Some(block),
+            Blueprint::TiledMatmul(block)
+            | Blueprint::TiledStencil(block)
+            | Blueprint::TiledConv2d(block) => Some(block),
         }
     }
 }
@@ -93,6 +109,8 @@ pub fn choose(kernel: &Kernel) -> Blueprint {
         Blueprint::TiledMatmul([TILE, TILE, 1])
     } else if stencil_plan(kernel).is_some() {
         Blueprint::TiledStencil([TILE, TILE, 1])
+    } else if conv_plan(kernel).is_some() {
+        Blueprint::TiledConv2d([TILE, TILE, 1])
     } else {
         Blueprint::Generic
     }
@@ -275,7 +293,16 @@ fn stage(k: &Kernel, f: &ForLoop) -> Option<Vec<Staged>> {
     let k_loop = f.counter;
     let (x, y) = (k.grid[0].counter, k.grid[1].counter);
     let mut staged: Vec<Staged> = Vec::new();
-    for op in mem_ops(&f.body) {
+    // Only loads that run in every iteration: those of the body's own assignments. A load
+    // under an `if` in the loop may not run for some `k` (its condition may even be a live-in
+    // that the host evaluates to leave the access out of its checks), so it is not staged.
+    let every_k: Vec<Stmt> = f
+        .body
+        .iter()
+        .filter(|s| matches!(s, Stmt::Set(..)))
+        .cloned()
+        .collect();
+    for op in mem_ops(&every_k) {
         let MemOp::Load(op, addr) = op else {
             continue;
         };
@@ -481,12 +508,7 @@ impl StencilGroup {
     /// Elements from one row to the next: the width rounded up to 16 modulo 32, so that the
     /// two half-warps of a warp (two rows of 16 lanes) read different banks.
     pub fn pitch(&self) -> u32 {
-        let w = self.width();
-        if w <= TILE {
-            TILE
-        } else {
-            TILE + (w - TILE).div_ceil(32) * 32
-        }
+        pitch_for(self.width())
     }
 
     /// The element type's width in bytes (every load of a group has the same operator).
@@ -495,6 +517,16 @@ impl StencilGroup {
             Some(ValType::I64 | ValType::F64) => 8,
             _ => 4,
         }
+    }
+}
+
+/// Elements from one row of a tile `w` elements wide to the next: `w` rounded up to 16 modulo
+/// 32, so that the two half-warps of a warp (two rows of 16 lanes) read different banks.
+pub(crate) fn pitch_for(w: u32) -> u32 {
+    if w <= TILE {
+        TILE
+    } else {
+        TILE + (w - TILE).div_ceil(32) * 32
     }
 }
 
@@ -625,6 +657,48 @@ fn stencil_offsets(key: &GroupKey, forms: &[(i64, i64)]) -> Option<Vec<(i64, i64
     (span(|o| o.0) <= 2 * MAX_HALO && span(|o| o.1) <= 2 * MAX_HALO).then_some(out)
 }
 
+/// Loads in the stencil's form ([`stencil_form`]), grouped by key: each with its constant and
+/// row shift.
+#[derive(Default)]
+struct LoadForms(Vec<(GroupKey, Vec<FormLoad>)>);
+
+/// A load with its constant and row shift.
+type FormLoad = (LoadOp, Addr, i64, i64);
+
+impl LoadForms {
+    fn add(&mut self, key: GroupKey, op: LoadOp, addr: Addr, c: i64, shift: i64) {
+        let load = (op, addr, c, shift);
+        match self.0.iter_mut().find(|(g, _)| *g == key) {
+            Some((_, g)) if !g.contains(&load) => g.push(load),
+            Some(_) => {}
+            None => self.0.push((key, vec![load])),
+        }
+    }
+
+    /// The groups of at least `min` loads, with their offsets ([`stencil_offsets`]); `None`
+    /// when one's offsets do not split or reach too far.
+    fn groups(&self, min: usize) -> Option<Vec<StencilGroup>> {
+        let mut groups = Vec::new();
+        for (key, loads) in self.0.iter().filter(|(_, l)| l.len() >= min) {
+            let cs: Vec<(i64, i64)> = loads.iter().map(|l| (l.2, l.3)).collect();
+            let offsets = stencil_offsets(key, &cs)?;
+            groups.push(StencilGroup {
+                loads: loads
+                    .iter()
+                    .zip(offsets)
+                    .map(|((op, addr, _, _), (dx, dy))| StencilLoad {
+                        op: *op,
+                        addr: addr.clone(),
+                        dx,
+                        dy,
+                    })
+                    .collect(),
+            });
+        }
+        Some(groups)
+    }
+}
+
 /// The tiled-stencil plan for `k`, if it matches: two or three grid dimensions, x and y each
 /// `i32` or `i64` with a constant start in `[0, 2²⁰]` and step 1 (a z dimension is a batch); no sequential loop and no operator that can
 /// trap; a statement list reached through `if`s on uniform values whose statements load, at
@@ -639,9 +713,7 @@ pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
     {
         return None;
     }
-    if !k.grid[..2].iter().all(|g| {
-        g.step == 1 && matches!(g.start, Start::Const(s) if (0..=MAX_STENCIL_START).contains(&s))
-    }) {
+    if !halo_grid(k) {
         return None;
     }
     let uniform = uniform_locals(k);
@@ -659,9 +731,7 @@ pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
             Stmt::If { .. } | Stmt::For(_) => Vec::new(),
         }
     };
-    // Per group: each load with its constant and row shift (see `stencil_form`).
-    type Forms = Vec<(LoadOp, Addr, i64, i64)>;
-    let mut forms: Vec<(GroupKey, Forms)> = Vec::new();
+    let mut forms = LoadForms::default();
     let mut last = at;
     for (i, s) in list.iter().enumerate().skip(at) {
         let mut any = false;
@@ -670,12 +740,7 @@ pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
                 continue;
             };
             any = true;
-            let load = (op, addr, c, shift);
-            match forms.iter_mut().find(|(g, _)| *g == key) {
-                Some((_, g)) if !g.contains(&load) => g.push(load),
-                Some(_) => {}
-                None => forms.push((key, vec![load])),
-            }
+            forms.add(key, op, addr, c, shift);
         }
         if any {
             last = i;
@@ -692,23 +757,7 @@ pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
     {
         return None;
     }
-    let mut groups = Vec::new();
-    for (key, loads) in forms.iter().filter(|(_, l)| l.len() >= 2) {
-        let cs: Vec<(i64, i64)> = loads.iter().map(|l| (l.2, l.3)).collect();
-        let offsets = stencil_offsets(key, &cs)?;
-        groups.push(StencilGroup {
-            loads: loads
-                .iter()
-                .zip(offsets)
-                .map(|((op, addr, _, _), (dx, dy))| StencilLoad {
-                    op: *op,
-                    addr: addr.clone(),
-                    dx,
-                    dy,
-                })
-                .collect(),
-        });
-    }
+    let groups = forms.groups(2)?;
     if groups.is_empty() || groups.len() > MAX_STENCIL_GROUPS {
         return None;
     }
@@ -723,6 +772,17 @@ pub(crate) fn stencil_plan(k: &Kernel) -> Option<StencilPlan> {
         span: last + 1 - at,
         needed,
     })
+}
+
+/// Whether grid x and y both step by 1 from a constant start in `[0, 2²⁰]`: what the stencil
+/// and conv2d tiles need for a lane's counter to be lane 0's plus the lane, with no wrap (see
+/// [`stencil_offsets`]).
+fn halo_grid(k: &Kernel) -> bool {
+    k.grid.len() >= 2
+        && k.grid[..2].iter().all(|g| {
+            g.step == 1
+                && matches!(g.start, Start::Const(s) if (0..=MAX_STENCIL_START).contains(&s))
+        })
 }
 
 /// The statement list holding the first statement that loads at fixed offsets (and its
@@ -759,4 +819,159 @@ fn stencil_list<'a>(k: &Kernel, ss: &'a [Stmt], uniform: &[bool]) -> Option<(&'a
         }
     }
     None
+}
+
+/// The largest trip count of either filter loop a tiled-conv2d kernel stages in shared memory.
+/// With a larger one (or a loop that does not run) the kernel runs its direct lowering, which
+/// it carries as well; the choice is the same in every thread.
+pub const MAX_FILTER: u32 = 17;
+
+/// At most this many shared windows (groups) in a tiled-conv2d kernel.
+pub const MAX_CONV_GROUPS: usize = 2;
+
+/// How a kernel matching the tiled-conv2d blueprint is emitted.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ConvPlan {
+    /// The filter's row loop (`ky`): the window is filled before it.
+    pub rows: LoopId,
+    /// The filter's column loop (`kx`), directly in the row loop's body.
+    pub cols: LoopId,
+    /// The loads read from the window, grouped by array; `dx`, `dy` are their offsets beside
+    /// the filter's (the full address is `(x + kx + dx, y + ky + dy)`).
+    pub groups: Vec<StencilGroup>,
+    /// Per local: whether threads outside the grid's range must compute it (see
+    /// [`needed_for`]). Always uniform.
+    pub needed: Vec<bool>,
+}
+
+impl ConvPlan {
+    /// Whether every thread of a block runs `s`: the row loop (the fill and its barrier),
+    /// assignments to needed locals and the `if`s around them.
+    pub fn everywhere(&self, s: &Stmt) -> bool {
+        runs_everywhere(
+            s,
+            &self.needed,
+            &|s| matches!(s, Stmt::For(f) if f.counter == self.rows),
+        )
+    }
+
+    /// Rows of a group's window at the largest filter: the block's 16, the filter's reach and
+    /// the group's own halo.
+    pub fn height(g: &StencilGroup) -> u32 {
+        g.height() + MAX_FILTER - 1
+    }
+
+    /// Elements per window row at the largest filter.
+    pub fn width(g: &StencilGroup) -> u32 {
+        g.width() + MAX_FILTER - 1
+    }
+
+    /// Elements from one window row to the next.
+    pub fn pitch(g: &StencilGroup) -> u32 {
+        pitch_for(Self::width(g))
+    }
+}
+
+/// `addr` as `(x + kx + dx, y + ky + dy)` of a row-major array, for the grid counters `x`, `y`
+/// and the filter loops' counters `ky` (`rows`) and `kx` (`cols`): `ky`'s term equals `y`'s
+/// (the same coefficient and stride) and `kx`'s equals `x`'s; without those two terms the
+/// address has the tiled stencil's form ([`stencil_form`]), whose key and constant it returns.
+fn conv_form(
+    k: &Kernel,
+    op: LoadOp,
+    addr: &Addr,
+    rows: LoopId,
+    cols: LoopId,
+) -> Option<(GroupKey, i64, i64)> {
+    let (x, y) = (k.grid.first()?.counter, k.grid.get(1)?.counter);
+    let one = |v: LoopId| -> Option<AffineTerm> {
+        let mut it = addr
+            .offset
+            .terms
+            .iter()
+            .filter(|t| t.var == AffineVar::Counter(v) && t.coef != 0);
+        let t = *it.next()?;
+        it.next().is_none().then_some(t)
+    };
+    let (ty, tx) = (one(rows)?, one(cols)?);
+    let (yt, xt) = (one(y)?, one(x)?);
+    if (ty.coef, ty.stride) != (yt.coef, yt.stride) || (tx.coef, tx.stride) != (xt.coef, xt.stride)
+    {
+        return None;
+    }
+    let mut rest = addr.clone();
+    rest.offset
+        .terms
+        .retain(|t| t.var != AffineVar::Counter(rows) && t.var != AffineVar::Counter(cols));
+    stencil_form(k, op, &rest)
+}
+
+/// The tiled-conv2d plan for `k`, if it matches: two or three grid dimensions with x and y as
+/// for the tiled stencil (a z dimension is a batch), no operator that can trap, and exactly two
+/// sequential loops, `kx` directly in `ky`'s body, each counting up by one from 0 to a bound
+/// that is the same in every thread; every `if` on the way to `ky` tests a uniform value and
+/// nothing stores before `ky` or inside it; and `kx`'s body has, outside any `if`, loads of
+/// the form `(x + kx + dx, y + ky + dy)` ([`conv_form`]; at most [`MAX_CONV_GROUPS`] arrays,
+/// the fixed offsets within [`MAX_HALO`]).
+///
+/// Every thread inside the grid then runs every `(ky, kx)` of the filter, so each window
+/// element a fill loads is one such a thread loads, at the address the same arithmetic gives.
+pub(crate) fn conv_plan(k: &Kernel) -> Option<ConvPlan> {
+    if !(2..=3).contains(&k.grid.len()) || k.trap_flag.is_some() || k.can_trap() || !halo_grid(k) {
+        return None;
+    }
+    let mut fors = Vec::new();
+    collect_fors(&k.body, &mut fors);
+    let [fy, fx] = fors[..] else {
+        return None;
+    };
+    if !fy
+        .body
+        .iter()
+        .any(|s| matches!(s, Stmt::For(f) if f.counter == fx.counter))
+    {
+        return None;
+    }
+    let uniform = uniform_locals(k);
+    let zero = |e: &Expr| matches!(e, Expr::Const(c) if matches!(c, Const::I32(0) | Const::I64(0)));
+    if [fy, fx]
+        .iter()
+        .any(|f| f.step != 1 || !zero(&f.start) || !expr_uniform(&f.bound, &uniform))
+        || !path_ok(&k.body, &uniform)
+    {
+        return None;
+    }
+    let mut forms = LoadForms::default();
+    for s in &fx.body {
+        // Loads under an `if` may not run for every `(ky, kx)`; stores cannot be here.
+        if !matches!(s, Stmt::Set(..)) {
+            continue;
+        }
+        for m in mem_ops(std::slice::from_ref(s)) {
+            let MemOp::Load(op, addr) = m else {
+                continue;
+            };
+            if let Some((key, c, shift)) = conv_form(k, op, addr, fy.counter, fx.counter) {
+                forms.add(key, op, addr.clone(), c, shift);
+            }
+        }
+    }
+    let groups = forms.groups(1)?;
+    if groups.is_empty() || groups.len() > MAX_CONV_GROUPS {
+        return None;
+    }
+    let needed = needed_for(
+        k,
+        &[&fy.start, &fy.bound, &fx.start, &fx.bound],
+        &|s| matches!(s, Stmt::For(f) if f.counter == fy.counter),
+    );
+    if needed.iter().zip(&uniform).any(|(n, u)| *n && !*u) {
+        return None;
+    }
+    Some(ConvPlan {
+        rows: fy.counter,
+        cols: fx.counter,
+        groups,
+        needed,
+    })
 }

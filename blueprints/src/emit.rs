@@ -11,7 +11,10 @@
 //! it must never format PTX text itself and never emit an instruction whose result can differ
 //! from the Wasm operator it stands for.
 
-use crate::blueprint::{PITCH, StencilPlan, TILE, TiledPlan, stencil_plan, tiled_plan};
+use crate::blueprint::{
+    ConvPlan, MAX_FILTER, PITCH, StencilLoad, StencilPlan, TILE, TiledPlan, conv_plan,
+    stencil_plan, tiled_plan,
+};
 use crate::error::{Error, Result};
 use crate::kernel_ir::{
     Addr, AffineTerm, AffineVar, BinKind, BinOp, Const, Expr, Ext, ForLoop, GridDim, Kernel,
@@ -57,8 +60,10 @@ pub fn emit_module(kernel: &Kernel, opts: &EmitOptions) -> Result<Module> {
         None
     } else if let Some(plan) = tiled_plan(kernel) {
         Some(Shape::Matmul(plan))
+    } else if let Some(plan) = stencil_plan(kernel) {
+        Some(Shape::Stencil(plan))
     } else {
-        stencil_plan(kernel).map(Shape::Stencil)
+        conv_plan(kernel).map(Shape::Conv)
     };
     let entry = Emitter::new(kernel, opts.target).run(shape)?;
     Ok(Module {
@@ -257,6 +262,27 @@ struct Emitter<'k> {
     tiled: Option<Tiled>,
     /// Inside a tile's loop body: the shared-memory address each staged load reads.
     staged_read: Vec<(LoadOp, Addr, Address)>,
+    /// Inside a tiled-conv2d kernel's filter loops: the loads read from a window (see
+    /// [`Emitter::conv_loop`]).
+    window_read: Vec<WindowRead>,
+}
+
+/// For [`Emitter::fill_tile`]: given a load and a tile element's column and row, emits the test
+/// that branches to the label when the load cannot fill it, and returns the counters to load it
+/// with.
+type FillLane<'a, 'k> = dyn FnMut(&mut Emitter<'k>, &StencilLoad, Reg, Reg, Label) -> Result<Vec<(LoopId, Reg, ValType)>>
+    + 'a;
+
+/// A load a tiled-conv2d kernel reads from its window: at `base + (ky·pitch + kx)·bytes +
+/// offset` for the filter counters `ky`, `kx`, where `base` is this thread's own slot.
+#[derive(Clone, Debug)]
+struct WindowRead {
+    op: LoadOp,
+    addr: Addr,
+    base: Reg,
+    offset: i32,
+    pitch: u32,
+    bytes: u32,
 }
 
 /// The plan of a kernel emitted with a blueprint.
@@ -264,6 +290,7 @@ struct Emitter<'k> {
 enum Shape {
     Matmul(TiledPlan),
     Stencil(StencilPlan),
+    Conv(ConvPlan),
 }
 
 impl Shape {
@@ -271,6 +298,7 @@ impl Shape {
         match self {
             Shape::Matmul(p) => p.everywhere(s),
             Shape::Stencil(p) => p.everywhere(s),
+            Shape::Conv(p) => p.everywhere(s),
         }
     }
 }
@@ -306,6 +334,7 @@ impl<'k> Emitter<'k> {
             trap_used: false,
             tiled: None,
             staged_read: Vec::new(),
+            window_read: Vec::new(),
         }
     }
 
@@ -589,7 +618,9 @@ impl<'k> Emitter<'k> {
                 continue;
             }
             if self.runs_everywhere(&ss[i]) {
+                let conv = matches!(self.tiled.as_ref().map(|t| &t.plan), Some(Shape::Conv(_)));
                 match &ss[i] {
+                    Stmt::For(f) if conv => self.conv_loop(f)?,
                     Stmt::For(f) => self.tiled_loop(f)?,
                     Stmt::If { cond, then, els } => self.if_else(cond, then, els, true)?,
                     other => self.stmt(other)?,
@@ -652,53 +683,28 @@ impl<'k> Emitter<'k> {
         for g in &groups {
             let (h, w, pitch, bytes) = (g.height(), g.width(), g.pitch(), g.elem_bytes());
             let ((dx0, _), (dy0, _)) = (g.dx(), g.dy());
-            let vt = g.loads[0].op.value_type();
             let arr = self.b.shared_array(h * pitch * bytes);
             let base = self.b.reg(RegClass::B64);
             self.b.mov(Ty::U64, base, Operand::Shared(arr));
-            for a in 0..h.div_ceil(TILE) {
-                // Rows `tid.y + 16a`; a band that can run past the tile skips as a whole.
-                let row_end = self.b.label();
-                let r = self.tile_band(ty, a, h, row_end);
-                for bcol in 0..w.div_ceil(TILE) {
-                    let next = self.b.label();
-                    let c = self.tile_band(tx, bcol, w, next);
-                    let slot = self.tile_slot(base, r, c, pitch, bytes);
-                    for l in &g.loads {
-                        let (lx, ly) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
-                        let (bad, off_y) = (self.b.reg(RegClass::Pred), self.b.reg(RegClass::Pred));
-                        let skip = self.b.label();
-                        self.b
-                            .add(Ty::S32, lx, c, dx0 - l.dx)
-                            .add(Ty::S32, ly, r, dy0 - l.dy)
-                            .setp(Cmp::Ge, Ty::U32, bad, lx, limits[0].0)
-                            .setp(Cmp::Ge, Ty::U32, off_y, ly, limits[1].0)
-                            .or_pred(bad, bad, off_y)
-                            .guard(bad)
-                            .bra(skip);
-                        let cx = self.k_plus(gx.ty, limits[0].1, Operand::Reg(lx));
-                        let cy = self.k_plus(gy.ty, limits[1].1, Operand::Reg(ly));
-                        let depth = self.counters.len();
-                        self.counters.push((gx.counter, cx, gx.ty));
-                        self.counters.push((gy.counter, cy, gy.ty));
-                        let got = self.load(l.op, &l.addr)?;
-                        self.counters.truncate(depth);
-                        self.b
-                            .st_shared(
-                                shared_ty(vt),
-                                Address {
-                                    base: slot,
-                                    offset: 0,
-                                },
-                                got,
-                            )
-                            .bra(next)
-                            .place(skip);
-                    }
-                    self.b.place(next);
-                }
-                self.b.place(row_end);
-            }
+            self.fill_tile(
+                (base, h, w, pitch, bytes),
+                [tx, ty],
+                &g.loads,
+                &mut |e: &mut Self, l: &StencilLoad, c: Reg, r: Reg, skip: Label| {
+                    let (lx, ly) = (e.b.reg(RegClass::B32), e.b.reg(RegClass::B32));
+                    let (bad, off_y) = (e.b.reg(RegClass::Pred), e.b.reg(RegClass::Pred));
+                    e.b.add(Ty::S32, lx, c, dx0 - l.dx)
+                        .add(Ty::S32, ly, r, dy0 - l.dy)
+                        .setp(Cmp::Ge, Ty::U32, bad, lx, limits[0].0)
+                        .setp(Cmp::Ge, Ty::U32, off_y, ly, limits[1].0)
+                        .or_pred(bad, bad, off_y)
+                        .guard(bad)
+                        .bra(skip);
+                    let cx = e.k_plus(gx.ty, limits[0].1, Operand::Reg(lx));
+                    let cy = e.k_plus(gy.ty, limits[1].1, Operand::Reg(ly));
+                    Ok(vec![(gx.counter, cx, gx.ty), (gy.counter, cy, gy.ty)])
+                },
+            )?;
             let read = self.tile_slot(base, ty, tx, pitch, bytes);
             for l in &g.loads {
                 let at = (l.dy - dy0) * i64::from(pitch) + (l.dx - dx0);
@@ -900,6 +906,258 @@ impl<'k> Emitter<'k> {
             .add(sty(f.ty), kbase, kbase, tile)
             .bra(head)
             .place(end);
+        Ok(())
+    }
+
+    /// The tiled-conv2d kernel's filter loops (see `blueprint`), at the row loop `fy`:
+    ///
+    /// ```text
+    /// NY, NX = the row and column loops' bounds (uniform; both start at 0, step 1)
+    /// if NY - 1 < MAX_FILTER and NX - 1 < MAX_FILTER (unsigned, so a loop that does not run
+    ///     or a larger filter takes the other way):
+    ///   per group G (offsets dx in [dx0, dx1], dy in [dy0, dy1]):
+    ///     for each window element (r, c) this thread owns (r = %tid.y + 16a, c = %tid.x + 16b):
+    ///       for each load L of G, until one fills it:
+    ///         rr = r + dy0 − L.dy, cc = c + dx0 − L.dx; when rr < ny + NY − 1 and
+    ///         cc < nx + NX − 1 (ny, nx: the block's lanes inside the grid), lane
+    ///         (min(cc, nx − 1), min(rr, ny − 1)) loads it at kx = cc − lane.x, ky = rr − lane.y
+    ///   bar.sync 0
+    ///   inside the grid: the loops, L reading window[%tid.y + ky + L.dy − dy0]
+    ///                                              [%tid.x + kx + L.dx − dx0]
+    /// else: inside the grid: the loops as the direct lowering runs them
+    /// ```
+    ///
+    /// Every thread inside the grid runs every `(ky, kx)` (the plan's conditions), so the fill
+    /// loads only what such a thread loads, at that thread's own address.
+    fn conv_loop(&mut self, fy: &ForLoop) -> Result<()> {
+        let (plan, inactive, [tx, ty]) = match self.tiled_state()? {
+            Tiled {
+                plan: Shape::Conv(p),
+                inactive,
+                lanes,
+            } => (p.clone(), *inactive, *lanes),
+            _ => return Err(Error::Bug("conv loop without a conv2d plan".into())),
+        };
+        let fx = fy
+            .body
+            .iter()
+            .find_map(|s| match s {
+                Stmt::For(f) if f.counter == plan.cols => Some(f.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| Error::Bug("conv2d plan without its column loop".into()))?;
+        let (direct, after) = (self.b.label(), self.b.label());
+        // Each trip count in 32 bits, once it is known to be in [1, MAX_FILTER].
+        let mut trips = Vec::new();
+        let mut big: Option<Reg> = None;
+        for f in [fy, &fx] {
+            let bound = self.expr(&f.bound)?;
+            let (m, over) = (self.b.reg(class(f.ty)), self.b.reg(RegClass::Pred));
+            self.b.sub(sty(f.ty), m, bound, 1i64).setp(
+                Cmp::Ge,
+                uty(f.ty),
+                over,
+                m,
+                i64::from(MAX_FILTER),
+            );
+            big = Some(match big {
+                None => over,
+                Some(b) => {
+                    self.b.or_pred(b, b, over);
+                    b
+                }
+            });
+            let t32 = if is64(f.ty) {
+                let t = self.b.reg(RegClass::B32);
+                self.b.cvt(None, Ty::U32, Ty::U64, t, bound);
+                t
+            } else {
+                bound
+            };
+            trips.push(t32);
+        }
+        let big = big.ok_or_else(|| Error::Bug("conv2d loops without bounds".into()))?;
+        self.b.guard(big).bra(direct);
+        let (ny, nx) = (trips[0], trips[1]);
+        self.conv_fill(&plan, fy, &fx, [nx, ny], [tx, ty])?;
+        self.b.bar_sync().guard(inactive).bra(after);
+        self.for_loop(fy)?;
+        self.window_read.clear();
+        self.b.bra(after).place(direct).guard(inactive).bra(after);
+        self.for_loop(fy)?;
+        self.b.place(after);
+        Ok(())
+    }
+
+    /// The tiled-conv2d fill (see [`Emitter::conv_loop`]) for filter trip counts `n` (x, y;
+    /// each in `[1, MAX_FILTER]`); sets [`Emitter::window_read`] for the loops.
+    fn conv_fill(
+        &mut self,
+        plan: &ConvPlan,
+        fy: &ForLoop,
+        fx: &ForLoop,
+        n: [Reg; 2],
+        lanes: [Reg; 2],
+    ) -> Result<()> {
+        let (gx, gy) = (self.k.grid[0], self.k.grid[1]);
+        let limits = [self.stencil_axis(0)?, self.stencil_axis(1)?];
+        // Per axis: `lanes inside + trip − 1` (how far the block's loads reach, in elements
+        // from its first) and the last lane inside.
+        let mut reach = Vec::new();
+        for axis in 0..2 {
+            let (r, last) = (self.b.reg(RegClass::B32), self.b.reg(RegClass::B32));
+            self.b
+                .add(Ty::U32, r, limits[axis].0, n[axis])
+                .sub(Ty::U32, r, r, 1i64)
+                .sub(Ty::U32, last, limits[axis].0, 1i64);
+            reach.push((r, last));
+        }
+        let mut reads = Vec::new();
+        for g in &plan.groups {
+            let (h, w, pitch, bytes) = (
+                ConvPlan::height(g),
+                ConvPlan::width(g),
+                ConvPlan::pitch(g),
+                g.elem_bytes(),
+            );
+            let ((dx0, _), (dy0, _)) = (g.dx(), g.dy());
+            let arr = self.b.shared_array(h * pitch * bytes);
+            let base = self.b.reg(RegClass::B64);
+            self.b.mov(Ty::U64, base, Operand::Shared(arr));
+            self.fill_tile(
+                (base, h, w, pitch, bytes),
+                lanes,
+                &g.loads,
+                &mut |e: &mut Self, l: &StencilLoad, c: Reg, r: Reg, skip: Label| {
+                    let mut at = Vec::new();
+                    for (axis, (pos, shift)) in
+                        [(c, dx0 - l.dx), (r, dy0 - l.dy)].into_iter().enumerate()
+                    {
+                        let (rr, out) = (e.b.reg(RegClass::B32), e.b.reg(RegClass::Pred));
+                        let (lane, k, under) = (
+                            e.b.reg(RegClass::B32),
+                            e.b.reg(RegClass::B32),
+                            e.b.reg(RegClass::Pred),
+                        );
+                        let (reach, last) = reach[axis];
+                        e.b.add(Ty::S32, rr, pos, shift)
+                            .setp(Cmp::Ge, Ty::U32, out, rr, reach)
+                            .guard(out)
+                            .bra(skip)
+                            .setp(Cmp::Lt, Ty::U32, under, rr, last)
+                            .selp(Ty::B32, lane, rr, last, under)
+                            .sub(Ty::U32, k, rr, lane);
+                        at.push((lane, k));
+                    }
+                    let cx = e.k_plus(gx.ty, limits[0].1, Operand::Reg(at[0].0));
+                    let cy = e.k_plus(gy.ty, limits[1].1, Operand::Reg(at[1].0));
+                    let kx = e.lane_value(fx.ty, at[0].1);
+                    let ky = e.lane_value(fy.ty, at[1].1);
+                    Ok(vec![
+                        (gx.counter, cx, gx.ty),
+                        (gy.counter, cy, gy.ty),
+                        (fx.counter, kx, fx.ty),
+                        (fy.counter, ky, fy.ty),
+                    ])
+                },
+            )?;
+            let read = self.tile_slot(base, lanes[1], lanes[0], pitch, bytes);
+            for l in &g.loads {
+                let at = (l.dy - dy0) * i64::from(pitch) + (l.dx - dx0);
+                reads.push(WindowRead {
+                    op: l.op,
+                    addr: l.addr.clone(),
+                    base: read,
+                    offset: (at * i64::from(bytes)) as i32,
+                    pitch,
+                    bytes,
+                });
+            }
+        }
+        self.window_read = reads;
+        Ok(())
+    }
+
+    /// A `.u32` lane register `v` as a value of type `t` (`i32` or `i64`; `v` < 2³¹).
+    fn lane_value(&mut self, t: ValType, v: Reg) -> Reg {
+        if !is64(t) {
+            return v;
+        }
+        let w = self.b.reg(RegClass::B64);
+        self.b.cvt(None, Ty::U64, Ty::U32, w, v);
+        w
+    }
+
+    /// Where a window load reads for the filter counters' current values:
+    /// `base + (ky·pitch + kx)·bytes + offset` (the counters are in `[0, MAX_FILTER)` here).
+    fn window_slot(&mut self, w: &WindowRead) -> Result<Address> {
+        let (plan_rows, plan_cols) = match self.tiled.as_ref().map(|t| &t.plan) {
+            Some(Shape::Conv(p)) => (p.rows, p.cols),
+            _ => return Err(Error::Bug("window read without a conv2d plan".into())),
+        };
+        let low = |s: &mut Self, id: LoopId| -> Result<Reg> {
+            let (r, t) = s.counter(id)?;
+            Ok(if is64(t) {
+                let v = s.b.reg(RegClass::B32);
+                s.b.cvt(None, Ty::U32, Ty::U64, v, r);
+                v
+            } else {
+                r
+            })
+        };
+        let ky = low(self, plan_rows)?;
+        let kx = low(self, plan_cols)?;
+        let slot = self.tile_slot(w.base, ky, kx, w.pitch, w.bytes);
+        Ok(Address {
+            base: slot,
+            offset: w.offset,
+        })
+    }
+
+    /// Fills a shared tile of `h × w` elements at `base` (rows `pitch` elements of `bytes`
+    /// apart): this thread takes the elements `(r, c) = (lanes.y + 16a, lanes.x + 16b)` inside
+    /// the tile, and for each tries `loads` in order. For a load, `lane` emits the test that
+    /// branches to its `skip` label when the load cannot fill `(r, c)`, and returns the
+    /// counters to compute it with (a lane's and, for conv2d, an iteration's); the first load
+    /// that can fills the slot. An element no load can fill stays unwritten.
+    fn fill_tile(
+        &mut self,
+        (base, h, w, pitch, bytes): (Reg, u32, u32, u32, u32),
+        lanes: [Reg; 2],
+        loads: &[StencilLoad],
+        lane: &mut FillLane<'_, 'k>,
+    ) -> Result<()> {
+        for a in 0..h.div_ceil(TILE) {
+            // Rows `tid.y + 16a`; a band that can run past the tile skips as a whole.
+            let row_end = self.b.label();
+            let r = self.tile_band(lanes[1], a, h, row_end);
+            for bcol in 0..w.div_ceil(TILE) {
+                let next = self.b.label();
+                let c = self.tile_band(lanes[0], bcol, w, next);
+                let slot = self.tile_slot(base, r, c, pitch, bytes);
+                for l in loads {
+                    let skip = self.b.label();
+                    let counters = lane(self, l, c, r, skip)?;
+                    let depth = self.counters.len();
+                    self.counters.extend(counters);
+                    let got = self.load(l.op, &l.addr)?;
+                    self.counters.truncate(depth);
+                    self.b
+                        .st_shared(
+                            shared_ty(l.op.value_type()),
+                            Address {
+                                base: slot,
+                                offset: 0,
+                            },
+                            got,
+                        )
+                        .bra(next)
+                        .place(skip);
+                }
+                self.b.place(next);
+            }
+            self.b.place(row_end);
+        }
         Ok(())
     }
 
@@ -1806,6 +2064,16 @@ impl<'k> Emitter<'k> {
             .iter()
             .find(|(o, ad, _)| *o == op && ad == addr)
         {
+            self.b.ld_shared(shared_ty(vt), d, a);
+            return Ok(d);
+        }
+        if let Some(w) = self
+            .window_read
+            .iter()
+            .find(|w| w.op == op && w.addr == *addr)
+            .cloned()
+        {
+            let a = self.window_slot(&w)?;
             self.b.ld_shared(shared_ty(vt), d, a);
             return Ok(d);
         }

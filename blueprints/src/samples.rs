@@ -136,20 +136,47 @@ fn matmul_kernel(name: &str, batched: bool) -> Result<Kernel> {
 /// sequential inside each thread: the C loop `acc += in[(y+ky)*w + (x+kx)] * k[ky*kw + kx]`
 /// from `acc = 0`.
 pub fn conv2d() -> Result<Kernel> {
-    let mut k = KernelBuilder::new("conv2d");
+    conv2d_with("conv2d", ValType::I32, false)
+}
+
+/// The convolution over `nb` planes (`plane` elements apart in `in`, `oplane` in `out`), the
+/// plane on grid z (a batch), with counters, trip counts and filter sizes of type `ty` (`i32`
+/// or `i64`): params `in`, `k`, `out`, `w`, `ow`, `oh`, `kh`, `kw`, `nb`, `plane`, `oplane`.
+/// Not in [`all`]: the property tests of the tiled-conv2d blueprint use it for its batched and
+/// 64-bit paths, and `ptxas` checks it.
+pub fn batched_conv2d(ty: ValType) -> Result<Kernel> {
+    let name = match ty {
+        ValType::I64 => "batched_conv2d_i64",
+        _ => "batched_conv2d",
+    };
+    conv2d_with(name, ty, true)
+}
+
+fn conv2d_with(name: &str, ty: ValType, batched: bool) -> Result<Kernel> {
+    let mut k = KernelBuilder::new(name);
     let (input, filter, out) = (k.ptr("in"), k.ptr("k"), k.ptr("out"));
     let w = k.scalar("w", ValType::I32);
-    let ow = k.scalar("ow", ValType::I32);
-    let oh = k.scalar("oh", ValType::I32);
-    let kh = k.scalar("kh", ValType::I32);
-    let kw = k.scalar("kw", ValType::I32);
-    let x = k.grid(ValType::I32, Start::Const(0), 1, ow);
-    let y = k.grid(ValType::I32, Start::Const(0), 1, oh);
+    let ow = k.scalar("ow", ty);
+    let oh = k.scalar("oh", ty);
+    let kh = k.scalar("kh", ty);
+    let kw = k.scalar("kw", ty);
+    let x = k.grid(ty, Start::Const(0), 1, ow);
+    let y = k.grid(ty, Start::Const(0), 1, oh);
+    let mut in_base = Affine::constant(0);
+    let mut out_base = Affine::constant(0);
+    if batched {
+        let nb = k.scalar("nb", ty);
+        let plane = k.scalar("plane", ValType::I32);
+        let oplane = k.scalar("oplane", ValType::I32);
+        let b = k.grid(ty, Start::Const(0), 1, nb);
+        in_base = in_base.plus_strided(4, b, plane);
+        out_base = out_base.plus_strided(4, b, oplane);
+    }
     let acc = k.local(ValType::F32);
     let (ky, kx) = (k.loop_id(), k.loop_id());
     let in_at = Addr::new(
         input,
-        Affine::constant(0)
+        in_base
             .plus_strided(4, y, w)
             .plus_strided(4, ky, w)
             .plus(4, x)
@@ -159,16 +186,20 @@ pub fn conv2d() -> Result<Kernel> {
         filter,
         Affine::constant(0).plus_strided(4, ky, kw).plus(4, kx),
     );
-    let out_at = Addr::new(out, Affine::constant(0).plus_strided(4, y, ow).plus(4, x));
+    let out_at = Addr::new(out, out_base.plus_strided(4, y, ow).plus(4, x));
     let prod = Expr::binary(
         BinOp::F32Mul,
         Expr::load(LoadOp::F32Load, in_at),
         Expr::load(LoadOp::F32Load, k_at),
     );
+    let zero = match ty {
+        ValType::I64 => Expr::i64(0),
+        _ => Expr::i32(0),
+    };
     let inner = Stmt::For(ForLoop {
         counter: kx,
-        ty: ValType::I32,
-        start: Expr::i32(0),
+        ty,
+        start: zero.clone(),
         bound: Expr::param(kw),
         step: 1,
         signed: true,
@@ -180,8 +211,8 @@ pub fn conv2d() -> Result<Kernel> {
     k.push(Stmt::Set(acc, Expr::f32(0.0)));
     k.push(Stmt::For(ForLoop {
         counter: ky,
-        ty: ValType::I32,
-        start: Expr::i32(0),
+        ty,
+        start: zero,
         bound: Expr::param(kh),
         step: 1,
         signed: true,

@@ -1,4 +1,4 @@
-//! Which kernels the tiled-matmul and tiled-stencil blueprints take, and which they must leave
+//! Which kernels the tiled-matmul, tiled-stencil and tiled-conv2d blueprints take, and which they must leave
 //! to the generic lowering (each condition in `blueprint.rs`'s docs, broken one at a time).
 
 use tensorwasm_blueprints::kernel_ir::{
@@ -28,6 +28,8 @@ fn the_matmul_samples_are_tiled_and_the_others_are_not() {
             Blueprint::TiledMatmul([16, 16, 1])
         } else if k.name == "stencil2d" {
             Blueprint::TiledStencil([16, 16, 1])
+        } else if k.name == "conv2d" {
+            Blueprint::TiledConv2d([16, 16, 1])
         } else {
             Blueprint::Generic
         };
@@ -75,6 +77,21 @@ fn a_store_before_or_inside_the_loop_keeps_it_generic() {
         .body
         .push(Stmt::Store(StoreOp::F32Store, c_at, Expr::f32(0.0)));
     assert_eq!(choose(&inside), Blueprint::Generic);
+}
+
+#[test]
+fn loads_under_an_if_inside_the_loop_are_not_staged() {
+    // `for k { if n { acc += a[i][k] * b[k][j] } }`: the `if` may skip some `k` (and a
+    // condition on a live-in lets the host leave those loads out of its checks), so neither
+    // load is staged and nothing is left to tile.
+    let mut k = matmul();
+    let body = std::mem::take(&mut k_loop(&mut k).body);
+    k_loop(&mut k).body.push(Stmt::If {
+        cond: Expr::param(N),
+        then: body,
+        els: vec![],
+    });
+    assert_eq!(choose(&k), Blueprint::Generic);
 }
 
 #[test]
@@ -238,4 +255,119 @@ fn a_store_before_the_stencil_loads_or_a_branch_that_differs_keeps_it_generic() 
         });
         assert_eq!(choose(&k), want);
     }
+}
+
+fn conv2d() -> Kernel {
+    samples::conv2d().expect("conv2d")
+}
+
+/// The conv2d sample's `ky` loop (body index 1).
+fn ky_loop(k: &mut Kernel) -> &mut tensorwasm_blueprints::kernel_ir::ForLoop {
+    match &mut k.body[1] {
+        Stmt::For(f) => f,
+        other => panic!("not the ky loop: {other:?}"),
+    }
+}
+
+/// The conv2d sample's `kx` loop, in the `ky` loop.
+fn kx_loop(k: &mut Kernel) -> &mut tensorwasm_blueprints::kernel_ir::ForLoop {
+    match &mut ky_loop(k).body[0] {
+        Stmt::For(f) => f,
+        other => panic!("not the kx loop: {other:?}"),
+    }
+}
+
+#[test]
+fn the_conv2d_ptx_fills_one_window_and_keeps_the_direct_loops() {
+    let k = conv2d();
+    let ptx = emit_ptx(&k, &EmitOptions::default()).expect("emit");
+    assert!(ptx.contains(".reqntid 16, 16, 1"), "{ptx}");
+    assert_eq!(ptx.matches("bar.sync").count(), 1, "{ptx}");
+    assert_eq!(ptx.matches(".shared .align").count(), 1, "{ptx}");
+    // The input is read from the window; the filter, and the input on the direct way (a filter
+    // larger than the window), from global memory.
+    assert!(ptx.contains("ld.shared.f32"), "{ptx}");
+    assert!(ptx.matches("ld.global.f32").count() >= 3, "{ptx}");
+    assert_eq!(
+        LaunchPlan::for_kernel(&k, None).expect("plan").block,
+        [16, 16, 1]
+    );
+}
+
+#[test]
+fn a_conv2d_whose_filter_loops_break_a_rule_stays_generic() {
+    let tiled = Blueprint::TiledConv2d([16, 16, 1]);
+    assert_eq!(choose(&conv2d()), tiled);
+    // A filter loop that starts at 1, or steps by 2.
+    let mut start = conv2d();
+    kx_loop(&mut start).start = Expr::i32(1);
+    assert_eq!(choose(&start), Blueprint::Generic);
+    let mut step = conv2d();
+    ky_loop(&mut step).step = 2;
+    assert_eq!(choose(&step), Blueprint::Generic);
+    // A bound that differs between threads (a triangular filter: kx < x).
+    let x = conv2d().grid[0].counter;
+    let mut tri = conv2d();
+    kx_loop(&mut tri).bound = Expr::counter(x);
+    assert_eq!(choose(&tri), Blueprint::Generic);
+    // A store inside the filter loops.
+    let out_at = match &conv2d().body[2] {
+        Stmt::Store(_, a, _) => a.clone(),
+        other => panic!("not the store: {other:?}"),
+    };
+    let mut store = conv2d();
+    kx_loop(&mut store)
+        .body
+        .push(Stmt::Store(StoreOp::F32Store, out_at, Expr::f32(0.0)));
+    assert_eq!(choose(&store), Blueprint::Generic);
+    // The load under an `if` in the kx loop: not every (ky, kx) runs it.
+    let mut under = conv2d();
+    let body = std::mem::take(&mut kx_loop(&mut under).body);
+    kx_loop(&mut under).body.push(Stmt::If {
+        cond: Expr::counter(x),
+        then: body,
+        els: vec![],
+    });
+    assert_eq!(choose(&under), Blueprint::Generic);
+    // The kx loop under an `if` in the ky loop: the same.
+    let mut nested = conv2d();
+    let inner = ky_loop(&mut nested).body.remove(0);
+    ky_loop(&mut nested).body.push(Stmt::If {
+        cond: Expr::param(ParamId(4)),
+        then: vec![inner],
+        els: vec![],
+    });
+    assert_eq!(choose(&nested), Blueprint::Generic);
+}
+
+#[test]
+fn a_conv2d_load_that_does_not_move_with_the_filter_as_with_the_grid_stays_generic() {
+    // `in[(y + ky)·w + x + 2·kx]`: kx moves the address twice as far as x.
+    fn scale(e: &mut Expr, by: i64, cols: tensorwasm_blueprints::kernel_ir::LoopId) {
+        match e {
+            Expr::Load(_, a) => {
+                for t in &mut a.offset.terms {
+                    if t.var == tensorwasm_blueprints::kernel_ir::AffineVar::Counter(cols)
+                        && t.stride.is_none()
+                        && a.base == ParamId(0)
+                    {
+                        t.coef *= by;
+                    }
+                }
+            }
+            Expr::Binary(_, a, b) => {
+                scale(a, by, cols);
+                scale(b, by, cols);
+            }
+            Expr::Unary(_, a) => scale(a, by, cols),
+            _ => {}
+        }
+    }
+    let mut k = conv2d();
+    let cols = kx_loop(&mut k).counter;
+    let Stmt::Set(_, e) = &mut kx_loop(&mut k).body[0] else {
+        panic!("not the accumulation");
+    };
+    scale(e, 2, cols);
+    assert_eq!(choose(&k), Blueprint::Generic);
 }

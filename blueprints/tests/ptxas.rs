@@ -39,12 +39,18 @@ fn samples_assemble() {
     for k in samples::all().expect("samples verify") {
         eprintln!("{}: registers {:?}", k.name, check_ptxas(&k));
     }
-    // The tiled stencil's batched and 64-bit forms (the property tests' kernels).
+    // The tiled stencil's and conv2d's batched and 64-bit forms (the property tests' kernels).
     for ty in [ValType::I32, ValType::I64] {
         let k = samples::batched_stencil2d(ty).expect("batched stencil verifies");
         assert_eq!(
             tensorwasm_blueprints::choose(&k),
             tensorwasm_blueprints::Blueprint::TiledStencil([16, 16, 1])
+        );
+        eprintln!("{}: registers {:?}", k.name, check_ptxas(&k));
+        let k = samples::batched_conv2d(ty).expect("batched conv2d verifies");
+        assert_eq!(
+            tensorwasm_blueprints::choose(&k),
+            tensorwasm_blueprints::Blueprint::TiledConv2d([16, 16, 1])
         );
         eprintln!("{}: registers {:?}", k.name, check_ptxas(&k));
     }

@@ -119,6 +119,18 @@ fn both_kernels_are_tiled() {
     );
     let k64 = samples::batched_stencil2d(ValType::I64).expect("i64 stencil");
     assert_eq!(choose(&k64), Blueprint::TiledStencil([16, 16, 1]));
+    for k in [
+        samples::conv2d().expect("conv2d"),
+        samples::batched_conv2d(ValType::I32).expect("batched conv2d"),
+        samples::batched_conv2d(ValType::I64).expect("i64 conv2d"),
+    ] {
+        assert_eq!(
+            choose(&k),
+            Blueprint::TiledConv2d([16, 16, 1]),
+            "{}",
+            k.name
+        );
+    }
 }
 
 proptest! {
@@ -215,5 +227,92 @@ proptest! {
             run_stencil_kernel(&k64, Some(nb), true, (h, w), &input),
             run_stencil_kernel(&k64, Some(nb), false, (h, w), &input)
         );
+    }
+}
+
+/// A convolution case: output `oh × ow` over `nb` planes, a `kh × kw` filter (signed, so a
+/// size of 0 or below runs no filter loop; up to 20, past the window's largest filter), and
+/// `w = ow + max(kw, 1) − 1`, `h = oh + max(kh, 1) − 1` for the input.
+type ConvSize = (u32, u32, i32, i32, u32);
+
+/// Runs `kernel` (the conv2d sample, or its batched form when the kernel has a z dimension)
+/// over `input` and `filter`; returns `out`.
+fn run_conv(
+    kernel: &Kernel,
+    generic_only: bool,
+    (oh, ow, kh, kw, nb): ConvSize,
+    input: &[u8],
+    filter: &[u8],
+) -> Vec<u8> {
+    let (h, w) = (oh + kh.max(1) as u32 - 1, ow + kw.max(1) as u32 - 1);
+    let mut mem = DeviceMemory::new();
+    let ids = [
+        mem.alloc(input.to_vec()),
+        mem.alloc(filter.to_vec()),
+        mem.alloc(vec![0xAB; (nb * oh * ow * 4).max(4) as usize]),
+    ];
+    let batched = kernel.grid.len() == 3;
+    let mut values: Vec<i64> = vec![
+        i64::from(w),
+        i64::from(ow),
+        i64::from(oh),
+        i64::from(kh),
+        i64::from(kw),
+    ];
+    let mut trips = vec![u64::from(ow), u64::from(oh)];
+    if batched {
+        values.extend([i64::from(nb), i64::from(h * w), i64::from(oh * ow)]);
+        trips.push(u64::from(nb));
+    }
+    let scalars = values
+        .iter()
+        .zip(&kernel.params[3..])
+        .map(|(&v, p)| match p.kind {
+            ParamKind::Scalar(ValType::I64) => ParamValue::U64(v as u64),
+            _ => ParamValue::U32(v as u32),
+        });
+    let params = ids
+        .iter()
+        .map(|&id| ParamValue::Ptr(id))
+        .chain(scalars)
+        .collect();
+    emit_and_launch(kernel, generic_only, &trips, params, &mut mem);
+    mem.read(ids[2]).expect("out").to_vec()
+}
+
+fn conv_case(batched: bool) -> impl Strategy<Value = (ConvSize, Vec<u8>, Vec<u8>)> {
+    let nb = if batched { 1u32..4 } else { 1u32..2 };
+    let filter = prop_oneof![4 => 1i32..8, 1 => -1i32..21];
+    (0u32..36, 0u32..36, filter.clone(), filter, nb).prop_flat_map(|(oh, ow, kh, kw, nb)| {
+        let (h, w) = (oh + kh.max(1) as u32 - 1, ow + kw.max(1) as u32 - 1);
+        (
+            Just((oh, ow, kh, kw, nb)),
+            buffer((nb * h * w) as usize),
+            buffer((kh.max(1) * kw.max(1)) as usize),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn tiled_conv2d_equals_the_direct_lowering((size, input, filter) in conv_case(false)) {
+        let k = samples::conv2d().expect("conv2d");
+        prop_assert_eq!(
+            run_conv(&k, true, size, &input, &filter),
+            run_conv(&k, false, size, &input, &filter)
+        );
+    }
+
+    #[test]
+    fn tiled_batched_conv2d_equals_the_direct_lowering((size, input, filter) in conv_case(true)) {
+        for ty in [ValType::I32, ValType::I64] {
+            let k = samples::batched_conv2d(ty).expect("batched conv2d");
+            prop_assert_eq!(
+                run_conv(&k, true, size, &input, &filter),
+                run_conv(&k, false, size, &input, &filter)
+            );
+        }
     }
 }

@@ -67,6 +67,8 @@ pub fn benches(n: u32, m: u32, w: u32) -> Result<Vec<Bench>, Box<dyn std::error:
         matmul(m, "matmul-tiled", 16, 16, EmitOptions::default())?,
         stencil(w, "stencil2d", 32, 8, GENERIC)?,
         stencil(w, "stencil2d-tiled", 16, 16, EmitOptions::default())?,
+        conv2d(w / 2, 5, "conv2d", 32, 8, GENERIC)?,
+        conv2d(w / 2, 5, "conv2d-tiled", 16, 16, EmitOptions::default())?,
         Bench {
             name: "idiv",
             sizes: format!("n={n}"),
@@ -114,6 +116,41 @@ fn stencil(
         opts,
         bytes: 8.0 * f64::from(w) * f64::from(w),
         flops: 5.0 * f64::from(w) * f64::from(w),
+    })
+}
+
+/// The convolution of a `(o + f − 1)`-square input with an `f`×`f` filter into an
+/// `o`×`o` output, with `bx`×`by` blocks (16×16 for the tiled-conv2d blueprint, which requires
+/// it).
+fn conv2d(
+    o: u32,
+    f: u32,
+    name: &'static str,
+    bx: u32,
+    by: u32,
+    opts: EmitOptions,
+) -> Result<Bench, Box<dyn std::error::Error>> {
+    let w = o + f - 1;
+    Ok(Bench {
+        name,
+        sizes: format!("{o}x{o} f{f}"),
+        kernel: samples::conv2d()?,
+        buffers: vec![(w * w) as usize, (f * f) as usize, (o * o) as usize],
+        params: vec![
+            Param::Buf(0),
+            Param::Buf(1),
+            Param::Buf(2),
+            Param::U32(w),
+            Param::U32(o),
+            Param::U32(o),
+            Param::U32(f),
+            Param::U32(f),
+        ],
+        grid: [o.div_ceil(bx), o.div_ceil(by), 1],
+        block: [bx, by, 1],
+        opts,
+        bytes: 4.0 * f64::from(w) * f64::from(w) + 4.0 * f64::from(o) * f64::from(o),
+        flops: 2.0 * f64::from(o * o) * f64::from(f * f),
     })
 }
 
