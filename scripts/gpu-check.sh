@@ -28,9 +28,9 @@ step env TENSORWASM_ORACLE_BACKEND=cuda "$dir/bin/hardware" --nocapture
 rm -rf /tmp/launch-records && tar -C /tmp -xzf "$dir/records.tar.gz"
 step "$dir/bin/replay" --backend both /tmp/launch-records
 s=samples/oracle
-# matmul_tiled, stencil2d_tiled: kernels with the tiled-matmul and tiled-stencil blueprints
-# (shared memory, bar.sync).
-for k in vadd saxpy matmul matmul_tiled stencil2d_tiled idiv; do
+# matmul_tiled, stencil2d_tiled, conv2d_tiled: kernels with the tiled-matmul, tiled-stencil and
+# tiled-conv2d blueprints (shared memory, bar.sync).
+for k in vadd saxpy matmul matmul_tiled stencil2d_tiled conv2d_tiled idiv; do
   e=${k%_tiled}
   step "$dir/bin/tensorwasm" oracle --wasm $s/$k/$k.wat --export $e --ptx $s/$k/$k.ptx \
     --entry $e --plan $s/$k/plan.toml --cases 300 --seed 7 --backend cuda

@@ -66,13 +66,15 @@ fn sample(name: &str) -> (String, String, String) {
 
 /// The sample directories, and whether their PTX is the direct lowering (`generic_only`) or
 /// what the emitter picks (`matmul_tiled`: the same matmul kernel with the tiled-matmul
-/// blueprint; `stencil2d_tiled`: the stencil sample with the tiled-stencil blueprint).
-const SAMPLES: [(&str, bool); 6] = [
+/// blueprint; `stencil2d_tiled`: the stencil sample with the tiled-stencil blueprint;
+/// `conv2d_tiled`: the conv2d sample with the tiled-conv2d blueprint).
+const SAMPLES: [(&str, bool); 7] = [
     ("vadd", true),
     ("saxpy", true),
     ("matmul", true),
     ("matmul_tiled", false),
     ("stencil2d_tiled", false),
+    ("conv2d_tiled", false),
     ("idiv", true),
 ];
 
@@ -369,6 +371,13 @@ fn mutation_check_every_miscompilation_is_caught() {
     let (_, stencil, _) = sample("stencil2d_tiled");
     let dropped = mutate(&stencil, "\tbar.sync \t0;\n", "");
     let f = caught("tiled stencil barrier dropped", "stencil2d_tiled", &dropped);
+    assert!(is_mismatch(&f), "{f}");
+
+    // The tiled conv2d without its one barrier: threads read window elements other threads
+    // have not written yet.
+    let (_, conv, _) = sample("conv2d_tiled");
+    let dropped = mutate(&conv, "\tbar.sync \t0;\n", "");
+    let f = caught("tiled conv2d barrier dropped", "conv2d_tiled", &dropped);
     assert!(is_mismatch(&f), "{f}");
 }
 
