@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
-use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap};
+use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::limits::{EpochTicker, Limits, MemoryLimiter};
 use crate::offload::{self, HasOffload, Host, KernelStats, Kernels, OffloadState};
 use crate::values;
+use tensorwasm_bundle::offload as offload_import;
 
 /// Most bytes of stdout or stderr kept from a command whose output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
@@ -37,6 +38,7 @@ pub struct Prepared {
     module: Module,
     pre: InstancePre<State>,
     kernels: Option<Arc<Kernels>>,
+    inline: bool,
 }
 
 impl Prepared {
@@ -48,6 +50,14 @@ impl Prepared {
     /// The bundle's kernels, when the module was prepared with them.
     pub fn kernels(&self) -> Option<&Kernels> {
         self.kernels.as_deref()
+    }
+
+    /// Whether a call may start on an async runtime's worker thread (`crate::worker`): every
+    /// import is a `tensorwasm:offload` dispatch or a `wasi:cuda` call, which leave the worker
+    /// themselves when they launch. WASI's synchronous host calls block on the async runtime,
+    /// which a worker thread may not do, so a module that imports WASI runs off the worker.
+    pub fn runs_inline(&self) -> bool {
+        self.inline
     }
 }
 
@@ -174,10 +184,18 @@ impl Runtime {
             _ => self.linker.instantiate_pre(module),
         }
         .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let inline = module.imports().all(|i| {
+            [
+                offload_import::IMPORT_MODULE,
+                crate::wasi_cuda::IMPORT_MODULE,
+            ]
+            .contains(&i.module())
+        });
         Ok(Prepared {
             module: module.clone(),
             pre,
             kernels,
+            inline,
         })
     }
 
@@ -320,8 +338,18 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(limits.deadline_ticks());
-        store.epoch_deadline_trap();
+        // The first tick after the start hands a guest that is still running off its async
+        // worker (`worker`); the rest of the wall-time limit then runs out as before.
+        let total = limits.deadline_ticks();
+        let mut first = total > 1;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::mem::take(&mut first) {
+                crate::worker::hand_off();
+                return Ok(UpdateDeadline::Continue(total - 1));
+            }
+            Ok(UpdateDeadline::Interrupt)
+        });
         store
     }
 }

@@ -25,5 +25,6 @@ pub mod restore;
 pub mod server;
 pub mod values;
 pub mod wasi_cuda;
+pub mod worker;
 
 pub use error::{Error, Result};

@@ -877,22 +877,25 @@ pub fn dispatch(
         block: kern.block,
         params: values,
     };
-    let ran = match host.kind {
-        BackendKind::None => unreachable!("declined above"),
-        BackendKind::Emulated => {
-            let Some(module) = parsed else {
-                return Err(decline("launch-error", "the PTX does not parse"));
-            };
-            Interpreter::new().launch_module(module, &kern.name, &launch, &mut dev)
-        }
-        BackendKind::Cuda => match &host.cuda {
-            Some(c) => match c.lock() {
-                Ok(mut c) => c.launch(&kern.ptx, &kern.name, &launch, &mut dev),
-                Err(_) => return Err(decline("launch-error", "device lock poisoned")),
+    // A launch may take long: off the async worker, if on one (`worker`).
+    let ran = crate::worker::blocking(|| {
+        Ok(match host.kind {
+            BackendKind::None => unreachable!("declined above"),
+            BackendKind::Emulated => {
+                let Some(module) = parsed else {
+                    return Err(decline("launch-error", "the PTX does not parse"));
+                };
+                Interpreter::new().launch_module(module, &kern.name, &launch, &mut dev)
+            }
+            BackendKind::Cuda => match &host.cuda {
+                Some(c) => match c.lock() {
+                    Ok(mut c) => c.launch(&kern.ptx, &kern.name, &launch, &mut dev),
+                    Err(_) => return Err(decline("launch-error", "device lock poisoned")),
+                },
+                None => return Err(decline("no-device", "no CUDA device")),
             },
-            None => return Err(decline("no-device", "no CUDA device")),
-        },
-    };
+        })
+    })?;
     let ran = ran.map_err(|e| decline("launch-error", e.to_string()))?;
     if host.kind == BackendKind::Emulated {
         *spent += ran.instructions;

@@ -389,25 +389,26 @@ fn launch(
             .map(|(i, r)| arg(dev, i, r))
             .collect::<Outcome<_>>()?,
     };
+    let threads = launch
+        .grid
+        .iter()
+        .chain(&launch.block)
+        .map(|&x| u64::from(x))
+        .product::<u64>();
+    if host.kind() == BackendKind::Emulated && threads > limits::EMULATED_MAX_THREADS {
+        return Err(fail(
+            code::QUOTA,
+            format!(
+                "{threads} threads exceed the emulated backend's limit of {} per launch",
+                limits::EMULATED_MAX_THREADS
+            ),
+        ));
+    }
     let start = Instant::now();
-    let ran = match host.kind() {
+    // A launch may take long: off the async worker, if on one (`worker`).
+    let ran = crate::worker::blocking(|| match host.kind() {
         BackendKind::None => Err(fail(code::NOT_AVAILABLE, "no device")),
         BackendKind::Emulated => {
-            let threads = launch
-                .grid
-                .iter()
-                .chain(&launch.block)
-                .map(|&x| u64::from(x))
-                .product::<u64>();
-            if threads > limits::EMULATED_MAX_THREADS {
-                return Err(fail(
-                    code::QUOTA,
-                    format!(
-                        "{threads} threads exceed the emulated backend's limit of {} per launch",
-                        limits::EMULATED_MAX_THREADS
-                    ),
-                ));
-            }
             let steps =
                 (limits::EMULATED_MAX_INSTRUCTIONS / threads.max(1)).clamp(1, DEFAULT_STEP_LIMIT);
             Interpreter::new()
@@ -424,7 +425,7 @@ fn launch(
             },
             None => Err(fail(code::NOT_AVAILABLE, "no CUDA device")),
         },
-    };
+    });
     let elapsed = start.elapsed().as_nanos() as u64;
     let s = dev.record(&entry);
     match ran {

@@ -359,6 +359,45 @@ const GUESTS: &str = r#"(module
 
 const BIG_MEMORY: &str = r#"(module (memory 64) (func (export "f") (result i32) i32.const 1))"#;
 
+/// Calls `spin` of the `guests` bundle (Alice's) on another thread: its status, error code and
+/// how long it took.
+fn spin_in_background(d: &Daemon) -> std::thread::JoinHandle<(u16, String, Duration)> {
+    let addr = d.addr;
+    std::thread::spawn(move || {
+        let d = Daemon { addr, child: None };
+        let started = Instant::now();
+        let r = d.invoke("guests", "spin", ALICE, "[]");
+        (r.status, r.code(), started.elapsed())
+    })
+}
+
+/// Invocations run on the async worker that took the request; a guest still running at the
+/// next epoch tick hands the worker's other tasks to another thread. With a single worker, a
+/// spinning guest that kept it would hold every other request until its deadline.
+#[test]
+fn a_spinning_guest_does_not_hold_the_only_worker() {
+    let fx = Fixture::new();
+    let d = fx.start_with_workers(1, &["--invoke-timeout", "2s"]);
+    let guests = bundle(GUESTS, "guests", 1, None, key());
+    assert_eq!(d.deploy("guests", ALICE, &guests).status, 201);
+    assert_eq!(d.deploy("arith", BOB, &arith(1)).status, 201);
+    let spinner = spin_in_background(&d);
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..10 {
+        let started = Instant::now();
+        let r = d.invoke("arith", "add", BOB, "[1, 2]");
+        assert_eq!(r.json()["results"], json!([3]));
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "served after {:?} while a guest spins",
+            started.elapsed()
+        );
+    }
+    let (status, code, took) = spinner.join().unwrap();
+    assert_eq!((status, code.as_str()), (504, "deadline-exceeded"));
+    assert!(took >= Duration::from_millis(1900), "{took:?}");
+}
+
 #[test]
 fn guests_that_spin_trap_or_hog_memory_fail_alone() {
     let fx = Fixture::new();
@@ -378,13 +417,7 @@ fn guests_that_spin_trap_or_hog_memory_fail_alone() {
     assert_eq!(d.deploy("arith", BOB, &arith(1)).status, 201);
 
     // A spinning guest is stopped at its deadline while another tenant is served quickly.
-    let addr = d.addr;
-    let spinner = std::thread::spawn(move || {
-        let d = Daemon { addr, child: None };
-        let started = Instant::now();
-        let r = d.invoke("guests", "spin", ALICE, "[]");
-        (r.status, r.code(), started.elapsed())
-    });
+    let spinner = spin_in_background(&d);
     std::thread::sleep(Duration::from_millis(50));
     for _ in 0..20 {
         let started = Instant::now();

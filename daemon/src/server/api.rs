@@ -275,9 +275,11 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text.to_ascii_lowercase()
 }
 
-/// Runs `work` on the blocking pool under an invocation permit.
+/// Runs `work` under an invocation permit: on this worker thread when `inline` (see
+/// `crate::worker`), else after moving the worker's other tasks to another thread.
 async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
+    inline: bool,
     work: impl FnOnce(&App) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let slots = Arc::clone(&app.invocations);
@@ -300,17 +302,24 @@ async fn blocking<T: Send + 'static>(
         )
         .retry_after(1)
     })?;
-    // The guest runs on this worker thread, which `block_in_place` first hands its other
-    // tasks away from: no hand-off to the blocking pool and back (two wake-ups per request),
-    // and a long guest still does not stall other connections.
+    // An inline invocation runs on this worker thread: most finish in microseconds, and a
+    // hand-off to another thread would cost two wake-ups each. One still running at the next
+    // epoch tick, and every kernel launch, leave the worker's other tasks to another thread
+    // first (`crate::worker`), so a long guest does not stall other connections. Deploys and
+    // guests that import WASI (whose host calls block on the runtime) hand off at once.
     let _permit = permit;
-    tokio::task::block_in_place(|| {
+    let run = || {
         app.metrics.in_flight.inc();
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(app)));
         app.metrics.in_flight.dec();
         out
-    })
-    .map_err(|_| {
+    };
+    let out = if inline {
+        run()
+    } else {
+        crate::worker::blocking(run)
+    };
+    out.map_err(|_| {
         tracing::error!("an invocation panicked");
         ApiError::internal("the invocation's worker failed")
     })
@@ -408,7 +417,7 @@ async fn deploy_verified(
     let tenant = principal.tenant.clone();
     let deployed_at = now_secs();
     let candidate_bytes = bytes.clone();
-    let deployed = blocking(app, move |app| {
+    let deployed = blocking(app, false, move |app| {
         admit(
             &app.runtime,
             &app.trusted,
@@ -602,7 +611,8 @@ async fn invoke(
     })?;
     let started = Instant::now();
     let target = Arc::clone(&deployed);
-    let result = blocking(&app, move |app| {
+    let inline = target.prepared.runs_inline();
+    let result = blocking(&app, inline, move |app| {
         app.runtime
             .invoke_prepared_stats(&target.prepared, &export, &args, &app.limits)
             .map_err(|e| from_runtime(&e))
@@ -752,7 +762,7 @@ async fn run(
     };
     let started = Instant::now();
     let target = Arc::clone(&deployed);
-    let result = blocking(&app, move |app| {
+    let result = blocking(&app, false, move |app| {
         app.runtime
             .run_prepared(&target.prepared, &io, &app.limits)
             .map_err(|e| from_runtime(&e))

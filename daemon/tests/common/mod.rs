@@ -161,6 +161,13 @@ impl Fixture {
         self.start_command(Command::new(env!("CARGO_BIN_EXE_tensorwasmd")), extra)
     }
 
+    /// Like [`Fixture::start`], with `workers` async worker threads (`TOKIO_WORKER_THREADS`).
+    pub fn start_with_workers(&self, workers: usize, extra: &[&str]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tensorwasmd"));
+        cmd.env("TOKIO_WORKER_THREADS", workers.to_string());
+        self.start_command(cmd, extra)
+    }
+
     /// Like [`Fixture::start`], with the data directory on a tmpfs of `size` (e.g. `"256k"`)
     /// mounted in a user and mount namespace of the daemon's own (`unshare`; no privileges
     /// needed where unprivileged user namespaces are allowed). `None` where they are not.
