@@ -800,26 +800,43 @@ fn with_no_launch_slots_every_kernel_declines_quota_and_the_output_is_the_same()
     let fx = Fixture::new();
     let saxpy = offloaded_saxpy(&fx);
     let expected = saxpy_stdout();
-    let d = fx.start(&[
+    // The limit as a flag, then as the config file's `max-inflight-launches`.
+    let cfg = fx.path("launches.toml");
+    std::fs::write(
+        &cfg,
+        "backend = \"emulated\"\nmin-threads = 1\nmax-inflight-launches = 0\n",
+    )
+    .unwrap();
+    let flags = [
         "--backend",
         "emulated",
         "--min-threads",
         "1",
         "--max-inflight-launches",
         "0",
-    ]);
-    assert_eq!(d.deploy("saxpy", ALICE, &saxpy).status, 201);
-    let v = d
-        .req("POST", "/v1/bundles/saxpy/run", Some(INVOKER), b"")
-        .json();
-    assert_eq!(v["stdout"], expected.as_str());
-    assert_eq!(v["ran_on"], "cpu", "{v}");
-    let metrics = d.req("GET", "/metrics", None, b"").text();
-    assert!(metrics.contains("outcome=\"quota\""), "{metrics}");
-    drop(d);
+    ];
+    for extra in [&flags[..], &["--config", cfg.to_str().unwrap()][..]] {
+        let d = fx.start(extra);
+        // The second daemon restores the bundle the first one stored.
+        let status = d.deploy("saxpy", ALICE, &saxpy).status;
+        assert!(matches!(status, 200 | 201), "{status}");
+        let v = d
+            .req("POST", "/v1/bundles/saxpy/run", Some(INVOKER), b"")
+            .json();
+        assert_eq!(v["stdout"], expected.as_str(), "{extra:?}");
+        assert_eq!(v["ran_on"], "cpu", "{extra:?}: {v}");
+        let metrics = d.req("GET", "/metrics", None, b"").text();
+        assert!(
+            metrics.contains("outcome=\"quota\""),
+            "{extra:?}: {metrics}"
+        );
+    }
 
-    // Out of range: refused at start with the field named.
+    // Out of range: refused at start with the field named, as a flag and in the file.
     let err = refused_at_start(&fx, &["--max-inflight-launches", "99999999999"]);
+    assert!(err.contains("max-inflight-launches"), "{err}");
+    std::fs::write(&cfg, "max-inflight-launches = 99999999999\n").unwrap();
+    let err = refused_at_start(&fx, &["--config", cfg.to_str().unwrap()]);
     assert!(err.contains("max-inflight-launches"), "{err}");
 }
 
