@@ -29,13 +29,14 @@
 //! (`l4*l5`) is a parameter the host computes; a counter clang keeps after an unrolled loop is a
 //! local term (see `AffineVar::Local`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use tensorwasm_analysis::NestVerdict;
 use tensorwasm_analysis::candidate::Candidate;
 use tensorwasm_analysis::ir::{
-    Block, FunctionIr, Imm, Inst, Loop, OpClass, Opcode, Terminator, ValType as WasmTy, Value,
+    Block, BlockCall, FunctionIr, Imm, Inst, Loop, OpClass, Opcode, Terminator, ValType as WasmTy,
+    Value,
 };
 use tensorwasm_analysis::loops::{FuncInfo, analyze_function};
 use tensorwasm_analysis::poly::{Poly, Sym};
@@ -104,6 +105,7 @@ pub fn lower(
         val_expr: HashMap::new(),
         wasm_local: HashMap::new(),
         preds: HashMap::new(),
+        always: HashSet::new(),
         block_params: HashMap::new(),
         types: HashMap::new(),
     };
@@ -142,6 +144,10 @@ struct Lowerer<'a, 'f> {
     wasm_local: HashMap<u32, LocalId>,
     /// Per block: its "reached" flag.
     preds: HashMap<Block, LocalId>,
+    /// Blocks (not loop headers) that every iteration of their loop reaches: a predecessor
+    /// that every iteration reaches (or the header) goes to them unconditionally. They need
+    /// no flag test.
+    always: HashSet<Block>,
     /// Per block parameter: its kernel local.
     block_params: HashMap<Value, LocalId>,
     /// Types of SSA values.
@@ -350,7 +356,7 @@ impl Lowerer<'_, '_> {
     }
 
     fn wrap(&mut self, node: Block, header: Block, stmts: Vec<Stmt>, out: &mut Vec<Stmt>) {
-        if node == header {
+        if node == header || self.always.contains(&node) {
             out.extend(stmts);
         } else if !stmts.is_empty() {
             let p = self.pred_local(node);
@@ -389,15 +395,7 @@ impl Lowerer<'_, '_> {
         // The one exit edge is taken after the last iteration.
         let func = self.info.func;
         let data = func.loop_data(c).ok_or("loop without data")?;
-        let mut exits = Vec::new();
-        for &b in &data.blocks {
-            let Some(bd) = func.block(b) else { continue };
-            for s in bd.term.successors() {
-                if !self.info.in_loop(c, s.block) {
-                    exits.push(s.clone());
-                }
-            }
-        }
+        let exits = self.exit_edges(c);
         let [exit] = &exits[..] else {
             return Err(format!("{c} has {} exit edges", exits.len()));
         };
@@ -407,8 +405,27 @@ impl Lowerer<'_, '_> {
         if self.info.in_loop(parent, exit.block) {
             let p = self.pred_local(exit.block);
             out.push(Stmt::Set(p, i32c(1)));
+            // The loop runs to its exit whenever it is reached.
+            if self.always.contains(&data.header) {
+                self.always.insert(exit.block);
+            }
         }
         Ok(())
+    }
+
+    /// The edges that leave loop `lp`.
+    fn exit_edges(&self, lp: Loop) -> Vec<BlockCall> {
+        let func = self.info.func;
+        let mut exits = Vec::new();
+        for &b in func.loop_data(lp).map(|d| &d.blocks[..]).unwrap_or(&[]) {
+            let Some(bd) = func.block(b) else { continue };
+            for s in bd.term.successors() {
+                if !self.info.in_loop(lp, s.block) {
+                    exits.push(s.clone());
+                }
+            }
+        }
+        exits
     }
 
     /// One block's instructions and its outgoing edges (inside `lp`).
@@ -463,10 +480,25 @@ impl Lowerer<'_, '_> {
             Terminator::Return(_) => return Err("returns from inside the nest".into()),
             Terminator::Unreachable => return Ok(()),
         }
-        for (target, cond, args) in edges {
+        // A conditional branch whose other way leaves the loop: it is the loop's exit test (a
+        // loop has one exit edge, taken after its last iteration), so within the counted
+        // iterations it always goes on inside. (The trip count is exact: a run in which the
+        // exit came early would have had another trip count.)
+        let exits_here = |t: Block| Some(t) != header && !self.info.in_loop(lp, t);
+        let stays = matches!(&bd.term, Terminator::BrIf { then, otherwise, .. }
+            if exits_here(then.block) != exits_here(otherwise.block))
+            && self.exit_edges(lp).len() == 1;
+        let reached = Some(b) == header || self.always.contains(&b);
+        for (target, mut cond, args) in edges {
             // Back edges and exits are the loop's business (counted iterations).
             if Some(target) == header || !self.info.in_loop(lp, target) {
                 continue;
+            }
+            if stays {
+                cond = i32c(1);
+            }
+            if reached && matches!(cond, Expr::Const(Const::I32(1))) {
+                self.always.insert(target);
             }
             let params: Vec<Value> = func
                 .block(target)

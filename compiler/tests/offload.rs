@@ -300,13 +300,19 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
-        let original = wat::parse_str(WAT).expect("wat");
-        let (rewritten, table) = offloaded(&original);
+        let pair = Pair::of(WAT);
         assert_eq!(
-            table.kernels.len(),
+            pair.table.kernels.len(),
             4,
             "the divide, copy, scatter and maybe loops"
         );
+        pair
+    }
+
+    /// The module `wat` in its original and rewritten forms.
+    fn of(wat: &str) -> Pair {
+        let original = wat::parse_str(wat).expect("wat");
+        let (rewritten, table) = offloaded(&original);
         Pair {
             engine: Engine::default(),
             original,
@@ -1290,4 +1296,50 @@ fn wasi_cuda_without_a_device_answers_not_available() {
     assert_eq!(g.call("alloc", &[16]), code::NOT_AVAILABLE);
     assert_eq!(g.call("sync", &[]), code::NOT_AVAILABLE);
     assert!(g.last_error().contains("backend none"));
+}
+
+/// A convolution written with top-tested loops (`br_if` out at the top of each loop, as a
+/// compiler that does not rotate loops writes them): the lowering drops each loop's exit test
+/// inside its counted iterations, so the filter loops are straight `for`s and the nest gets the
+/// tiled-conv2d blueprint. On the interpreter it gives the CPU loop's memory, for a filter the
+/// window holds and for one too large for it (the kernel's direct way).
+#[test]
+fn a_top_tested_conv2d_gets_the_tiled_conv2d_blueprint_and_matches_the_cpu() {
+    let wat = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/oracle/conv2d_tiled/conv2d_tiled.wat"),
+    )
+    .expect("read the conv2d reference");
+    let original = wat::parse_str(&wat).expect("wat");
+    let planned = plan_module(&original, Default::default()).expect("plan");
+    let blueprints: Vec<_> = planned.reports.iter().map(|r| r.blueprint).collect();
+    assert_eq!(blueprints, [Some("tiled-conv2d")]);
+    assert_eq!(planned.kernels[0].block, [16, 16, 1]);
+    let h = Pair::of(&wat);
+    let i = Val::I32;
+    // conv2d(in, k, out, oh, ow, kh, kw): in at 0, k at 32 KiB, out at 40 KiB.
+    for (oh, ow, kh, kw) in [(37, 45, 3, 5), (20, 33, 19, 2), (70, 70, 1, 1)] {
+        let (h_in, w_in) = (oh + kh - 1, ow + kw - 1);
+        // Small integers as floats, so every product and sum shows.
+        let floats = |m: &mut [u8], at: usize, n: usize| {
+            for (k, dst) in m[at..at + 4 * n].chunks_exact_mut(4).enumerate() {
+                dst.copy_from_slice(&(((7 * k + 1) % 13) as f32 - 6.0).to_le_bytes());
+            }
+        };
+        let setup = move |m: &mut [u8]| {
+            floats(m, 0, (h_in * w_in) as usize);
+            floats(m, 32 << 10, (kh * kw) as usize);
+        };
+        let r = h.both(
+            "conv2d",
+            &[i(0), i(32 << 10), i(40 << 10), i(oh), i(ow), i(kh), i(kw)],
+            &setup,
+        );
+        assert_eq!(
+            dispatched(&r.stats),
+            1,
+            "{oh}x{ow} {kh}x{kw}: {:?}",
+            r.stats
+        );
+    }
 }
