@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::limits::{EpochTicker, Limits, MemoryLimiter};
 use crate::offload::{self, HasOffload, Host, KernelStats, Kernels, OffloadState};
 use crate::values;
-use tensorwasm_bundle::offload as offload_import;
 
 /// Most bytes of stdout or stderr kept from a command whose output is captured.
 pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
@@ -184,13 +183,7 @@ impl Runtime {
             _ => self.linker.instantiate_pre(module),
         }
         .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        let inline = module.imports().all(|i| {
-            [
-                offload_import::IMPORT_MODULE,
-                crate::wasi_cuda::IMPORT_MODULE,
-            ]
-            .contains(&i.module())
-        });
+        let inline = offload::only_launch_imports(module);
         Ok(Prepared {
             module: module.clone(),
             pre,

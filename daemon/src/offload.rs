@@ -293,6 +293,14 @@ pub fn imports_offload(module: &Module) -> bool {
     module.imports().any(|i| i.module() == IMPORT_MODULE)
 }
 
+/// Whether every import of `module` is a [`IMPORT_MODULE`] dispatch or a `wasi:cuda` call:
+/// host functions that leave an async worker themselves when they launch (`crate::worker`).
+pub fn only_launch_imports(module: &Module) -> bool {
+    module
+        .imports()
+        .all(|i| [IMPORT_MODULE, crate::wasi_cuda::IMPORT_MODULE].contains(&i.module()))
+}
+
 /// Defines the `tensorwasm:offload` imports of `module` in `linker`: one `dispatch_<name>` per
 /// kernel of `kernels` and `live_out`. Fails when the module imports something the table does
 /// not describe, or with another type.

@@ -42,11 +42,9 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// Hands this tokio worker's other tasks to another thread for the rest of the current task,
 /// which keeps running here. (`block_in_place` starts a thread that takes the worker over; the
 /// wait gives it time to do so, else this thread takes the worker back when the call returns,
-/// and the next epoch tick tries again.) Returns whether it tried; a no-op off a worker.
-pub fn hand_off() -> bool {
-    if !on_async_worker() {
-        return false;
+/// and the next epoch tick tries again.) A no-op off a worker.
+pub fn hand_off() {
+    if on_async_worker() {
+        blocking(|| std::thread::sleep(HAND_OFF_WAIT));
     }
-    blocking(|| std::thread::sleep(HAND_OFF_WAIT));
-    true
 }
