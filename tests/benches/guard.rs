@@ -6,6 +6,10 @@
 //! Markdown table; the target is at most 2%.
 //!
 //! `cargo bench -p tensorwasm-tests --bench guard`
+//!
+//! With `GUARD_DUMP=<dir>`, also writes each sample's original and rewritten module compiled
+//! for both configurations (`<sample>.<original|rewritten>.<epochs|no-epochs>.cwasm`, ELF files
+//! that `objdump -d` disassembles), to see where the loops' register allocation differs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -178,6 +182,16 @@ fn main() {
         let rewritten = tensorwasm::offload::rewrite(&wasm, &kernels).expect("rewrite");
         let table = OffloadTable { kernels };
         let mut row = format!("| {} | {} |", case.name, case.size);
+        if let Some(dir) = std::env::var_os("GUARD_DUMP") {
+            for (engine, config) in engines.iter().zip(["epochs", "no-epochs"]) {
+                for (module, label) in [(&wasm, "original"), (&rewritten, "rewritten")] {
+                    let path =
+                        Path::new(&dir).join(format!("{}.{label}.{config}.cwasm", case.name));
+                    let code = engine.precompile_module(module).expect("compiles");
+                    std::fs::write(&path, code).expect("writes the dump");
+                }
+            }
+        }
         for engine in &engines {
             let original = Module::new(engine, &wasm).expect("original compiles");
             let guarded = Module::new(engine, &rewritten).expect("rewritten compiles");
