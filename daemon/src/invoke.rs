@@ -38,6 +38,7 @@ pub struct Prepared {
     pre: InstancePre<State>,
     kernels: Option<Arc<Kernels>>,
     inline: bool,
+    queue: Option<Arc<str>>,
 }
 
 impl Prepared {
@@ -57,6 +58,19 @@ impl Prepared {
     /// which a worker thread may not do, so a module that imports WASI runs off the worker.
     pub fn runs_inline(&self) -> bool {
         self.inline
+    }
+
+    /// The same, with every kernel launch of its calls on device queue `name` (the daemon
+    /// names each tenant's): on `cuda` a stream of its own, so one tenant's launches never
+    /// queue behind another's. Without one, launches use the device's default stream.
+    pub fn on_queue(mut self, name: &str) -> Prepared {
+        self.queue = Some(Arc::from(name));
+        self
+    }
+
+    /// The device queue its calls launch on ([`Prepared::on_queue`]).
+    pub fn queue(&self) -> Option<&str> {
+        self.queue.as_deref()
     }
 }
 
@@ -189,6 +203,7 @@ impl Runtime {
             pre,
             kernels,
             inline,
+            queue: None,
         })
     }
 
@@ -228,7 +243,7 @@ impl Runtime {
         let func_ty = function_export(&prepared.module, export)?;
         let params: Vec<_> = func_ty.params().collect();
         let args = values::lower_args(export, &params, args)?;
-        let mut store = self.bare_store(WasiCtxBuilder::new().build_p1(), limits);
+        let mut store = self.bare_store(WasiCtxBuilder::new().build_p1(), limits, prepared);
         let instance = instantiate(&mut store, prepared)?;
         let func = instance.get_func(&mut store, export).ok_or_else(|| {
             Error::Runtime(format!("export `{export}` vanished after instantiation"))
@@ -265,7 +280,7 @@ impl Runtime {
                 available: function_exports(&prepared.module),
             });
         }
-        let (mut store, pipes) = self.store(io, limits)?;
+        let (mut store, pipes) = self.store(io, limits, prepared)?;
         let instance = instantiate(&mut store, prepared)?;
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
@@ -293,6 +308,7 @@ impl Runtime {
         &self,
         io: &CommandIo,
         limits: &Limits,
+        prepared: &Prepared,
     ) -> Result<(Store<State>, Option<CapturedOutput>)> {
         let mut builder = WasiCtxBuilder::new();
         builder.args(&io.args).envs(&io.env);
@@ -320,14 +336,14 @@ impl Runtime {
                     message: format!("{e:#}"),
                 })?;
         }
-        Ok((self.bare_store(builder.build_p1(), limits), pipes))
+        Ok((self.bare_store(builder.build_p1(), limits, prepared), pipes))
     }
 
-    fn bare_store(&self, wasi: WasiP1Ctx, limits: &Limits) -> Store<State> {
+    fn bare_store(&self, wasi: WasiP1Ctx, limits: &Limits, prepared: &Prepared) -> Store<State> {
         let state = State {
             wasi,
             limiter: MemoryLimiter::new(limits.max_memory),
-            offload: OffloadState::default(),
+            offload: OffloadState::on_queue(prepared.queue.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

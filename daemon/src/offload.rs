@@ -13,7 +13,7 @@
 //! through the oracle's CUDA runner (libcuda loaded at run time).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -21,7 +21,7 @@ use tensorwasm_bundle::offload::{
     ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT, OffloadKernel, OffloadTable, ParamValue,
     Var,
 };
-use tensorwasm_oracle::{Backend as _, DeviceMemory, Interpreter, Launch, PtxModule};
+use tensorwasm_oracle::{DeviceMemory, Interpreter, Launch, LaunchStats, PtxModule};
 use wasmtime::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
 
 use crate::error::{Error, Result};
@@ -99,7 +99,7 @@ impl Default for LaunchLimits {
 /// The host's device and settings, shared by every bundle of a runtime.
 pub struct Host {
     kind: BackendKind,
-    cuda: Option<Mutex<tensorwasm_oracle::CudaBackend>>,
+    cuda: Option<tensorwasm_oracle::CudaBackend>,
     min_threads: Option<u64>,
     limits: LaunchLimits,
     inflight: std::sync::atomic::AtomicUsize,
@@ -129,10 +129,10 @@ impl Host {
     /// Opening the CUDA device fails with a clear error.
     pub fn new(kind: BackendKind, min_threads: Option<u64>) -> Result<Host> {
         let cuda = match kind {
-            BackendKind::Cuda => Some(Mutex::new(
+            BackendKind::Cuda => Some(
                 tensorwasm_oracle::CudaBackend::new(0)
                     .map_err(|e| Error::Runtime(format!("cannot use the cuda backend: {e}")))?,
-            )),
+            ),
             _ => None,
         };
         Ok(Host {
@@ -178,8 +178,27 @@ impl Host {
     }
 
     /// The CUDA device, with backend `cuda`.
-    pub(crate) fn cuda(&self) -> Option<&Mutex<tensorwasm_oracle::CudaBackend>> {
+    pub(crate) fn cuda(&self) -> Option<&tensorwasm_oracle::CudaBackend> {
         self.cuda.as_ref()
+    }
+
+    /// Launches `entry` of `ptx` on the CUDA device, on the stream of `queue` (an invocation's
+    /// tenant; the default stream without one), and waits for it.
+    pub(crate) fn cuda_launch(
+        &self,
+        queue: Option<&str>,
+        ptx: &str,
+        entry: &str,
+        launch: &Launch,
+        mem: &mut DeviceMemory,
+    ) -> std::result::Result<LaunchStats, String> {
+        let c = self.cuda.as_ref().ok_or("no CUDA device")?;
+        let q = match queue {
+            Some(name) => c.queue(name).map_err(|e| e.to_string())?,
+            None => c.default_queue(),
+        };
+        c.launch_on(&q, ptx, entry, launch, mem)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -237,6 +256,9 @@ pub struct KernelStats {
 /// Per-invocation offload state, kept in the store.
 #[derive(Debug, Default)]
 pub struct OffloadState {
+    /// The device queue this invocation's launches go to (its tenant, in the daemon); the
+    /// default one when `None`. On `cuda` each queue is a stream of its own.
+    pub(crate) queue: Option<Arc<str>>,
     live_outs: Vec<i64>,
     stats: Vec<KernelStats>,
     /// The guest's own `wasi:cuda` device state.
@@ -244,6 +266,19 @@ pub struct OffloadState {
 }
 
 impl OffloadState {
+    /// Fresh state whose launches go to device queue `queue` (see [`OffloadState::queue`]).
+    pub fn on_queue(queue: Option<Arc<str>>) -> OffloadState {
+        OffloadState {
+            queue,
+            ..OffloadState::default()
+        }
+    }
+
+    /// The device queue this invocation's launches go to.
+    pub fn queue(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+
     /// Per kernel of the bundle, in table order (empty when the module has no kernels).
     pub fn stats(&self) -> &[KernelStats] {
         &self.stats
@@ -311,7 +346,7 @@ pub fn define<T: HasOffload + 'static>(
     host: Arc<Host>,
 ) -> Result<()> {
     // Cubins for this device replace the driver's PTX JIT; offered once, before any launch.
-    if let Some(Ok(mut c)) = host.cuda().map(|c| c.lock()) {
+    if let Some(c) = host.cuda() {
         for k in &kernels.table.kernels {
             for cubin in &k.cubins {
                 c.offer_cubin(&k.ptx, &cubin.arch, &cubin.image);
@@ -396,6 +431,7 @@ pub fn define<T: HasOffload + 'static>(
                     let kern = &kernels.table.kernels[k];
                     let start = Instant::now();
                     let mut spent = 0;
+                    let queue = caller.data_mut().offload().queue.clone();
                     let outcome = match memory
                         .as_deref()
                         .and_then(|m| caller.get_export(m))
@@ -405,7 +441,15 @@ pub fn define<T: HasOffload + 'static>(
                         Some(mem) => {
                             let data = mem.data_mut(&mut caller);
                             let parsed = kernels.parsed[k].as_ref();
-                            dispatch(&host, kern, parsed, params, data, &mut spent)
+                            dispatch(
+                                &host,
+                                kern,
+                                parsed,
+                                params,
+                                data,
+                                &mut spent,
+                                queue.as_deref(),
+                            )
                         }
                     };
                     let state = caller.data_mut().offload();
@@ -806,6 +850,7 @@ pub fn dispatch(
     params: &[Val],
     memory: &mut [u8],
     spent: &mut u64,
+    queue: Option<&str>,
 ) -> std::result::Result<Vec<i64>, Decline> {
     if host.kind == BackendKind::None {
         return Err(decline("no-device", "backend none"));
@@ -886,25 +931,21 @@ pub fn dispatch(
         params: values,
     };
     // A launch may take long: off the async worker, if on one (`worker`).
-    let ran = crate::worker::blocking(|| {
-        Ok(match host.kind {
-            BackendKind::None => unreachable!("declined above"),
-            BackendKind::Emulated => {
-                let Some(module) = parsed else {
-                    return Err(decline("launch-error", "the PTX does not parse"));
-                };
-                Interpreter::new().launch_module(module, &kern.name, &launch, &mut dev)
-            }
-            BackendKind::Cuda => match &host.cuda {
-                Some(c) => match c.lock() {
-                    Ok(mut c) => c.launch(&kern.ptx, &kern.name, &launch, &mut dev),
-                    Err(_) => return Err(decline("launch-error", "device lock poisoned")),
-                },
-                None => return Err(decline("no-device", "no CUDA device")),
-            },
-        })
+    let ran = crate::worker::blocking(|| match host.kind {
+        BackendKind::None => Err(decline("no-device", "backend none")),
+        BackendKind::Emulated => {
+            let module = parsed.ok_or_else(|| decline("launch-error", "the PTX does not parse"))?;
+            Interpreter::new()
+                .launch_module(module, &kern.name, &launch, &mut dev)
+                .map_err(|e| decline("launch-error", e.to_string()))
+        }
+        BackendKind::Cuda => match &host.cuda {
+            None => Err(decline("no-device", "no CUDA device")),
+            Some(_) => host
+                .cuda_launch(queue, &kern.ptx, &kern.name, &launch, &mut dev)
+                .map_err(|e| decline("launch-error", e)),
+        },
     })?;
-    let ran = ran.map_err(|e| decline("launch-error", e.to_string()))?;
     if host.kind == BackendKind::Emulated {
         *spent += ran.instructions;
     }

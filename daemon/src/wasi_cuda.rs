@@ -20,8 +20,7 @@
 use std::time::Instant;
 
 use tensorwasm_oracle::{
-    Backend as _, BufferId, DEFAULT_STEP_LIMIT, DeviceMemory, Interpreter, Launch, ParamValue,
-    PtxModule,
+    BufferId, DEFAULT_STEP_LIMIT, DeviceMemory, Interpreter, Launch, ParamValue, PtxModule,
 };
 use wasmtime::{Caller, Extern, Linker};
 
@@ -189,7 +188,7 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
 fn call<T: HasOffload>(
     caller: &mut Caller<'_, T>,
     host: &Host,
-    f: impl FnOnce(&Host, &mut [u8], &mut GuestDevice) -> Outcome<i32>,
+    f: impl FnOnce(&Host, Option<&str>, &mut [u8], &mut GuestDevice) -> Outcome<i32>,
 ) -> i32 {
     let outcome = if host.kind() == BackendKind::None {
         Err(fail(
@@ -204,7 +203,8 @@ fn call<T: HasOffload>(
             )),
             Some(m) => {
                 let (data, state) = m.data_and_store_mut(&mut *caller);
-                f(host, data, &mut state.offload().guest)
+                let state = state.offload();
+                f(host, state.queue.as_deref(), data, &mut state.guest)
             }
         }
     };
@@ -326,6 +326,7 @@ fn memcpy_dtoh(
 #[allow(clippy::too_many_arguments)]
 fn launch(
     host: &Host,
+    queue: Option<&str>,
     mem: &[u8],
     dev: &mut GuestDevice,
     module: i32,
@@ -417,12 +418,9 @@ fn launch(
                 .map_err(|e| fail(code::LAUNCH_FAILED, format!("`{entry}`: {e}")))
         }
         BackendKind::Cuda => match host.cuda() {
-            Some(c) => match c.lock() {
-                Ok(mut c) => c
-                    .launch(&dev.modules[m].ptx, &entry, &launch, &mut dev.mem)
-                    .map_err(|e| fail(code::LAUNCH_FAILED, format!("`{entry}`: {e}"))),
-                Err(_) => Err(fail(code::LAUNCH_FAILED, "device lock poisoned")),
-            },
+            Some(_) => host
+                .cuda_launch(queue, &dev.modules[m].ptx, &entry, &launch, &mut dev.mem)
+                .map_err(|e| fail(code::LAUNCH_FAILED, format!("`{entry}`: {e}"))),
             None => Err(fail(code::NOT_AVAILABLE, "no CUDA device")),
         },
     });
@@ -500,20 +498,20 @@ pub fn define<T: HasOffload + 'static>(
             m,
             "module_load",
             move |mut c: Caller<'_, T>, p: i32, l: i32| {
-                call(&mut c, &h, |_, mem, dev| module_load(mem, dev, p, l))
+                call(&mut c, &h, |_, _, mem, dev| module_load(mem, dev, p, l))
             },
         )
         .map_err(err)?;
     let h = host.clone();
     linker
         .func_wrap(m, "mem_alloc", move |mut c: Caller<'_, T>, size: i32| {
-            call(&mut c, &h, |_, _, dev| mem_alloc(dev, size))
+            call(&mut c, &h, |_, _, _, dev| mem_alloc(dev, size))
         })
         .map_err(err)?;
     let h = host.clone();
     linker
         .func_wrap(m, "mem_free", move |mut c: Caller<'_, T>, b: i32| {
-            call(&mut c, &h, |_, _, dev| mem_free(dev, b))
+            call(&mut c, &h, |_, _, _, dev| mem_free(dev, b))
         })
         .map_err(err)?;
     let h = host.clone();
@@ -522,7 +520,7 @@ pub fn define<T: HasOffload + 'static>(
             m,
             "memcpy_htod",
             move |mut c: Caller<'_, T>, b: i32, off: i32, src: i32, len: i32| {
-                call(&mut c, &h, |_, mem, dev| {
+                call(&mut c, &h, |_, _, mem, dev| {
                     memcpy_htod(mem, dev, b, off, src, len)
                 })
             },
@@ -534,7 +532,7 @@ pub fn define<T: HasOffload + 'static>(
             m,
             "memcpy_dtoh",
             move |mut c: Caller<'_, T>, dst: i32, b: i32, off: i32, len: i32| {
-                call(&mut c, &h, |_, mem, dev| {
+                call(&mut c, &h, |_, _, mem, dev| {
                     memcpy_dtoh(mem, dev, dst, b, off, len)
                 })
             },
@@ -552,8 +550,10 @@ pub fn define<T: HasOffload + 'static>(
                   dims: i32,
                   args: i32,
                   nargs: i32| {
-                call(&mut c, &h, |host, mem, dev| {
-                    launch(host, mem, dev, module, name, name_len, dims, args, nargs)
+                call(&mut c, &h, |host, queue, mem, dev| {
+                    launch(
+                        host, queue, mem, dev, module, name, name_len, dims, args, nargs,
+                    )
                 })
             },
         )
@@ -561,7 +561,7 @@ pub fn define<T: HasOffload + 'static>(
     let h = host.clone();
     linker
         .func_wrap(m, "synchronize", move |mut c: Caller<'_, T>| {
-            call(&mut c, &h, |_, _, _| Ok(0))
+            call(&mut c, &h, |_, _, _, _| Ok(0))
         })
         .map_err(err)?;
     linker

@@ -313,3 +313,19 @@ fn a_full_disk_refuses_the_deploy_with_507_and_leaves_nothing_behind() {
     );
     assert_eq!(d.deploy("small", ALICE, &small).status, 201);
 }
+
+#[test]
+fn each_tenants_bundles_launch_on_a_device_queue_of_their_own() {
+    use tensorwasmd::server::store::admit;
+    let engine = wasmtime::Engine::new(&tensorwasmd::engine::base_config()).unwrap();
+    let runtime = tensorwasmd::invoke::Runtime::new(engine).unwrap();
+    let trusted = tensorwasm_bundle::TrustedKeys::new(vec![key().public()]);
+    let now = 1_800_000_000;
+    for tenant in ["acme", "globex"] {
+        let d = admit(&runtime, &trusted, tenant, &arith(1), now, now).unwrap();
+        assert_eq!(d.prepared.queue(), Some(tenant));
+        // Outside the daemon (`tensorwasm run`), a module launches on the default queue.
+        let plain = runtime.prepare(d.prepared.module()).unwrap();
+        assert_eq!(plain.queue(), None);
+    }
+}

@@ -6,6 +6,11 @@
 //! two copies of one memory. Parameters are encoded by the code the interpreter uses, with the
 //! buffers' real device addresses.
 //!
+//! One backend is shared by every thread of a host (`&self` methods, `Sync`): modules load
+//! once per PTX text, and each named queue ([`CudaBackend::launch_on`], one per tenant in the
+//! daemon) has a CUDA stream of its own, so one tenant's copies and kernels never wait behind
+//! another's. [`Backend::launch`] uses the context's default stream.
+//!
 //! This module must never panic on any input: libcuda may be absent (checked before the first
 //! driver call, since cudarc panics when it cannot load the library), the PTX or entry name may
 //! contain NUL bytes (checked before cudarc turns them into C strings), and the driver may reject
@@ -15,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{
@@ -28,15 +33,31 @@ use crate::error::{Error, Result};
 use crate::memory::DeviceMemory;
 use crate::ptx::{PtxModule, parse_module};
 
+/// A stream of the device, for [`CudaBackend::launch_on`]. Equal queues are the same stream.
+#[derive(Debug, Clone)]
+pub struct Queue(Arc<CudaStream>);
+
+impl PartialEq for Queue {
+    fn eq(&self, other: &Queue) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Named queues past this many share the default stream (a stream holds driver resources, and
+/// queue names come from outside: one per tenant).
+pub const MAX_QUEUES: usize = 256;
+
 /// Runs PTX kernels on one CUDA device.
 #[derive(Debug)]
 pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     /// Loaded modules by PTX text: the driver JIT-compiles each PTX once per backend.
-    modules: HashMap<String, Loaded>,
+    modules: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Cubins for this device, by the PTX text they were assembled from: loaded instead of it.
-    cubins: HashMap<String, Vec<u8>>,
+    cubins: Mutex<HashMap<String, Vec<u8>>>,
+    /// A stream per named queue, made on first use.
+    queues: Mutex<HashMap<String, Arc<CudaStream>>>,
     name: String,
     /// `sm_XY` of the device.
     arch: String,
@@ -86,8 +107,9 @@ impl CudaBackend {
         Ok(CudaBackend {
             ctx,
             stream,
-            modules: HashMap::new(),
-            cubins: HashMap::new(),
+            modules: Mutex::new(HashMap::new()),
+            cubins: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
             name,
             arch: format!("sm_{major}{minor}"),
         })
@@ -102,14 +124,43 @@ impl CudaBackend {
     /// the PTX is not loaded yet, later launches of `module_ptx` load the cubin instead of
     /// JIT-compiling the PTX (and fall back to the PTX if the driver refuses the cubin).
     /// Returns whether the cubin will be used.
-    pub fn offer_cubin(&mut self, module_ptx: &str, arch: &str, image: &[u8]) -> bool {
-        if arch != self.arch || self.modules.contains_key(module_ptx) {
+    pub fn offer_cubin(&self, module_ptx: &str, arch: &str, image: &[u8]) -> bool {
+        if arch != self.arch {
             return false;
         }
-        self.cubins
+        let (Ok(modules), Ok(mut cubins)) = (self.modules.lock(), self.cubins.lock()) else {
+            return false;
+        };
+        if modules.contains_key(module_ptx) {
+            return false;
+        }
+        cubins
             .entry(module_ptx.to_string())
             .or_insert_with(|| image.to_vec());
         true
+    }
+
+    /// The stream of queue `name`, made on its first use; the default stream once
+    /// [`MAX_QUEUES`] queues exist.
+    pub fn queue(&self, name: &str) -> Result<Queue> {
+        let mut queues = lock(&self.queues)?;
+        if let Some(s) = queues.get(name) {
+            return Ok(Queue(s.clone()));
+        }
+        if queues.len() >= MAX_QUEUES {
+            return Ok(Queue(self.stream.clone()));
+        }
+        let s = self
+            .ctx
+            .new_stream()
+            .map_err(|e| device_err("cannot create a stream", e))?;
+        queues.insert(name.to_string(), s.clone());
+        Ok(Queue(s))
+    }
+
+    /// The context's default stream.
+    pub fn default_queue(&self) -> Queue {
+        Queue(self.stream.clone())
     }
 
     /// The device this backend runs on.
@@ -141,54 +192,48 @@ impl CudaBackend {
 
     /// The loaded module for `module_ptx` with its parsed form (for the entries' parameter
     /// types), each made once per PTX text: a harness launches one kernel thousands of times.
-    fn module(&mut self, module_ptx: &str) -> Result<&Loaded> {
-        if !self.modules.contains_key(module_ptx) {
-            let parsed = parse_module(module_ptx)?;
-            if module_ptx.contains('\0') {
-                return Err(Error::Launch("PTX text contains a NUL byte".into()));
-            }
-            let from_cubin = self
-                .cubins
-                .remove(module_ptx)
-                .and_then(|image| self.ctx.load_module(Ptx::from_binary(image)).ok());
-            let cuda = match from_cubin {
-                Some(m) => m,
-                None => self
-                    .ctx
-                    .load_module(Ptx::from_src(module_ptx))
-                    .map_err(|e| device_err("the driver rejected the PTX module", e))?,
-            };
-            self.modules
-                .insert(module_ptx.to_string(), Loaded { cuda, parsed });
+    fn module(&self, module_ptx: &str) -> Result<Arc<Loaded>> {
+        let mut modules = lock(&self.modules)?;
+        if let Some(m) = modules.get(module_ptx) {
+            return Ok(m.clone());
         }
-        self.modules
-            .get(module_ptx)
-            .ok_or_else(|| Error::Device("module cache".into()))
+        let parsed = parse_module(module_ptx)?;
+        if module_ptx.contains('\0') {
+            return Err(Error::Launch("PTX text contains a NUL byte".into()));
+        }
+        let from_cubin = lock(&self.cubins)?
+            .remove(module_ptx)
+            .and_then(|image| self.ctx.load_module(Ptx::from_binary(image)).ok());
+        let cuda = match from_cubin {
+            Some(m) => m,
+            None => self
+                .ctx
+                .load_module(Ptx::from_src(module_ptx))
+                .map_err(|e| device_err("the driver rejected the PTX module", e))?,
+        };
+        let loaded = Arc::new(Loaded { cuda, parsed });
+        modules.insert(module_ptx.to_string(), loaded.clone());
+        Ok(loaded)
     }
-}
 
-/// A PTX module loaded into the context, and its parsed form.
-#[derive(Debug)]
-struct Loaded {
-    cuda: Arc<CudaModule>,
-    parsed: PtxModule,
-}
-
-impl Backend for CudaBackend {
-    fn name(&self) -> &str {
-        "cuda"
-    }
-
-    fn launch(
-        &mut self,
+    /// [`Backend::launch`] on `queue` (from [`CudaBackend::queue`]): copies in, launch and
+    /// copies out are ordered on that queue's stream only, and the call returns when they are done.
+    pub fn launch_on(
+        &self,
+        queue: &Queue,
         module_ptx: &str,
         entry: &str,
         launch: &Launch,
         mem: &mut DeviceMemory,
     ) -> Result<LaunchStats> {
         check_dims(launch)?;
-        let (ctx, stream) = (self.ctx.clone(), self.stream.clone());
+        // Driver calls below that cudarc does not wrap need the context current on this thread.
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| device_err("cannot use the device on this thread", e))?;
+        let (ctx, stream) = (self.ctx.clone(), queue.0.clone());
         let loaded = self.module(module_ptx)?;
+
         let decl = loaded
             .parsed
             .entry(entry)
@@ -279,5 +324,33 @@ impl Backend for CudaBackend {
             barriers: 0,
             gpu_ns: (f64::from(ms) * 1e6) as u64,
         })
+    }
+}
+
+/// A PTX module loaded into the context, and its parsed form.
+#[derive(Debug)]
+struct Loaded {
+    cuda: Arc<CudaModule>,
+    parsed: PtxModule,
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| Error::Device("a launch panicked while holding the device's state".into()))
+}
+
+impl Backend for CudaBackend {
+    fn name(&self) -> &str {
+        "cuda"
+    }
+
+    fn launch(
+        &mut self,
+        module_ptx: &str,
+        entry: &str,
+        launch: &Launch,
+        mem: &mut DeviceMemory,
+    ) -> Result<LaunchStats> {
+        self.launch_on(&self.default_queue(), module_ptx, entry, launch, mem)
     }
 }

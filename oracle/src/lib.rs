@@ -28,7 +28,7 @@ pub mod record;
 
 pub use backend::{Backend, Launch, LaunchStats, ParamValue};
 #[cfg(feature = "cuda")]
-pub use cuda::{CudaBackend, DeviceInfo};
+pub use cuda::{CudaBackend, DeviceInfo, MAX_QUEUES, Queue};
 pub use error::{Error, FaultKind, Result, Site};
 pub use interp::{DEFAULT_STEP_LIMIT, Interpreter};
 pub use memory::{ALIGNMENT, BASE_ADDRESS, BufferId, DeviceMemory, GUARD_GAP};

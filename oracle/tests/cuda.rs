@@ -107,6 +107,46 @@ fn gpu_and_interpreter_agree_byte_for_byte_with_offset_pointers() {
 }
 
 #[test]
+fn queues_run_concurrently_from_many_threads_and_match_the_interpreter() {
+    let Some(gpu) = gpu() else { return };
+    // The same name is the same stream; past MAX_QUEUES names, the default stream.
+    let q = gpu.queue("tenant-0").unwrap();
+    let again = gpu.queue("tenant-0").unwrap();
+    assert!(q == again);
+    assert!(q != gpu.queue("tenant-1").unwrap());
+    for i in 1..tensorwasm_oracle::MAX_QUEUES + 3 {
+        gpu.queue(&format!("tenant-{i}")).unwrap();
+    }
+    let past = gpu.queue("one-too-many").unwrap();
+    assert!(past == gpu.default_queue());
+    // Eight threads, four queues, one shared backend: every launch matches the interpreter.
+    std::thread::scope(|s| {
+        for t in 0..8u32 {
+            let gpu = &gpu;
+            s.spawn(move || {
+                let queue = gpu.queue(&format!("tenant-{}", t % 4)).unwrap();
+                for round in 0..20u32 {
+                    let n = 1 + 997 * t + round;
+                    let mut m1 = DeviceMemory::new();
+                    let (launch, ids) = vadd_launch(&mut m1, n, 4);
+                    let mut m2 = m1.clone();
+                    gpu.launch_on(&queue, VECADD, "vecadd", &launch, &mut m1)
+                        .unwrap();
+                    Interpreter::new()
+                        .launch(VECADD, "vecadd", &launch, &mut m2)
+                        .unwrap();
+                    assert_eq!(
+                        m1.read(ids[2]).unwrap(),
+                        m2.read(ids[2]).unwrap(),
+                        "n = {n}"
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn a_launch_record_replays_on_the_gpu() {
     let Some(mut gpu) = gpu() else { return };
     let mut mem = DeviceMemory::new();

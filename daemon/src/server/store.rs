@@ -99,7 +99,9 @@ pub fn admit(
                 .kernels
                 .map(|t| std::sync::Arc::new(crate::offload::Kernels::new(t))),
         )
-        .map_err(|e| from_runtime(&e))?;
+        .map_err(|e| from_runtime(&e))?
+        // Each tenant's launches on a device queue of its own.
+        .on_queue(tenant);
     let restore_time = started.elapsed();
     let manifest = &restored.manifest;
     let digest = blake3::hash(bytes).to_hex().to_string();
