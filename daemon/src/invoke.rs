@@ -116,9 +116,18 @@ type CapturedOutput = (MemoryOutputPipe, MemoryOutputPipe);
 
 /// Per-store host state: WASI and the memory limiter.
 pub struct State {
-    wasi: WasiP1Ctx,
+    /// WASI: a command's own context, or for an invocation one made at its first WASI call
+    /// (most invoked exports make none, and making one costs more than a trivial call).
+    wasi: Option<WasiP1Ctx>,
     limiter: MemoryLimiter,
     offload: OffloadState,
+}
+
+impl State {
+    fn wasi(&mut self) -> &mut WasiP1Ctx {
+        self.wasi
+            .get_or_insert_with(|| WasiCtxBuilder::new().build_p1())
+    }
 }
 
 impl HasOffload for State {
@@ -157,7 +166,7 @@ impl Runtime {
         let ticker = EpochTicker::start(&engine)
             .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
         let mut linker: Linker<State> = Linker::new(&engine);
-        p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi)
+        p1::add_to_linker_sync(&mut linker, State::wasi)
             .map_err(|e| Error::Runtime(format!("cannot link WASI: {e:#}")))?;
         let host = Arc::new(host);
         crate::wasi_cuda::define(&mut linker, host.clone())?;
@@ -243,7 +252,7 @@ impl Runtime {
         let func_ty = function_export(&prepared.module, export)?;
         let params: Vec<_> = func_ty.params().collect();
         let args = values::lower_args(export, &params, args)?;
-        let mut store = self.bare_store(WasiCtxBuilder::new().build_p1(), limits, prepared);
+        let mut store = self.bare_store(None, limits, prepared);
         let instance = instantiate(&mut store, prepared)?;
         let func = instance.get_func(&mut store, export).ok_or_else(|| {
             Error::Runtime(format!("export `{export}` vanished after instantiation"))
@@ -336,10 +345,18 @@ impl Runtime {
                     message: format!("{e:#}"),
                 })?;
         }
-        Ok((self.bare_store(builder.build_p1(), limits, prepared), pipes))
+        Ok((
+            self.bare_store(Some(builder.build_p1()), limits, prepared),
+            pipes,
+        ))
     }
 
-    fn bare_store(&self, wasi: WasiP1Ctx, limits: &Limits, prepared: &Prepared) -> Store<State> {
+    fn bare_store(
+        &self,
+        wasi: Option<WasiP1Ctx>,
+        limits: &Limits,
+        prepared: &Prepared,
+    ) -> Store<State> {
         let state = State {
             wasi,
             limiter: MemoryLimiter::new(limits.max_memory),

@@ -1013,3 +1013,36 @@ fn the_remote_client_deploys_lists_invokes_runs_and_deletes() {
     drop(d);
     refused(Some(READER), &["list"], "cannot reach tensorwasmd");
 }
+
+/// Writes to both pages of its memory and calls WASI, returning the bytes it found there
+/// (always 0 in a fresh instance) plus 1000 × the WASI errno.
+const REUSE: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "touch") (result i32)
+    (local $old i32)
+    (local.set $old (i32.add (i32.load (i32.const 16)) (i32.load (i32.const 70000))))
+    (i32.store (i32.const 16) (i32.const 7))
+    (i32.store (i32.const 70000) (i32.const 9))
+    ;; iovec at 0: 4 bytes at 16.
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 4))
+    (i32.add (local.get $old)
+      (i32.mul (i32.const 1000)
+        (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))))"#;
+
+#[test]
+fn every_invocation_starts_from_fresh_memory_and_may_call_wasi() {
+    let fx = Fixture::new();
+    let d = fx.start(&[]);
+    let b = bundle(REUSE, "reuse", 1, None, key());
+    assert_eq!(d.deploy("reuse", ALICE, &b).status, 201);
+    // Pooled slots are reused, the first 64 KiB zeroed in place and the rest given back to
+    // the kernel: neither kind of page keeps a previous invocation's bytes.
+    for i in 0..40 {
+        let r = d.invoke("reuse", "touch", INVOKER, "[]");
+        assert_eq!(r.status, 200, "call {i}: {}", r.text());
+        // fd_write to an invocation's null stdout succeeds (errno 0).
+        assert_eq!(r.json()["results"], json!([0]), "call {i}");
+    }
+}
