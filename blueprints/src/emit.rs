@@ -265,6 +265,10 @@ struct Emitter<'k> {
     /// Inside a tiled-conv2d kernel's filter loops: the loads read from a window (see
     /// [`Emitter::conv_loop`]).
     window_read: Vec<WindowRead>,
+    /// Inside a tiled-conv2d kernel's filter loops: per window base (a thread's own slot), the
+    /// register that holds `base + (ky·pitch + kx)·bytes` for the counters' current values,
+    /// set up by the loops and advanced with them (see [`Emitter::window_pointers`]).
+    window_at: Vec<(Reg, Reg)>,
 }
 
 /// For [`Emitter::fill_tile`]: given a load and a tile element's column and row, emits the test
@@ -335,6 +339,7 @@ impl<'k> Emitter<'k> {
             tiled: None,
             staged_read: Vec::new(),
             window_read: Vec::new(),
+            window_at: Vec::new(),
         }
     }
 
@@ -1088,9 +1093,62 @@ impl<'k> Emitter<'k> {
         w
     }
 
+    /// For a tiled-conv2d kernel's filter loop `f` (whose counter starts at 0 and steps by 1),
+    /// a pointer per window base that the loop advances: the row loop's starts at the base and
+    /// moves one row (`pitch·bytes`) per iteration, the column loop's starts at the row's and
+    /// moves one element. Returns them as loop increments; empty for any other loop.
+    fn window_pointers(&mut self, f: &ForLoop) -> Vec<(Reg, Vec<Reg>, i64)> {
+        let (rows, cols) = match self.tiled.as_ref().map(|t| &t.plan) {
+            Some(Shape::Conv(p)) => (p.rows, p.cols),
+            _ => return Vec::new(),
+        };
+        let mut bases: Vec<(Reg, u32, u32)> = Vec::new();
+        for w in &self.window_read {
+            if !bases.iter().any(|(b, _, _)| *b == w.base) {
+                bases.push((w.base, w.pitch, w.bytes));
+            }
+        }
+        let mut out = Vec::new();
+        for (base, pitch, bytes) in bases {
+            let step = if f.counter == rows {
+                i64::from(pitch) * i64::from(bytes)
+            } else if f.counter == cols {
+                i64::from(bytes)
+            } else {
+                continue;
+            };
+            // The column loop starts at its row's pointer; the row loop at the base.
+            let from = self
+                .window_at
+                .iter()
+                .find(|(b, _)| *b == base)
+                .map_or(base, |(_, r)| *r);
+            let ptr = self.b.reg(RegClass::B64);
+            self.b.mov(Ty::U64, ptr, from);
+            self.window_at.retain(|(b, _)| *b != base);
+            self.window_at.push((base, ptr));
+            out.push((ptr, Vec::new(), step));
+        }
+        out
+    }
+
     /// Where a window load reads for the filter counters' current values:
-    /// `base + (ky·pitch + kx)·bytes + offset` (the counters are in `[0, MAX_FILTER)` here).
+    /// `base + (ky·pitch + kx)·bytes + offset` (the counters are in `[0, MAX_FILTER)` here):
+    /// the filter loops' pointer when they keep one, else computed from the counters.
     fn window_slot(&mut self, w: &WindowRead) -> Result<Address> {
+        let cols = match self.tiled.as_ref().map(|t| &t.plan) {
+            Some(Shape::Conv(p)) => p.cols,
+            _ => return Err(Error::Bug("window read without a conv2d plan".into())),
+        };
+        // Inside the column loop, the pointer is the column's (window reads are only there).
+        if let Some(&(_, at)) = self.window_at.iter().find(|(b, _)| *b == w.base)
+            && self.counters.iter().any(|(id, _, _)| *id == cols)
+        {
+            return Ok(Address {
+                base: at,
+                offset: w.offset,
+            });
+        }
         let (plan_rows, plan_cols) = match self.tiled.as_ref().map(|t| &t.plan) {
             Some(Shape::Conv(p)) => (p.rows, p.cols),
             _ => return Err(Error::Bug("window read without a conv2d plan".into())),
@@ -1356,7 +1414,9 @@ impl<'k> Emitter<'k> {
         self.b.mov(bty(f.ty), c, start);
         self.counters.push((f.counter, c, f.ty));
         let outer_pointers = self.pointers.len();
-        let increments = self.loop_pointers(f)?;
+        let mut increments = self.loop_pointers(f)?;
+        let outer_window = self.window_at.clone();
+        increments.extend(self.window_pointers(f));
         if (f.step == 1 || f.step == -1)
             && !has_loop(&f.body)
             && stmts_size(&f.body) <= MAX_UNROLL_BODY
@@ -1392,6 +1452,7 @@ impl<'k> Emitter<'k> {
             .bra(end);
         self.iteration(f, c, &increments)?;
         self.pointers.truncate(outer_pointers);
+        self.window_at = outer_window;
         self.counters.retain(|(id, _, _)| *id != f.counter);
         self.b.bra(head).place(end);
         Ok(())
