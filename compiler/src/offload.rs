@@ -21,6 +21,14 @@
 //! the original loop runs. Branches inside the loop that leave it gain one level for the
 //! inserted `block`; the two imports come after the module's own, so every function index
 //! at or above the first defined function shifts by their number.
+//!
+//! **A copy for the fallback.** When no loop and nothing with an effect (a store, call, global
+//! write; see [`Version`]) comes before a function's first nest, the declined path
+//! does not run the loop in place: right after the guard's `if`, the function tail-calls
+//! (`return_call`) a copy of itself appended to the module, with its arguments as they were on
+//! entry. The copy is the function as it was (its other nests guarded in place), so a
+//! declined nest runs the machine code of the original module: a guard in place adds a call
+//! before the loop, which changes how Cranelift allocates the loop's registers.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -346,6 +354,32 @@ struct Rewriter<'k> {
     outline: Option<Vec<(Vec<wasm_encoder::ValType>, Option<wasm_encoder::Function>)>>,
     /// Defined functions in the original module.
     num_defined: u32,
+    /// Nests that fall back by a tail call to a copy of their function ([`versions`]).
+    versions: Vec<Version>,
+    /// The copies' bodies, in the order of `versions`, once made.
+    copies: Vec<Option<wasm_encoder::Function>>,
+}
+
+/// A function whose first offloaded nest falls back to a copy of the function instead of the
+/// loop in place: when the nest declines, the function tail-calls the copy with its own
+/// arguments, and the copy runs from the start — the code before the nest again (it has no
+/// effect, see [`versions`]), then the nest's loop as the original module has it. Cranelift
+/// compiles that copy exactly as it compiles the original function, so a declined nest runs
+/// the original machine code; a guard in place changes the loop's register allocation (one
+/// more call with values live across it), which cost some loops up to 10%
+/// (docs/PERFORMANCE.md, "Guard overhead").
+#[derive(Debug, Clone)]
+struct Version {
+    /// Function index in the original module.
+    function: u32,
+    /// The kernel whose decline tail-calls the copy.
+    kernel: usize,
+    /// The function's type index and parameter types.
+    type_index: u32,
+    params: Vec<wasmparser::ValType>,
+    /// Parameters the code before the nest writes: the function keeps each one's value on
+    /// entry in a local of its own, for the tail call.
+    saved: Vec<u32>,
 }
 
 impl Rewriter<'_> {
@@ -435,6 +469,9 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
         self.num_defined = section.count();
         wasm_encoder::reencode::utils::parse_function_section(self, functions, section)?;
+        for v in &self.versions {
+            functions.function(v.type_index);
+        }
         if self.outline.is_some() {
             let first = self.num_types + self.kernels.len() as u32 + 1;
             for k in 0..self.kernels.len() {
@@ -469,6 +506,15 @@ impl Reencode for Rewriter<'_> {
         section: wasmparser::CodeSectionReader<'_>,
     ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
         wasm_encoder::reencode::utils::parse_code_section(self, code, section)?;
+        for (v, body) in self.versions.iter().zip(&self.copies) {
+            let body = body.as_ref().ok_or_else(|| {
+                wasm_encoder::reencode::Error::UserError(format!(
+                    "function {} was not found for its copy",
+                    v.function
+                ))
+            })?;
+            code.function(body);
+        }
         if let Some(out) = &self.outline {
             for (kern, (_, body)) in self.kernels.iter().zip(out) {
                 let body = body.as_ref().ok_or_else(|| {
@@ -527,7 +573,52 @@ impl Reencode for Rewriter<'_> {
             self.capture(&func, &ks)?;
             return wasm_encoder::reencode::utils::parse_function_body(self, code, func);
         }
-        let mut f = self.new_function_with_parsed_locals(&func)?;
+        let version = self.versions.iter().position(|v| v.function == index);
+        if let Some(j) = version {
+            // The copy: every other nest guarded in place, this one's loop as it was.
+            let kernel = self.versions[j].kernel;
+            let others: Vec<usize> = ks.iter().copied().filter(|&k| k != kernel).collect();
+            let copy = self.rewrite_body(&func, &others, None)?;
+            self.copies[j] = Some(copy);
+        }
+        let f = self.rewrite_body(&func, &ks, version)?;
+        code.function(&f);
+        Ok(())
+    }
+}
+
+impl Rewriter<'_> {
+    /// `func` with each nest of `ks` guarded; when `version` names an entry of
+    /// [`Rewriter::versions`], its nest falls back by tail-calling the function's copy.
+    fn rewrite_body(
+        &mut self,
+        func: &wasmparser::FunctionBody<'_>,
+        ks: &[usize],
+        version: Option<usize>,
+    ) -> Result<wasm_encoder::Function, wasm_encoder::reencode::Error<String>> {
+        // The function's locals, and for a version one more per parameter it keeps.
+        let mut locals = Vec::new();
+        let mut declared = 0u32;
+        for entry in func.get_locals_reader()? {
+            let (count, ty) = entry?;
+            declared += count;
+            locals.push((count, self.val_type(ty)?));
+        }
+        let mut first_saved = 0;
+        let versioned = version.map(|j| self.versions[j].clone());
+        if let Some(v) = &versioned {
+            first_saved = v.params.len() as u32 + declared;
+            for &p in &v.saved {
+                locals.push((1, self.val_type(v.params[p as usize])?));
+            }
+        }
+        let mut f = wasm_encoder::Function::new(locals);
+        if let Some(v) = &versioned {
+            for (i, &p) in v.saved.iter().enumerate() {
+                f.instruction(&Instruction::LocalGet(p));
+                f.instruction(&Instruction::LocalSet(first_saved + i as u32));
+            }
+        }
         let mut reader = func.get_operators_reader()?;
         // Open control frames, innermost last: whether each is a wrapped loop.
         let mut frames: Vec<bool> = Vec::new();
@@ -543,7 +634,7 @@ impl Reencode for Rewriter<'_> {
             use wasmparser::Operator as O;
             match &op {
                 O::Loop { blockty } => {
-                    let k = self.kernel_at(&ks, offset);
+                    let k = self.kernel_at(ks, offset);
                     if let Some(k) = k {
                         if *blockty != wasmparser::BlockType::Empty {
                             return Err(wasm_encoder::reencode::Error::UserError(format!(
@@ -551,6 +642,22 @@ impl Reencode for Rewriter<'_> {
                             )));
                         }
                         self.emit_guard(&mut f, k);
+                        if let Some(v) = &versioned
+                            && v.kernel == k
+                        {
+                            let copy = self.imported_funcs
+                                + self.new_imports()
+                                + self.num_defined
+                                + version.unwrap_or(0) as u32;
+                            for p in 0..v.params.len() as u32 {
+                                let local = match v.saved.iter().position(|&s| s == p) {
+                                    Some(i) => first_saved + i as u32,
+                                    None => p,
+                                };
+                                f.instruction(&Instruction::LocalGet(local));
+                            }
+                            f.instruction(&Instruction::ReturnCall(copy));
+                        }
                     }
                     frames.push(k.is_some());
                     f.instruction(&self.instruction(op)?);
@@ -584,12 +691,9 @@ impl Reencode for Rewriter<'_> {
                 }
             }
         }
-        code.function(&f);
-        Ok(())
+        Ok(f)
     }
-}
 
-impl Rewriter<'_> {
     /// Outline mode: copies each kernel's loop of `func` into its outlined function, behind
     /// the guard; every branch that leaves the loop goes to the end of the guard's block.
     fn capture(
@@ -783,6 +887,12 @@ fn transform(
     for (i, k) in kernels.iter().enumerate() {
         by_function.entry(k.function).or_default().push(i);
     }
+    let versions = if outline.is_none() {
+        versions(wasm, kernels, &by_function, imported_funcs)?
+    } else {
+        Vec::new()
+    };
+    let copies = vec![None; versions.len()];
     let mut rw = Rewriter {
         kernels,
         by_function,
@@ -792,6 +902,8 @@ fn transform(
         next_defined: 0,
         outline,
         num_defined: 0,
+        versions,
+        copies,
     };
     let mut module = wasm_encoder::Module::new();
     rw.parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
@@ -804,6 +916,138 @@ fn transform(
         .validate_all(&out)
         .map_err(|e| format!("the rewritten module does not validate: {e}"))?;
     Ok(out)
+}
+
+/// The functions whose first nest can fall back to a copy of the function ([`Version`]): every
+/// operator before the nest's loop, in the order of the code, is [`without_effect`] and none is
+/// a loop (so the nest is in no other loop and runs at most once per call, and running the code
+/// before it again costs no more than its length). Run a second time in the copy, from the same
+/// arguments (parameters it writes are kept on entry), that code computes the same values and
+/// reaches the nest in the same state; a trap in it would have happened the first time.
+fn versions(
+    wasm: &[u8],
+    kernels: &[OffloadKernel],
+    by_function: &HashMap<u32, Vec<usize>>,
+    imported_funcs: u32,
+) -> Result<Vec<Version>, RewriteError> {
+    let mut params: Vec<Option<Vec<wasmparser::ValType>>> = Vec::new();
+    let mut types: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    let mut index = imported_funcs;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| e.to_string())? {
+            wasmparser::Payload::TypeSection(s) => {
+                for group in s {
+                    for ty in group.map_err(|e| e.to_string())?.into_types() {
+                        params.push(match &ty.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => Some(f.params().to_vec()),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            wasmparser::Payload::FunctionSection(s) => {
+                for t in s {
+                    types.push(t.map_err(|e| e.to_string())?);
+                }
+            }
+            wasmparser::Payload::CodeSectionEntry(body) => {
+                let function = index;
+                index += 1;
+                let Some(ks) = by_function.get(&function) else {
+                    continue;
+                };
+                let Some(&kernel) = ks.iter().min_by_key(|&&k| kernels[k].offset) else {
+                    continue;
+                };
+                let type_index = types[(function - imported_funcs) as usize];
+                let Some(ps) = params.get(type_index as usize).cloned().flatten() else {
+                    continue;
+                };
+                let first =
+                    nest_runs_first(&body, kernels[kernel].offset as usize, ps.len() as u32)
+                        .map_err(|e| e.to_string())?;
+                if let Some(saved) = first {
+                    out.push(Version {
+                        function,
+                        kernel,
+                        type_index,
+                        params: ps,
+                        saved,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// When no loop comes before the loop at byte `offset` of `body` and everything before it is
+/// [`without_effect`]: the parameters (of the first `params` locals) that code writes.
+fn nest_runs_first(
+    body: &wasmparser::FunctionBody<'_>,
+    offset: usize,
+    params: u32,
+) -> Result<Option<Vec<u32>>, wasmparser::BinaryReaderError> {
+    use wasmparser::Operator as O;
+    let mut reader = body.get_operators_reader()?;
+    let mut written = std::collections::BTreeSet::new();
+    while !reader.eof() {
+        let (op, at) = reader.read_with_offset()?;
+        if at == offset {
+            return Ok(Some(written.into_iter().collect()));
+        }
+        match &op {
+            O::Loop { .. } => return Ok(None),
+            O::LocalSet { local_index } | O::LocalTee { local_index } if *local_index < params => {
+                written.insert(*local_index);
+            }
+            op if !without_effect(op) => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Whether running `op` changes nothing outside its function's locals and operand stack: no
+/// store, call, global write, memory or table change. It may trap or branch. Anything not
+/// known to be so (atomics, `v128` loads and stores, reference and exception operators
+/// included) counts as having one.
+fn without_effect(op: &wasmparser::Operator<'_>) -> bool {
+    use wasmparser::Operator as O;
+    if matches!(
+        op,
+        O::Nop
+            | O::Unreachable
+            | O::Block { .. }
+            | O::Loop { .. }
+            | O::If { .. }
+            | O::Else
+            | O::End
+            | O::Br { .. }
+            | O::BrIf { .. }
+            | O::BrTable { .. }
+            | O::Return
+            | O::Drop
+            | O::Select
+            | O::TypedSelect { .. }
+            | O::LocalGet { .. }
+            | O::LocalSet { .. }
+            | O::LocalTee { .. }
+            | O::GlobalGet { .. }
+            | O::MemorySize { .. }
+    ) {
+        return true;
+    }
+    // Scalar numeric operators and loads: their names start with the value type. Stores and
+    // atomics of those types are the only ones with an effect.
+    let name = format!("{op:?}");
+    ["I32", "I64", "F32", "F64"]
+        .iter()
+        .any(|t| name.starts_with(t))
+        && !name.contains("Store")
+        && !name.contains("Atomic")
 }
 
 /// What the build did with one offloadable nest.

@@ -1343,3 +1343,189 @@ fn a_top_tested_conv2d_gets_the_tiled_conv2d_blueprint_and_matches_the_cpu() {
         );
     }
 }
+
+/// The operators of each function body of `wasm`, in order, as text.
+fn bodies(wasm: &[u8]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.expect("parses") {
+            let mut reader = body.get_operators_reader().expect("operators");
+            let mut ops = Vec::new();
+            while !reader.eof() {
+                ops.push(format!("{:?}", reader.read().expect("operator")));
+            }
+            out.push(ops);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_declined_nest_that_runs_first_falls_back_to_an_untouched_copy_of_its_function() {
+    // In every bare sample with a kernel, the kernel's function runs no effect before its
+    // nest: the rewritten module gains a copy of that function, operator for operator, which
+    // the guard tail-calls when the nest declines (so the CPU runs the original code;
+    // docs/PERFORMANCE.md, "Guard overhead").
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/bare");
+    let mut copied = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("samples") {
+        let path = entry.expect("entry").path();
+        let name = path.display().to_string();
+        let original = std::fs::read(&path).expect("sample");
+        let (rewritten, table) = offloaded(&original);
+        let (before, after) = (bodies(&original), bodies(&rewritten));
+        if table.kernels.is_empty() {
+            // (The `live_out` import still shifts the call indices.)
+            assert_eq!(after.len(), before.len(), "{name}: nothing to copy");
+            continue;
+        }
+        assert_eq!(table.kernels.len(), 1, "{name}");
+        // Bare samples import no function, so the kernel's function index is its body's.
+        let function = table.kernels[0].function as usize;
+        assert_eq!(
+            after.len(),
+            before.len() + 1,
+            "{name}: the function and its copy"
+        );
+        assert_eq!(
+            after.last(),
+            Some(&before[function]),
+            "{name}: the copy is the original function"
+        );
+        assert!(
+            after[function]
+                .iter()
+                .any(|op| op.starts_with("ReturnCall")),
+            "{name}: the guard tail-calls the copy"
+        );
+        copied.push(name);
+    }
+    assert!(copied.len() >= 8, "{copied:?}");
+}
+
+/// Nests with and without a copy of their function ([`Pair::both`] checks each export
+/// against the original module).
+const VERSIONS_WAT: &str = r#"
+(module
+  (memory (export "memory") 1)
+  (global $g (mut i32) (i32.const 0))
+  ;; Pure code first, which overwrites a parameter: copied; the tail call passes the
+  ;; parameter's value on entry.
+  (func (export "first") (param $dst i32) (param $src i32) (param $n i32)
+    (local $i i32) (local $m i32)
+    (local.set $m (local.get $n))
+    (local.set $n (i32.sub (i32.load (i32.const 0)) (i32.const 16)))
+    (block
+      (br_if 0 (i32.le_s (local.get $m) (i32.const 0)))
+      (loop
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add (local.get $n)
+            (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $m))))))
+  ;; A store before the nest: guarded in place.
+  (func (export "after_store") (param $dst i32) (param $src i32) (param $n i32)
+    (local $i i32)
+    (i32.store (i32.const 4) (i32.const 7))
+    (block
+      (br_if 0 (i32.le_s (local.get $n) (i32.const 0)))
+      (loop
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n))))))
+  ;; A global write before the nest: guarded in place.
+  (func (export "after_global") (param $dst i32) (param $src i32) (param $n i32)
+    (local $i i32)
+    (global.set $g (i32.add (global.get $g) (i32.const 1)))
+    (block
+      (br_if 0 (i32.le_s (local.get $n) (i32.const 0)))
+      (loop
+        (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add (global.get $g)
+            (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n))))))
+  ;; The nest inside a loop that writes a global after it: a second pass would re-run the
+  ;; first pass's stores, so guarded in place.
+  (func (export "inner") (param $dst i32) (param $src i32) (param $n i32) (param $reps i32)
+    (local $i i32)
+    (loop $rep
+      (local.set $i (i32.const 0))
+      (block
+        (br_if 0 (i32.le_s (local.get $n) (i32.const 0)))
+        (loop
+          (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+            (i32.add (i32.const 1)
+              (i32.load (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2))))))
+          (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                           (local.get $n)))))
+      (global.set $g (local.get $reps))
+      (br_if $rep (local.tee $reps (i32.sub (local.get $reps) (i32.const 1)))))))
+"#;
+
+#[test]
+fn only_nests_with_nothing_effectful_before_them_get_a_copy_and_all_match_the_original() {
+    let pair = Pair::of(VERSIONS_WAT);
+    // `inner`'s outer loop writes a global, so the detector rejects the whole nest.
+    assert_eq!(
+        pair.table.kernels.len(),
+        3,
+        "first, after_store, after_global"
+    );
+    let (before, after) = (bodies(&pair.original), bodies(&pair.rewritten));
+    assert_eq!(after.len(), before.len() + 1, "only `first` is copied");
+    assert_eq!(after[4], before[0], "the copy is `first` as it was");
+    let setup = |m: &mut [u8]| {
+        m[0..4].copy_from_slice(&1000i32.to_le_bytes());
+        fill_ramp(m, 1024, 64);
+    };
+    let args = |n: i32| [Val::I32(4096), Val::I32(1024), Val::I32(n)];
+    for backend in [BackendKind::None, BackendKind::Emulated] {
+        for n in [0, 1, 64] {
+            for export in ["first", "after_store", "after_global"] {
+                let host = Arc::new(Host::new(backend, Some(1)).expect("host"));
+                pair.both_on(host, export, &args(n), &setup);
+            }
+        }
+    }
+    // On the interpreter the kernel runs, with the value the code before it computed.
+    let host = Arc::new(Host::new(BackendKind::Emulated, Some(1)).expect("host"));
+    let r = pair.both_on(host, "first", &args(64), &setup);
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    // Declined, the copy runs the loop, and the kernel's decline is counted once.
+    let host = Arc::new(Host::new(BackendKind::None, Some(1)).expect("host"));
+    let r = pair.both_on(host, "first", &args(64), &setup);
+    assert_eq!(declined(&r.stats, "no-device"), 1, "{:?}", r.stats);
+
+    // A nest inside another loop (or after one) is never copied: a second pass of the outer
+    // loop would run the copy after the first pass's stores. (The detector plans whole nests from their
+    // outermost loop, so this places a kernel's entry on `inner`'s inner loop by hand.)
+    let inner_loop = {
+        let mut loops = Vec::new();
+        let mut function = 0;
+        for payload in wasmparser::Parser::new(0).parse_all(&pair.original) {
+            if let wasmparser::Payload::CodeSectionEntry(body) = payload.expect("parses") {
+                let mut reader = body.get_operators_reader().expect("operators");
+                while !reader.eof() {
+                    let (op, at) = reader.read_with_offset().expect("operator");
+                    if function == 3 && matches!(op, wasmparser::Operator::Loop { .. }) {
+                        loops.push(at as u32);
+                    }
+                }
+                function += 1;
+            }
+        }
+        loops[1]
+    };
+    let mut kernels = pair.table.kernels.clone();
+    kernels.truncate(1);
+    kernels[0].function = 3;
+    kernels[0].offset = inner_loop;
+    let moved = rewrite(&pair.original, &kernels).expect("rewrite");
+    assert_eq!(
+        bodies(&moved).len(),
+        before.len(),
+        "no copy for a nest in a loop"
+    );
+}

@@ -12,6 +12,7 @@
 //! (exact, slow: for tests and machines without a GPU); `cuda` launches on an NVIDIA GPU
 //! through the oracle's CUDA runner (libcuda loaded at run time).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -313,10 +314,10 @@ pub struct Decline {
     /// Stable label.
     pub reason: &'static str,
     /// Details for logs.
-    pub detail: String,
+    pub detail: Cow<'static, str>,
 }
 
-fn decline(reason: &'static str, detail: impl Into<String>) -> Decline {
+fn decline(reason: &'static str, detail: impl Into<Cow<'static, str>>) -> Decline {
     Decline {
         reason,
         detail: detail.into(),
@@ -431,25 +432,31 @@ pub fn define<T: HasOffload + 'static>(
                     let kern = &kernels.table.kernels[k];
                     let start = Instant::now();
                     let mut spent = 0;
-                    let queue = caller.data_mut().offload().queue.clone();
-                    let outcome = match memory
-                        .as_deref()
-                        .and_then(|m| caller.get_export(m))
-                        .and_then(Extern::into_memory)
-                    {
-                        None => Err(decline("no-memory", "the module exports no memory")),
-                        Some(mem) => {
-                            let data = mem.data_mut(&mut caller);
-                            let parsed = kernels.parsed[k].as_ref();
-                            dispatch(
-                                &host,
-                                kern,
-                                parsed,
-                                params,
-                                data,
-                                &mut spent,
-                                queue.as_deref(),
-                            )
+                    let outcome = if host.kind == BackendKind::None {
+                        // Every call of a module run without a device declines here: no
+                        // memory lookup, no copy of the queue's name.
+                        Err(decline("no-device", "backend none"))
+                    } else {
+                        let queue = caller.data_mut().offload().queue.clone();
+                        match memory
+                            .as_deref()
+                            .and_then(|m| caller.get_export(m))
+                            .and_then(Extern::into_memory)
+                        {
+                            None => Err(decline("no-memory", "the module exports no memory")),
+                            Some(mem) => {
+                                let data = mem.data_mut(&mut caller);
+                                let parsed = kernels.parsed[k].as_ref();
+                                dispatch(
+                                    &host,
+                                    kern,
+                                    parsed,
+                                    params,
+                                    data,
+                                    &mut spent,
+                                    queue.as_deref(),
+                                )
+                            }
                         }
                     };
                     let state = caller.data_mut().offload();
@@ -465,7 +472,9 @@ pub fn define<T: HasOffload + 'static>(
                         Err(d) => {
                             let s = state.record(k, &kern.name);
                             *s.declined.entry(d.reason).or_default() += 1;
-                            s.last_decline = Some(d.detail);
+                            if s.last_decline.as_deref() != Some(&*d.detail) {
+                                s.last_decline = Some(d.detail.into_owned());
+                            }
                             s.instructions += spent;
                         }
                     }
