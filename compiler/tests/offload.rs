@@ -1461,7 +1461,27 @@ const VERSIONS_WAT: &str = r#"
           (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
                            (local.get $n)))))
       (global.set $g (local.get $reps))
-      (br_if $rep (local.tee $reps (i32.sub (local.get $reps) (i32.const 1)))))))
+      (br_if $rep (local.tee $reps (i32.sub (local.get $reps) (i32.const 1))))))
+  ;; Two nests: the first is copied; in the copy the second keeps its guard in place.
+  (func (export "two") (param $a i32) (param $b i32) (param $c i32) (param $n i32)
+    (local $i i32)
+    (block
+      (br_if 0 (i32.le_s (local.get $n) (i32.const 0)))
+      (loop
+        (i32.store (i32.add (local.get $b) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add (i32.const 1)
+            (i32.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n)))))
+    (local.set $i (i32.const 0))
+    (block
+      (br_if 0 (i32.le_s (local.get $n) (i32.const 0)))
+      (loop
+        (i32.store (i32.add (local.get $c) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.mul (i32.const 3)
+            (i32.load (i32.add (local.get $b) (i32.shl (local.get $i) (i32.const 2))))))
+        (br_if 0 (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                         (local.get $n)))))))
 "#;
 
 #[test]
@@ -1470,12 +1490,16 @@ fn only_nests_with_nothing_effectful_before_them_get_a_copy_and_all_match_the_or
     // `inner`'s outer loop writes a global, so the detector rejects the whole nest.
     assert_eq!(
         pair.table.kernels.len(),
-        3,
-        "first, after_store, after_global"
+        5,
+        "first, after_store, after_global, and two in `two`"
     );
     let (before, after) = (bodies(&pair.original), bodies(&pair.rewritten));
-    assert_eq!(after.len(), before.len() + 1, "only `first` is copied");
-    assert_eq!(after[4], before[0], "the copy is `first` as it was");
+    assert_eq!(
+        after.len(),
+        before.len() + 2,
+        "only `first` and `two` are copied"
+    );
+    assert_eq!(after[5], before[0], "the copy is `first` as it was");
     let setup = |m: &mut [u8]| {
         m[0..4].copy_from_slice(&1000i32.to_le_bytes());
         fill_ramp(m, 1024, 64);
@@ -1497,6 +1521,21 @@ fn only_nests_with_nothing_effectful_before_them_get_a_copy_and_all_match_the_or
     let host = Arc::new(Host::new(BackendKind::None, Some(1)).expect("host"));
     let r = pair.both_on(host, "first", &args(64), &setup);
     assert_eq!(declined(&r.stats, "no-device"), 1, "{:?}", r.stats);
+
+    // `two`'s first nest declines (its output overlaps its input one element on, `alias`):
+    // the copy runs that loop, and its second nest, guarded in place, still dispatches.
+    let host = Arc::new(Host::new(BackendKind::Emulated, Some(1)).expect("host"));
+    let two = [Val::I32(1024), Val::I32(1028), Val::I32(8192), Val::I32(64)];
+    let r = pair.both_on(host, "two", &two, &setup);
+    assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
+    assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
+    let host = Arc::new(Host::new(BackendKind::None, Some(1)).expect("host"));
+    let r = pair.both_on(host, "two", &two, &setup);
+    assert_eq!(declined(&r.stats, "no-device"), 2, "{:?}", r.stats);
+    let host = Arc::new(Host::new(BackendKind::Emulated, Some(1)).expect("host"));
+    let apart = [Val::I32(1024), Val::I32(4096), Val::I32(8192), Val::I32(64)];
+    let r = pair.both_on(host, "two", &apart, &setup);
+    assert_eq!(dispatched(&r.stats), 2, "{:?}", r.stats);
 
     // A nest inside another loop (or after one) is never copied: a second pass of the outer
     // loop would run the copy after the first pass's stores. (The detector plans whole nests from their
