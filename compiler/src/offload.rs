@@ -395,6 +395,11 @@ impl Rewriter<'_> {
         self.imported_funcs + self.kernels.len() as u32
     }
 
+    /// The function index of `versions[j]`'s copy (copies follow the defined functions).
+    fn copy_index(&self, j: usize) -> u32 {
+        self.imported_funcs + self.new_imports() + self.num_defined + j as u32
+    }
+
     fn add_imports(&mut self, imports: &mut wasm_encoder::ImportSection) {
         for (k, kern) in self.kernels.iter().enumerate() {
             imports.import(
@@ -529,6 +534,34 @@ impl Reencode for Rewriter<'_> {
         Ok(())
     }
 
+    /// Function names as they were, and each copy named as its function, so that a trap in a
+    /// declined nest's loop names the same function as in the original module.
+    fn parse_custom_name_subsection(
+        &mut self,
+        names: &mut wasm_encoder::NameSection,
+        section: wasmparser::Name<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        let wasmparser::Name::Function(map) = section else {
+            return wasm_encoder::reencode::utils::parse_custom_name_subsection(
+                self, names, section,
+            );
+        };
+        let mut out = wasm_encoder::NameMap::new();
+        let mut by_index = HashMap::new();
+        for naming in map {
+            let naming = naming?;
+            out.append(self.function_index(naming.index)?, naming.name);
+            by_index.insert(naming.index, naming.name);
+        }
+        for (j, v) in self.versions.iter().enumerate() {
+            if let Some(name) = by_index.get(&v.function) {
+                out.append(self.copy_index(j), name);
+            }
+        }
+        names.functions(&out);
+        Ok(())
+    }
+
     fn parse_import_section(
         &mut self,
         imports: &mut wasm_encoder::ImportSection,
@@ -645,10 +678,7 @@ impl Rewriter<'_> {
                         if let Some(v) = &versioned
                             && v.kernel == k
                         {
-                            let copy = self.imported_funcs
-                                + self.new_imports()
-                                + self.num_defined
-                                + version.unwrap_or(0) as u32;
+                            let copy = self.copy_index(version.unwrap_or(0));
                             for p in 0..v.params.len() as u32 {
                                 let local = match v.saved.iter().position(|&s| s == p) {
                                     Some(i) => first_saved + i as u32,

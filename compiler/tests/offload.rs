@@ -1401,6 +1401,43 @@ fn a_declined_nest_that_runs_first_falls_back_to_an_untouched_copy_of_its_functi
         copied.push(name);
     }
     assert!(copied.len() >= 8, "{copied:?}");
+
+    // The copy carries its function's name: a trap in the declined loop names the function as
+    // the original module's trap does.
+    let original = bare("bare/vadd.wasm");
+    let (rewritten, table) = offloaded(&original);
+    let engine = Engine::default();
+    let past_end = [
+        Val::I32(1 << 20),
+        Val::I32(1 << 20),
+        Val::I32(1 << 20),
+        Val::I32(64),
+    ];
+    let a = run(
+        &engine,
+        &original,
+        None,
+        BackendKind::None,
+        "vadd",
+        &past_end,
+        &|_| {},
+    );
+    let b = run(
+        &engine,
+        &rewritten,
+        Some(&table),
+        BackendKind::None,
+        "vadd",
+        &past_end,
+        &|_| {},
+    );
+    let (a, b) = (a.result.unwrap_err(), b.result.unwrap_err());
+    for trap in [&a, &b] {
+        assert!(
+            trap.contains("!vadd: memory fault at wasm address 0x100000"),
+            "{trap}"
+        );
+    }
 }
 
 /// Nests with and without a copy of their function ([`Pair::both`] checks each export
