@@ -1098,9 +1098,8 @@ impl<'k> Emitter<'k> {
     /// moves one row (`pitch·bytes`) per iteration, the column loop's starts at the row's and
     /// moves one element. Returns them as loop increments; empty for any other loop.
     fn window_pointers(&mut self, f: &ForLoop) -> Vec<(Reg, Vec<Reg>, i64)> {
-        let (rows, cols) = match self.tiled.as_ref().map(|t| &t.plan) {
-            Some(Shape::Conv(p)) => (p.rows, p.cols),
-            _ => return Vec::new(),
+        let Some((rows, cols)) = self.filter_loops() else {
+            return Vec::new();
         };
         let mut bases: Vec<(Reg, u32, u32)> = Vec::new();
         for w in &self.window_read {
@@ -1132,44 +1131,30 @@ impl<'k> Emitter<'k> {
         out
     }
 
-    /// Where a window load reads for the filter counters' current values:
-    /// `base + (ky·pitch + kx)·bytes + offset` (the counters are in `[0, MAX_FILTER)` here):
-    /// the filter loops' pointer when they keep one, else computed from the counters.
-    fn window_slot(&mut self, w: &WindowRead) -> Result<Address> {
-        let cols = match self.tiled.as_ref().map(|t| &t.plan) {
-            Some(Shape::Conv(p)) => p.cols,
-            _ => return Err(Error::Bug("window read without a conv2d plan".into())),
-        };
-        // Inside the column loop, the pointer is the column's (window reads are only there).
-        if let Some(&(_, at)) = self.window_at.iter().find(|(b, _)| *b == w.base)
-            && self.counters.iter().any(|(id, _, _)| *id == cols)
-        {
-            return Ok(Address {
+    /// A tiled-conv2d kernel's filter loops (row, column), when this is one.
+    fn filter_loops(&self) -> Option<(LoopId, LoopId)> {
+        match self.tiled.as_ref().map(|t| &t.plan) {
+            Some(Shape::Conv(p)) => Some((p.rows, p.cols)),
+            _ => None,
+        }
+    }
+
+    /// Where a window load reads for the filter counters' current values,
+    /// `base + (ky·pitch + kx)·bytes + offset`: the column loop's pointer, which
+    /// [`Emitter::window_pointers`] keeps there (window reads are only in that loop).
+    fn window_slot(&self, w: &WindowRead) -> Result<Address> {
+        let (_, cols) = self
+            .filter_loops()
+            .ok_or_else(|| Error::Bug("window read without a conv2d plan".into()))?;
+        match self.window_at.iter().find(|(b, _)| *b == w.base) {
+            Some(&(_, at)) if self.counters.iter().any(|(id, _, _)| *id == cols) => Ok(Address {
                 base: at,
                 offset: w.offset,
-            });
+            }),
+            _ => Err(Error::Bug(
+                "window read outside the filter loops' column loop".into(),
+            )),
         }
-        let (plan_rows, plan_cols) = match self.tiled.as_ref().map(|t| &t.plan) {
-            Some(Shape::Conv(p)) => (p.rows, p.cols),
-            _ => return Err(Error::Bug("window read without a conv2d plan".into())),
-        };
-        let low = |s: &mut Self, id: LoopId| -> Result<Reg> {
-            let (r, t) = s.counter(id)?;
-            Ok(if is64(t) {
-                let v = s.b.reg(RegClass::B32);
-                s.b.cvt(None, Ty::U32, Ty::U64, v, r);
-                v
-            } else {
-                r
-            })
-        };
-        let ky = low(self, plan_rows)?;
-        let kx = low(self, plan_cols)?;
-        let slot = self.tile_slot(w.base, ky, kx, w.pitch, w.bytes);
-        Ok(Address {
-            base: slot,
-            offset: w.offset,
-        })
     }
 
     /// Fills a shared tile of `h × w` elements at `base` (rows `pitch` elements of `bytes`
