@@ -23,8 +23,8 @@
 //! at or above the first defined function shifts by their number.
 //!
 //! **A copy for the fallback.** When no loop and nothing with an effect (a store, call, global
-//! write; see [`Version`]) comes before a function's first nest, the declined path
-//! does not run the loop in place: right after the guard's `if`, the function tail-calls
+//! write) comes before a function's first nest, the declined path does not run the loop in
+//! place: right after the guard's `if`, the function tail-calls
 //! (`return_call`) a copy of itself appended to the module, with its arguments as they were on
 //! entry. The copy is the function as it was (its other nests guarded in place), so a
 //! declined nest runs the machine code of the original module: a guard in place adds a call
@@ -354,7 +354,7 @@ struct Rewriter<'k> {
     outline: Option<Vec<(Vec<wasm_encoder::ValType>, Option<wasm_encoder::Function>)>>,
     /// Defined functions in the original module.
     num_defined: u32,
-    /// Nests that fall back by a tail call to a copy of their function ([`versions`]).
+    /// Nests that fall back by a tail call to a copy of their function ([`scan`]).
     versions: Vec<Version>,
     /// The copies' bodies, in the order of `versions`, once made.
     copies: Vec<Option<wasm_encoder::Function>>,
@@ -363,7 +363,7 @@ struct Rewriter<'k> {
 /// A function whose first offloaded nest falls back to a copy of the function instead of the
 /// loop in place: when the nest declines, the function tail-calls the copy with its own
 /// arguments, and the copy runs from the start — the code before the nest again (it has no
-/// effect, see [`versions`]), then the nest's loop as the original module has it. Cranelift
+/// effect, see [`scan`]), then the nest's loop as the original module has it. Cranelift
 /// compiles that copy exactly as it compiles the original function, so a declined nest runs
 /// the original machine code; a guard in place changes the loop's register allocation (one
 /// more call with values live across it), which cost some loops up to 10%
@@ -638,15 +638,15 @@ impl Rewriter<'_> {
             locals.push((count, self.val_type(ty)?));
         }
         let mut first_saved = 0;
-        let versioned = version.map(|j| self.versions[j].clone());
-        if let Some(v) = &versioned {
+        let versioned = version.map(|j| (self.copy_index(j), self.versions[j].clone()));
+        if let Some((_, v)) = &versioned {
             first_saved = v.params.len() as u32 + declared;
             for &p in &v.saved {
                 locals.push((1, self.val_type(v.params[p as usize])?));
             }
         }
         let mut f = wasm_encoder::Function::new(locals);
-        if let Some(v) = &versioned {
+        if let Some((_, v)) = &versioned {
             for (i, &p) in v.saved.iter().enumerate() {
                 f.instruction(&Instruction::LocalGet(p));
                 f.instruction(&Instruction::LocalSet(first_saved + i as u32));
@@ -675,10 +675,9 @@ impl Rewriter<'_> {
                             )));
                         }
                         self.emit_guard(&mut f, k);
-                        if let Some(v) = &versioned
+                        if let Some((copy, v)) = &versioned
                             && v.kernel == k
                         {
-                            let copy = self.copy_index(version.unwrap_or(0));
                             for p in 0..v.params.len() as u32 {
                                 let local = match v.saved.iter().position(|&s| s == p) {
                                     Some(i) => first_saved + i as u32,
@@ -686,7 +685,7 @@ impl Rewriter<'_> {
                                 };
                                 f.instruction(&Instruction::LocalGet(local));
                             }
-                            f.instruction(&Instruction::ReturnCall(copy));
+                            f.instruction(&Instruction::ReturnCall(*copy));
                         }
                     }
                     frames.push(k.is_some());
@@ -899,29 +898,14 @@ fn transform(
     kernels: &[OffloadKernel],
     outline: Option<Vec<(Vec<wasm_encoder::ValType>, Option<wasm_encoder::Function>)>>,
 ) -> Result<Vec<u8>, RewriteError> {
-    let mut imported_funcs = 0u32;
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::ImportSection(s) = payload.map_err(|e| e.to_string())? {
-            for imp in s.into_imports() {
-                let imp = imp.map_err(|e| e.to_string())?;
-                if imp.module == IMPORT_MODULE {
-                    return Err(format!("the module already imports from {IMPORT_MODULE}"));
-                }
-                if matches!(imp.ty, wasmparser::TypeRef::Func(_)) {
-                    imported_funcs += 1;
-                }
-            }
-        }
-    }
     let mut by_function: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, k) in kernels.iter().enumerate() {
         by_function.entry(k.function).or_default().push(i);
     }
-    let versions = if outline.is_none() {
-        versions(wasm, kernels, &by_function, imported_funcs)?
-    } else {
-        Vec::new()
-    };
+    let (imported_funcs, mut versions) = scan(wasm, kernels, &by_function)?;
+    if outline.is_some() {
+        versions.clear();
+    }
     let copies = vec![None; versions.len()];
     let mut rw = Rewriter {
         kernels,
@@ -948,22 +932,24 @@ fn transform(
     Ok(out)
 }
 
-/// The functions whose first nest can fall back to a copy of the function ([`Version`]): every
-/// operator before the nest's loop, in the order of the code, is [`without_effect`] and none is
-/// a loop (so the nest is in no other loop and runs at most once per call, and running the code
-/// before it again costs no more than its length). Run a second time in the copy, from the same
-/// arguments (parameters it writes are kept on entry), that code computes the same values and
-/// reaches the nest in the same state; a trap in it would have happened the first time.
-fn versions(
+/// One pass over `wasm`: the number of imported functions (refusing a module that already
+/// imports from [`IMPORT_MODULE`]), and the functions whose first nest can fall back to a copy
+/// of the function ([`Version`]). For those, every operator before the nest's loop, in the
+/// order of the code, is [`without_effect`] and none is a loop (so the nest is in no other loop
+/// and runs at most once per call, and running the code before it again costs no more than its
+/// length). Run a second time in the copy, from the same arguments (parameters it writes are
+/// kept on entry), that code computes the same values and reaches the nest in the same state;
+/// a trap in it would have happened the first time.
+fn scan(
     wasm: &[u8],
     kernels: &[OffloadKernel],
     by_function: &HashMap<u32, Vec<usize>>,
-    imported_funcs: u32,
-) -> Result<Vec<Version>, RewriteError> {
+) -> Result<(u32, Vec<Version>), RewriteError> {
+    let mut imported_funcs = 0u32;
     let mut params: Vec<Option<Vec<wasmparser::ValType>>> = Vec::new();
     let mut types: Vec<u32> = Vec::new();
     let mut out = Vec::new();
-    let mut index = imported_funcs;
+    let mut index = 0;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.map_err(|e| e.to_string())? {
             wasmparser::Payload::TypeSection(s) => {
@@ -976,11 +962,23 @@ fn versions(
                     }
                 }
             }
+            wasmparser::Payload::ImportSection(s) => {
+                for imp in s.into_imports() {
+                    let imp = imp.map_err(|e| e.to_string())?;
+                    if imp.module == IMPORT_MODULE {
+                        return Err(format!("the module already imports from {IMPORT_MODULE}"));
+                    }
+                    if matches!(imp.ty, wasmparser::TypeRef::Func(_)) {
+                        imported_funcs += 1;
+                    }
+                }
+            }
             wasmparser::Payload::FunctionSection(s) => {
                 for t in s {
                     types.push(t.map_err(|e| e.to_string())?);
                 }
             }
+            wasmparser::Payload::CodeSectionStart { .. } => index = imported_funcs,
             wasmparser::Payload::CodeSectionEntry(body) => {
                 let function = index;
                 index += 1;
@@ -1010,7 +1008,7 @@ fn versions(
             _ => {}
         }
     }
-    Ok(out)
+    Ok((imported_funcs, out))
 }
 
 /// When no loop comes before the loop at byte `offset` of `body` and everything before it is
