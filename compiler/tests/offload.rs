@@ -1542,36 +1542,34 @@ fn only_nests_with_nothing_effectful_before_them_get_a_copy_and_all_match_the_or
         fill_ramp(m, 1024, 64);
     };
     let args = |n: i32| [Val::I32(4096), Val::I32(1024), Val::I32(n)];
-    for backend in [BackendKind::None, BackendKind::Emulated] {
-        for n in [0, 1, 64] {
-            for export in ["first", "after_store", "after_global"] {
-                let host = Arc::new(Host::new(backend, Some(1)).expect("host"));
-                pair.both_on(host, export, &args(n), &setup);
-            }
+    // The rewritten module declining every nest (backend none), checked like `Pair::both`.
+    let declining = |export: &str, args: &[Val]| {
+        let host = Arc::new(Host::new(BackendKind::None, Some(1)).expect("host"));
+        pair.both_on(host, export, args, &setup)
+    };
+    for n in [0, 1, 64] {
+        for export in ["first", "after_store", "after_global"] {
+            pair.both(export, &args(n), &setup);
+            declining(export, &args(n));
         }
     }
     // On the interpreter the kernel runs, with the value the code before it computed.
-    let host = Arc::new(Host::new(BackendKind::Emulated, Some(1)).expect("host"));
-    let r = pair.both_on(host, "first", &args(64), &setup);
+    let r = pair.both("first", &args(64), &setup);
     assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
     // Declined, the copy runs the loop, and the kernel's decline is counted once.
-    let host = Arc::new(Host::new(BackendKind::None, Some(1)).expect("host"));
-    let r = pair.both_on(host, "first", &args(64), &setup);
+    let r = declining("first", &args(64));
     assert_eq!(declined(&r.stats, "no-device"), 1, "{:?}", r.stats);
 
     // `two`'s first nest declines (its output overlaps its input one element on, `alias`):
     // the copy runs that loop, and its second nest, guarded in place, still dispatches.
-    let host = Arc::new(Host::new(BackendKind::Emulated, Some(1)).expect("host"));
     let two = [Val::I32(1024), Val::I32(1028), Val::I32(8192), Val::I32(64)];
-    let r = pair.both_on(host, "two", &two, &setup);
+    let r = pair.both("two", &two, &setup);
     assert_eq!(declined(&r.stats, "alias"), 1, "{:?}", r.stats);
     assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
-    let host = Arc::new(Host::new(BackendKind::None, Some(1)).expect("host"));
-    let r = pair.both_on(host, "two", &two, &setup);
+    let r = declining("two", &two);
     assert_eq!(declined(&r.stats, "no-device"), 2, "{:?}", r.stats);
-    let host = Arc::new(Host::new(BackendKind::Emulated, Some(1)).expect("host"));
     let apart = [Val::I32(1024), Val::I32(4096), Val::I32(8192), Val::I32(64)];
-    let r = pair.both_on(host, "two", &apart, &setup);
+    let r = pair.both("two", &apart, &setup);
     assert_eq!(dispatched(&r.stats), 2, "{:?}", r.stats);
 
     // A nest inside another loop (or after one) is never copied: a second pass of the outer

@@ -76,18 +76,15 @@ fn cases() -> Vec<Case> {
     }
     for n in [2048i32, 128] {
         let buf = |k: i32| HEAP + k * 4 * n * n;
-        out.push(Case {
-            name: "transpose",
-            size: format!("{n} x {n}"),
-            args: vec![i(buf(0)), i(buf(1)), i(n), i(n)],
-            bytes: 2 * 4 * (n * n) as u64,
-        });
-        out.push(Case {
-            name: "jacobi2d",
-            size: format!("{n} x {n}"),
-            args: vec![i(buf(0)), i(buf(1)), i(n), i(n)],
-            bytes: 2 * 4 * (n * n) as u64,
-        });
+        // Both take (out, in, rows, cols).
+        for name in ["transpose", "jacobi2d"] {
+            out.push(Case {
+                name,
+                size: format!("{n} x {n}"),
+                args: vec![i(buf(0)), i(buf(1)), i(n), i(n)],
+                bytes: 2 * 4 * (n * n) as u64,
+            });
+        }
     }
     for n in [1024i32, 128] {
         let buf = |k: i32| HEAP + k * 4 * n * n;
