@@ -433,8 +433,8 @@ pub fn define<T: HasOffload + 'static>(
                     let start = Instant::now();
                     let mut spent = 0;
                     let outcome = if host.kind == BackendKind::None {
-                        // Every call of a module run without a device declines here: no
-                        // memory lookup, no copy of the queue's name.
+                        // Without a device every call declines here, before the memory
+                        // lookup and the copy of the queue's name.
                         Err(decline("no-device", "backend none"))
                     } else {
                         let queue = caller.data_mut().offload().queue.clone();
@@ -851,7 +851,9 @@ pub fn check(
 
 /// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
 /// `Err` when it declined, with memory untouched. Adds to `spent` the thread-instructions the
-/// interpreter ran (backend `emulated`).
+/// interpreter ran (backend `emulated`). The dispatch import ([`define`]) declines backend
+/// `none` before it looks up memory and calls this; called with it anyway, this declines at
+/// the launch.
 pub fn dispatch(
     host: &Host,
     kern: &OffloadKernel,
@@ -861,9 +863,6 @@ pub fn dispatch(
     spent: &mut u64,
     queue: Option<&str>,
 ) -> std::result::Result<Vec<i64>, Decline> {
-    if host.kind == BackendKind::None {
-        return Err(decline("no-device", "backend none"));
-    }
     let Checked {
         ints,
         trips,
