@@ -1,6 +1,6 @@
 //! From a nest that passed the body checks to a candidate: affine addresses, the grid, the
-//! dependence test and its runtime conditions, live-outs with closed forms, traps, and a
-//! profitability estimate. Conditions 2–6 of the offload model (DESIGN.md).
+//! dependence test's runtime conditions, live-outs with closed forms, traps, and a
+//! profitability estimate. Conditions 2–6 of the offload model (docs/DESIGN.md).
 //!
 //! **Grid.** The root loop is grid dimension 0 (x). A directly nested loop becomes the next
 //! dimension while: it is its parent's only nested loop, the parent stores nothing outside it,
@@ -8,18 +8,13 @@
 //! and there are fewer than three dimensions. Every other loop stays sequential inside a thread,
 //! in its original order, so every float result is computed in the CPU's order.
 //!
-//! **Dependence test.** Each address is split into `base + Σ c_g·k_g + Σ c_s·k_s + constant`
-//! (grid and sequential loops). Accesses with the same base form a *group*. For a group that
-//! writes, every access must move with the same per-thread strides `c_g`; then two threads can
-//! touch the same byte only if their *footprints* (the bytes one thread touches, from the
-//! sequential loops and the constants) overlap at the distance their strides put them. Proved
-//! statically when the numbers are constants or the strides pack exactly
-//! (`c_{d+1} = c_d · T_d`), refuted statically when constant and overlapping (a carried
-//! dependence: prefix sums, in-place stencils), otherwise left to the guard as a runtime
-//! condition. Groups with different bases may be the same memory (two pointer arguments), so a
-//! writing group and any other group get a runtime no-overlap condition — the alias check of
-//! the guard.
+//! **Dependence test.** Each address is split into base, grid and sequential strides and a
+//! constant ([`AccessPlan`]); accesses with the same base form a [`Group`]. Whether two threads
+//! can touch the same byte is decided in [`crate::dependence`] (also used at run time by the
+//! dispatch host); here only the resulting proofs, refutations and runtime conditions are
+//! collected.
 
+use crate::dependence::{Proof, Strided, pair_test};
 use crate::detect::Reason;
 use crate::ir::{Loop, OpClass, Opcode, Terminator};
 use crate::loops::FuncInfo;
@@ -59,6 +54,24 @@ pub struct AccessPlan {
     /// analysis's own tests count the access regardless; the host drops it from its range and
     /// alias checks when a guard fails for the launch's live-ins.
     pub when: Vec<crate::symbolic::Guard>,
+}
+
+impl Strided for AccessPlan {
+    fn store(&self) -> bool {
+        self.store
+    }
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn grid_strides(&self) -> &[Poly] {
+        &self.grid
+    }
+    fn seq_strides(&self) -> &[(Loop, Poly)] {
+        &self.seq
+    }
+    fn constant(&self) -> i64 {
+        self.constant
+    }
 }
 
 /// Accesses sharing one base.
@@ -576,332 +589,6 @@ fn group_range<'p>(
         });
     }
     best
-}
-
-enum Proof {
-    Proved,
-    Runtime,
-    Refuted(String),
-}
-
-/// The bytes one access touches relative to the group base, over the loops in `dims`:
-/// `[lo, hi)`, when every stride and trip count is a constant.
-fn span(
-    p: &AccessPlan,
-    dims: &[(Loop, Poly)],
-    trip: &dyn Fn(Loop) -> Poly,
-) -> Option<(i128, i128)> {
-    let mut lo = i128::from(p.constant);
-    let mut hi = lo;
-    for (l, c) in dims {
-        let c = i128::from(c.as_constant()?);
-        let t = i128::from(trip(*l).as_constant()?.max(1) - 1);
-        lo += (c * t).min(0);
-        hi += (c * t).max(0);
-    }
-    Some((lo, hi + i128::from(p.width)))
-}
-
-/// The run-time form of [`Condition::DisjointThreads`]: with every stride and trip count a
-/// constant (the values of one launch), whether no two different threads touch a common byte
-/// of the group, between any write of `plans` and any access. `plans` are one group's
-/// accesses; `grid` and `trip` as for the dependence test. `false` also when the question is
-/// too large to decide exactly.
-pub fn threads_disjoint(plans: &[AccessPlan], grid: &[Loop], trip: &dyn Fn(Loop) -> Poly) -> bool {
-    plans.iter().enumerate().all(|(i, p)| {
-        plans
-            .iter()
-            .skip(i)
-            .all(|q| pair_disjoint(p, q, grid, trip))
-    })
-}
-
-/// The run-time form of [`Condition::NoOverlap`] when the two groups' ranges do overlap:
-/// with every stride, trip count and base a constant (`constant` is each access's address at
-/// the first iteration, relative to any one origin shared by both groups), whether no two
-/// different threads touch a common byte between an access of `a` and one of `b`, one of
-/// them writing. A thread's own accesses run in their CPU order on the device too (the
-/// kernel neither reorders nor caches memory operations), so only other threads matter.
-/// `false` also when the question is too large to decide exactly.
-pub fn groups_disjoint(
-    a: &[AccessPlan],
-    b: &[AccessPlan],
-    grid: &[Loop],
-    trip: &dyn Fn(Loop) -> Poly,
-) -> bool {
-    a.iter()
-        .all(|p| b.iter().all(|q| pair_disjoint(p, q, grid, trip)))
-}
-
-/// Whether two accesses, constants throughout, never touch a common byte from two different
-/// threads with one of them writing (two reads always pass).
-fn pair_disjoint(
-    p: &AccessPlan,
-    q: &AccessPlan,
-    grid: &[Loop],
-    trip: &dyn Fn(Loop) -> Poly,
-) -> bool {
-    let (w, o) = match (p.store, q.store) {
-        (false, false) => return true,
-        (true, _) => (p, q),
-        (false, true) => (q, p),
-    };
-    matches!(pair_test(w, o, grid, trip, &Poly::default()), Proof::Proved)
-}
-
-/// Can two different threads touch the same byte, `w` writing and `o` reading or writing?
-fn pair_test(
-    w: &AccessPlan,
-    o: &AccessPlan,
-    grid: &[Loop],
-    trip: &dyn Fn(Loop) -> Poly,
-    base: &Poly,
-) -> Proof {
-    let grid_dims = |p: &AccessPlan| -> Vec<(Loop, Poly)> {
-        grid.iter().copied().zip(p.grid.iter().cloned()).collect()
-    };
-    if w.grid != o.grid {
-        // Different strides: only whole ranges that do not meet are safe.
-        let all = |p: &AccessPlan| {
-            let mut d = grid_dims(p);
-            d.extend(p.seq.iter().cloned());
-            span(p, &d, trip)
-        };
-        return match (all(w), all(o)) {
-            (Some((wl, wh)), Some((ol, oh))) if wh <= ol || oh <= wl => Proof::Proved,
-            (Some(_), Some(_)) => Proof::Refuted(format!(
-                "the accesses of base {base} move with different strides across iterations \
-                 and their ranges overlap"
-            )),
-            _ => Proof::Runtime,
-        };
-    }
-    // Same strides: thread t touches S(t) + [lo, hi) for each access.
-    for (d, c) in w.grid.iter().enumerate() {
-        if *c == Poly::default() {
-            let lp = grid.get(d).copied().unwrap_or(Loop(0));
-            return Proof::Refuted(format!(
-                "every iteration of {lp} touches the same bytes of base {base}"
-            ));
-        }
-    }
-    // Offsets of `o` relative to `w` that the sequential loops can produce, each an open
-    // interval of `S(t) - S(t')` values that make the two accesses overlap.
-    let mut windows: Vec<(i128, i128)> = Vec::new();
-    let (ww, wo) = (i128::from(w.width), i128::from(o.width));
-    let d0 = i128::from(o.constant) - i128::from(w.constant);
-    // Every sequential loop either access is in: its stride in `w`, in `o` (0 when the
-    // access is outside it), and its trip count, all constants.
-    let mut loops: Vec<Loop> = w.seq.iter().map(|(l, _)| *l).collect();
-    for (l, _) in &o.seq {
-        if !loops.contains(l) {
-            loops.push(*l);
-        }
-    }
-    let stride_in = |p: &AccessPlan, l: Loop| -> Option<i128> {
-        match p.seq.iter().find(|(m, _)| *m == l) {
-            Some((_, s)) => Some(i128::from(s.as_constant()?)),
-            None => Some(0),
-        }
-    };
-    let seq_consts: Option<Vec<(i128, i128, i128)>> = loops
-        .iter()
-        .map(|&l| {
-            Some((
-                stride_in(w, l)?,
-                stride_in(o, l)?,
-                i128::from(trip(l).as_constant()?.max(1)),
-            ))
-        })
-        .collect();
-    // How many values each loop contributes: the differences of one stride, or every pair.
-    let count = |&(sw, so, t): &(i128, i128, i128)| if sw == so { 2 * t - 1 } else { t * t };
-    match seq_consts {
-        Some(dims)
-            if dims
-                .iter()
-                .map(count)
-                .try_fold(1i128, |a, x| {
-                    let p = a.checked_mul(x)?;
-                    (p <= 65_536).then_some(p)
-                })
-                .is_some() =>
-        {
-            // Every value of `so·k' - sw·k` over the sequential iterations `k` of `w` and
-            // `k'` of `o`, exactly: the two accesses overlap when `S(t) - S(t')` is within
-            // the widths of `d0` plus one of them.
-            let mut sums = vec![0i128];
-            for (sw, so, t) in dims {
-                let values: Vec<i128> = if sw == so {
-                    (-(t - 1)..=(t - 1)).map(|u| sw * u).collect()
-                } else {
-                    (0..t)
-                        .flat_map(|k| (0..t).map(move |k2| so * k2 - sw * k))
-                        .collect()
-                };
-                let mut next = Vec::with_capacity(sums.len() * values.len());
-                for base in &sums {
-                    for v in &values {
-                        next.push(base + v);
-                    }
-                }
-                next.sort_unstable();
-                next.dedup();
-                sums = next;
-            }
-            for sum in sums {
-                windows.push((d0 + sum - ww, d0 + sum + wo));
-            }
-        }
-        _ => {
-            let (Some((wl, wh)), Some((ol, oh))) = (span(w, &w.seq, trip), span(o, &o.seq, trip))
-            else {
-                return Proof::Runtime;
-            };
-            windows.push((ol - wh, oh - wl));
-        }
-    }
-    // All constant: decide exactly, enumerating the outer grid digits.
-    if let Some(found) = exact_conflict(&w.grid, grid, trip, &windows) {
-        return match found {
-            None => Proof::Proved,
-            Some(apart) => Proof::Refuted(format!(
-                "iterations {apart} apart touch the same bytes of base {base}"
-            )),
-        };
-    }
-    let Some((c, n)) = lattice(&w.grid, grid, trip) else {
-        return Proof::Runtime;
-    };
-    let c = i128::from(c.unsigned_abs());
-    // The smallest |m| != 0 with m*c inside some window.
-    let mut nearest: Option<i128> = None;
-    for (a, b) in windows {
-        for m in [1i128, -1] {
-            let (lo, hi) = if m > 0 { (a, b) } else { (-b, -a) };
-            let k = (lo.div_euclid(c) + 1).max(1);
-            if k * c < hi {
-                nearest = Some(nearest.map_or(k, |n: i128| n.min(k)));
-            }
-        }
-    }
-    let Some(m) = nearest else {
-        return Proof::Proved;
-    };
-    match n {
-        Some(n) if n <= m => Proof::Proved,
-        // A conflict for every grid of more than m threads; the guard dispatches only grids of
-        // at least MIN_THREADS, so a small distance is a dependence for every launch.
-        _ if m < i128::from(MIN_THREADS) => Proof::Refuted(format!(
-            "iterations {m} apart touch the same bytes of base {base} (stride {c} bytes)"
-        )),
-        _ => Proof::Runtime,
-    }
-}
-
-/// With constant strides and trip counts: whether two different grid points `t != t'` have
-/// `S(t) - S(t')` inside a window. `None`: not all constant, or too many to enumerate;
-/// `Some(None)`: no conflict; `Some(Some(d))`: a conflict `d` iterations of the innermost
-/// stride apart (or in another dimension).
-fn exact_conflict(
-    strides: &[Poly],
-    grid: &[Loop],
-    trip: &dyn Fn(Loop) -> Poly,
-    windows: &[(i128, i128)],
-) -> Option<Option<i128>> {
-    let mut dims: Vec<(i128, i128)> = strides
-        .iter()
-        .zip(grid)
-        .map(|(c, l)| {
-            Some((
-                i128::from(c.as_constant()?.unsigned_abs()),
-                i128::from(trip(*l).as_constant()?.max(1)),
-            ))
-        })
-        .collect::<Option<_>>()?;
-    dims.sort();
-    let (c, t) = *dims.first()?;
-    if c == 0 {
-        return None;
-    }
-    // Outer digit differences, each with whether it is non-zero.
-    let mut outer: Vec<(i128, bool)> = vec![(0, false)];
-    for &(s, tt) in &dims[1..] {
-        let mut next = Vec::new();
-        for &(o, nz) in &outer {
-            for u in -(tt - 1)..=(tt - 1) {
-                next.push((o + s * u, nz || u != 0));
-                if next.len() > 65_536 {
-                    return None;
-                }
-            }
-        }
-        outer = next;
-    }
-    let mut best: Option<i128> = None;
-    for &(lo, hi) in windows {
-        if windows.len().saturating_mul(outer.len()) > 1_000_000 {
-            return None;
-        }
-        for &(o, nz) in &outer {
-            // m*c in (lo - o, hi - o), |m| <= t - 1, and (m != 0 or nz).
-            let (a, b) = (lo - o, hi - o);
-            let first = a.div_euclid(c) + 1; // smallest m with m*c > a
-            let last = (b - 1).div_euclid(c); // largest m with m*c < b
-            let (first, last) = (first.max(-(t - 1)), last.min(t - 1));
-            if first > last {
-                continue;
-            }
-            let m = if first > 0 {
-                first
-            } else if last < 0 {
-                last
-            } else if nz {
-                0
-            } else if last >= 1 {
-                1.min(last).max(first)
-            } else if first <= -1 {
-                -1
-            } else {
-                continue; // only m = 0 on the same grid point
-            };
-            if m == 0 && !nz {
-                continue;
-            }
-            let d = m.abs().max(1);
-            best = Some(best.map_or(d, |b: i128| b.min(d)));
-        }
-    }
-    Some(best)
-}
-
-/// The grid strides as one linear index: `(smallest stride, thread count if constant)`, when
-/// every next stride is the previous one times its trip count, or all are constants that do not
-/// interleave.
-fn lattice(
-    strides: &[Poly],
-    grid: &[Loop],
-    trip: &dyn Fn(Loop) -> Poly,
-) -> Option<(i64, Option<i128>)> {
-    let mut dims: Vec<(Poly, Loop)> = strides.iter().cloned().zip(grid.iter().copied()).collect();
-    dims.sort_by_key(|(c, _)| c.as_constant().map_or(u64::MAX, |c| c.unsigned_abs()));
-    let c0 = dims.first()?.0.as_constant()?;
-    let mut count: Option<i128> = Some(1);
-    let mut cur = dims.first()?.clone();
-    let mut rest: Vec<(Poly, Loop)> = dims.split_off(1);
-    loop {
-        count = match (count, trip(cur.1).as_constant()) {
-            (Some(n), Some(t)) => n.checked_mul(i128::from(t.max(0))),
-            _ => None,
-        };
-        if rest.is_empty() {
-            return Some((c0, count));
-        }
-        let next = cur.0.mul(&trip(cur.1))?;
-        let neg = next.scale(-1)?;
-        let pos = rest.iter().position(|(c, _)| *c == next || *c == neg)?;
-        cur = rest.swap_remove(pos);
-    }
 }
 
 /// Values used after the nest, each with its closed form.

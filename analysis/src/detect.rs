@@ -1,7 +1,7 @@
 //! The detector: one verdict per outermost loop nest, one diagnostic per loop.
 //!
 //! A nest is rejected, with every reason found, when its body does something the offload model
-//! (DESIGN.md, "The offload model") excludes: calls, `memory.grow`, global writes, table and
+//! (docs/DESIGN.md, "The offload model") excludes: calls, `memory.grow`, global writes, table and
 //! other non-arithmetic operators, memories other than 0, returns, operators the front end does
 //! not model; when a loop of the nest has no induction variable or no trip count computable on
 //! entry; when the outermost loop carries a scalar from one iteration to the next (a float

@@ -10,8 +10,21 @@
 //!              │                     trip count over values live on entry (or why not)
 //!              ▼
 //!        detect::analyze ─► OffloadPlan (one verdict per outermost loop nest)
-//!                           + one Diagnostic per loop; never fails
+//!              │            + one Diagnostic per loop; never fails
+//!              │  per nest that passes the body checks:
+//!              ├─ symbolic::evaluate_nest ─► NestEval: values, addresses, trip counts as Polys
+//!              │       └─ constprop::entry_constants: locals constant on entry to the nest
+//!              └─ candidate::build ─► Candidate: grid, groups, runtime conditions, live-outs
+//!                      └─ dependence::pair_test: can two threads touch the same byte?
 //! ```
+//!
+//! Modules: [`frontend`] (Wasm to BlockIR), [`ir`], [`opcode`], [`print`](mod@print),
+//! [`verify`], [`dom`] (dominators), [`liveness`], [`loops`] (loop facts, trip counts),
+//! [`poly`] (polynomials), [`constprop`] (constant propagation of the locals), [`symbolic`]
+//! (symbolic evaluation of a nest), [`dependence`] (the dependence test, also called at run time
+//! by the dispatch host through [`dependence::threads_disjoint`] and
+//! [`dependence::groups_disjoint`]), [`candidate`] (grid, conditions, live-outs, traps, work),
+//! [`detect`] (verdicts).
 //!
 //! Only [`translate`] can fail, and only on a malformed binary. Nothing here compiles, runs or
 //! rewrites Wasm; this crate must stay light (wasmparser, serde, thiserror) so it builds and
@@ -19,6 +32,8 @@
 #![forbid(unsafe_code)]
 
 pub mod candidate;
+pub mod constprop;
+pub mod dependence;
 pub mod detect;
 pub mod dom;
 pub mod frontend;

@@ -234,7 +234,7 @@ pub struct FuncInfo<'f> {
     /// Per block, its `local.set`/`local.tee` instructions: (local, index).
     sets: Vec<Vec<(u32, usize)>>,
     /// The constant propagation over the locals, computed on first use.
-    local_consts: std::cell::OnceCell<crate::symbolic::LocalConsts>,
+    local_consts: std::cell::OnceCell<crate::constprop::LocalConsts>,
     /// The live locals on entry to every block, computed on first use.
     liveness: std::cell::OnceCell<crate::liveness::Liveness>,
 }
@@ -272,9 +272,9 @@ impl<'f> FuncInfo<'f> {
 
     /// The forward constant propagation over the locals of the function (the same for every
     /// nest, so computed once).
-    pub fn local_consts(&self) -> &crate::symbolic::LocalConsts {
+    pub fn local_consts(&self) -> &crate::constprop::LocalConsts {
         self.local_consts
-            .get_or_init(|| crate::symbolic::LocalConsts::new(self.func, self.dom.rpo()))
+            .get_or_init(|| crate::constprop::LocalConsts::new(self.func, self.dom.rpo()))
     }
 
     /// The locals live on entry to every block (the same for every nest, so computed once).

@@ -3,7 +3,8 @@
 //! two different threads may touch a common byte (one of them writing) in any iterations.
 
 use proptest::prelude::*;
-use tensorwasm_analysis::candidate::{AccessPlan, groups_disjoint, threads_disjoint};
+use tensorwasm_analysis::candidate::AccessPlan;
+use tensorwasm_analysis::dependence::{groups_disjoint, threads_disjoint};
 use tensorwasm_analysis::ir::Loop;
 use tensorwasm_analysis::poly::Poly;
 

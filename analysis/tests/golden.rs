@@ -43,11 +43,16 @@ fn check(name: &str) {
     let input = std::fs::read_to_string(dir.join(format!("{name}.wat"))).expect("read input");
     let actual = report(&input);
     let expect_path = dir.join(format!("{name}.out"));
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&expect_path, &actual).expect("write golden");
+    let old = std::fs::read_to_string(&expect_path).ok();
+    // On when set to anything but empty or `0` (docs/TESTING.md). A run that blesses fails.
+    if std::env::var_os("BLESS").is_some_and(|v| !v.is_empty() && v != "0") {
+        if old.as_deref() != Some(actual.as_str()) {
+            std::fs::write(&expect_path, &actual).expect("write golden");
+            panic!("blessed 1 golden file ({name}.out); run again without BLESS to check");
+        }
         return;
     }
-    let expect = std::fs::read_to_string(&expect_path).unwrap_or_default();
+    let expect = old.unwrap_or_default();
     assert!(
         expect == actual,
         "golden mismatch for {name} (rerun with BLESS=1 to accept)\n--- expected\n{expect}\n--- actual\n{actual}"

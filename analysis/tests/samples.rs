@@ -88,21 +88,29 @@ fn report(module: &ModuleIr, func: &FunctionIr, nests: &[&NestVerdict]) -> Strin
     out
 }
 
-fn check_golden(form: &str, name: &str, actual: &str) {
+/// Compares with the golden file, or with `BLESS` on (set, not empty, not `0`: docs/TESTING.md)
+/// rewrites it; returns whether it rewrote it, so that a blessing run fails.
+fn check_golden(form: &str, name: &str, actual: &str) -> bool {
     let path = root().join(format!("analysis/tests/golden/samples/{form}/{name}.out"));
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
+    let old = std::fs::read_to_string(&path).ok();
+    if std::env::var_os("BLESS").is_some_and(|v| !v.is_empty() && v != "0") {
+        let changed = old.as_deref() != Some(actual);
+        if changed {
+            std::fs::write(&path, actual).expect("write golden");
+        }
+        return changed;
     }
-    let expect = std::fs::read_to_string(&path).unwrap_or_default();
+    let expect = old.unwrap_or_default();
     assert!(
         expect == actual,
         "golden mismatch for {form}/{name} (rerun with BLESS=1 to accept)\n--- expected\n{expect}\n--- actual\n{actual}"
     );
+    false
 }
 
 fn check(form: &str) {
     let mut failures = Vec::new();
+    let mut blessed = 0;
     for &(name, expect) in SAMPLES {
         let module = load(form, name);
         let func = kernel_function(&module, form, name);
@@ -146,9 +154,13 @@ fn check(form: &str) {
                 verdicts.join("\n")
             ));
         }
-        check_golden(form, name, &report(&module, func, &nests));
+        blessed += usize::from(check_golden(form, name, &report(&module, func, &nests)));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        blessed == 0,
+        "blessed {blessed} golden file(s); run again without BLESS to check"
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub enum Error {
     #[error("implementation limit: {0}")]
     ImplLimit(String),
     /// `ptxas` could not be found on `PATH` (or at `$TENSORWASM_PTXAS`).
-    #[error("ptxas not found on PATH (set TENSORWASM_PTXAS or run shared/tools/cuda-tools)")]
+    #[error("ptxas not found on PATH (set TENSORWASM_PTXAS or run scripts/cuda-tools)")]
     PtxasNotFound,
     /// `ptxas` ran and rejected the PTX.
     #[error("ptxas ({ptxas}) failed for {arch} with {status}: {log}")]

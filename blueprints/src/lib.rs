@@ -11,17 +11,19 @@
 //!   touches memory through pointer params, and every value is defined before use.
 //! - [`emit`]: KernelIR → PTX that computes bit for bit what Wasm computes (rules in
 //!   `docs/OFFLOAD.md`). Invariant: no `.ftz`, no contraction, NaN-correct min/max, traps set
-//!   the trap flag.
+//!   the trap flag. `emit/mod.rs` is the core every kernel goes through (statements, loops,
+//!   addresses, loads and stores, the direct lowering); `emit/arith.rs` the operators.
+//! - [`blueprint`]: tuned shapes the emitter picks when a kernel matches, each bit-identical
+//!   to the direct lowering and staging loads in shared memory. One module per blueprint holds
+//!   its match and its emission over the emitter core: [`blueprint::matmul`] (tiled matmul),
+//!   [`blueprint::stencil`] (tiled stencil), [`blueprint::conv2d`] (tiled conv2d);
+//!   `blueprint/mod.rs` holds [`choose`] and the matching they share, `blueprint/tiled.rs` the
+//!   emission they share.
 //! - [`ptx`]: the typed PTX builder and printer the emitter goes through.
 //! - [`launch`]: [`LaunchPlan`], how the host launches a kernel.
 //! - [`ptxas`]: running NVIDIA's `ptxas` (tests, and cubins at build time).
 //! - [`samples`]: reference kernels (vector add, saxpy, relu, matmul, conv2d, stencil, integer
 //!   divide).
-//!
-//! - [`blueprint`]: tuned shapes the emitter picks when a kernel matches: tiled matmul, tiled
-//!   stencil and tiled conv2d, each staging loads in shared memory, bit-identical to the direct
-//!   lowering.
-
 //!
 //! This crate does no Wasm parsing and no GPU calls, and has no `unsafe`.
 

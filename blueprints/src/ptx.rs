@@ -2,7 +2,7 @@
 //!
 //! Registers are typed by class ([`RegClass`]: `.pred`, `.b32`, `.b64`, `.f32`, `.f64`) and every
 //! instruction is built through a method that states its PTX type ([`Ty`]) and checks that each
-//! register operand fits it, so the lowering in `emit.rs` never formats text. A type mismatch is
+//! register operand fits it, so the lowering in `emit/` never formats text. A type mismatch is
 //! recorded and returned by [`PtxBuilder::finish`] as `Error::Bug`. [`Module`] prints the text
 //! with `.version`, `.target`, `.address_size 64` and `.visible .entry` functions.
 //!

@@ -1,5 +1,6 @@
-//! Which kernels the tiled-matmul, tiled-stencil and tiled-conv2d blueprints take, and which they must leave
-//! to the generic lowering (each condition in `blueprint.rs`'s docs, broken one at a time).
+//! Which kernels the tiled-matmul, tiled-stencil and tiled-conv2d blueprints take, and which they
+//! must leave to the generic lowering (each condition in the docs of `src/blueprint/`'s modules,
+//! broken one at a time).
 
 use tensorwasm_blueprints::kernel_ir::{
     Addr, Affine, BinOp, Expr, Kernel, ParamId, Stmt, StoreOp, UnOp,

@@ -9,15 +9,20 @@ use std::path::PathBuf;
 use tensorwasm_blueprints::kernel_ir::{BinOp, UnOp};
 use tensorwasm_blueprints::{EmitOptions, Target, emit_ptx, samples};
 
-use common::{AnyOp, op_kernel};
+use common::{AnyOp, op_kernel, switch};
 
-fn check(file: &str, actual: &str) {
+/// Compares `actual` with the golden file, or with `BLESS` on rewrites a file that differs or is
+/// missing; returns 1 when it rewrote one, so that the test can fail ([`none_blessed`]).
+fn check(file: &str, actual: &str) -> usize {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(file);
-    if std::env::var_os("BLESS").is_some_and(|v| !v.is_empty() && v != "0") {
+    if switch("BLESS") {
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == actual) {
+            return 0;
+        }
         std::fs::write(&path, actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        return;
+        return 1;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
@@ -39,6 +44,15 @@ fn check(file: &str, actual: &str) {
             actual.lines().nth(line).unwrap_or("<end>"),
         );
     }
+    0
+}
+
+/// A run that blessed never passes: the rewritten files are checked by the next run.
+fn none_blessed(blessed: usize) {
+    assert!(
+        blessed == 0,
+        "blessed {blessed} golden file(s); run again without BLESS to check"
+    );
 }
 
 fn ptx(k: &tensorwasm_blueprints::Kernel, target: Target) -> String {
@@ -47,10 +61,12 @@ fn ptx(k: &tensorwasm_blueprints::Kernel, target: Target) -> String {
 
 #[test]
 fn samples_match_golden() {
+    let mut blessed = 0;
     for k in samples::all().expect("samples verify") {
-        check(&format!("{}.kir", k.name), &k.to_string());
-        check(&format!("{}.sm_75.ptx", k.name), &ptx(&k, Target::SM_75));
+        blessed += check(&format!("{}.kir", k.name), &k.to_string());
+        blessed += check(&format!("{}.sm_75.ptx", k.name), &ptx(&k, Target::SM_75));
     }
+    none_blessed(blessed);
 }
 
 #[test]
@@ -64,8 +80,8 @@ fn target_dependent_lowering_matches_golden() {
             AnyOp::Bin(BinOp::F64Max),
         ],
     );
-    check("minmax.sm_75.ptx", &ptx(&minmax, Target::SM_75));
-    check("minmax.sm_80.ptx", &ptx(&minmax, Target::SM_80));
+    let mut blessed = check("minmax.sm_75.ptx", &ptx(&minmax, Target::SM_75));
+    blessed += check("minmax.sm_80.ptx", &ptx(&minmax, Target::SM_80));
     let k = op_kernel(
         "traps",
         &[
@@ -77,5 +93,6 @@ fn target_dependent_lowering_matches_golden() {
             AnyOp::Bin(BinOp::I32Shl),
         ],
     );
-    check("traps.sm_100.ptx", &ptx(&k, Target::SM_100));
+    blessed += check("traps.sm_100.ptx", &ptx(&k, Target::SM_100));
+    none_blessed(blessed);
 }

@@ -599,7 +599,7 @@ fn threads_disjoint(
         return false;
     };
     let (grid, trip) = launch_loops(kern, trips);
-    tensorwasm_analysis::candidate::threads_disjoint(&plans, &grid, &trip)
+    tensorwasm_analysis::dependence::threads_disjoint(&plans, &grid, &trip)
 }
 
 /// For two groups whose ranges overlap in this launch (one base reaching into the other's
@@ -620,7 +620,7 @@ fn groups_disjoint(
         return false;
     };
     let (grid, trip) = launch_loops(kern, trips);
-    tensorwasm_analysis::candidate::groups_disjoint(&pa, &pb, &grid, &trip)
+    tensorwasm_analysis::dependence::groups_disjoint(&pa, &pb, &grid, &trip)
 }
 
 /// The least and greatest value of `base + Σ stride·k` with each `k` in `0..trip`, and the

@@ -10,16 +10,22 @@ use tensorwasm_blueprints::{EmitOptions, Target, emit_ptx, ptxas};
 /// The architectures every kernel is assembled for.
 pub const ARCHS: [&str; 4] = ["sm_75", "sm_80", "sm_90", "sm_100"];
 
+/// Whether the environment switch `name` is on: set to anything but empty or `0`
+/// (docs/TESTING.md, "Environment switches").
+pub fn switch(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Whether ptxas can run. Without it, prints a skip line and returns false, unless
-/// `TENSORWASM_REQUIRE_PTXAS` is set, in which case it fails the test.
+/// `TENSORWASM_REQUIRE_PTXAS` is on, in which case it fails the test.
 pub fn ptxas_available(test: &str) -> bool {
     if ptxas::find_ptxas().is_some() {
         return true;
     }
-    if std::env::var_os("TENSORWASM_REQUIRE_PTXAS").is_some_and(|v| !v.is_empty() && v != "0") {
+    if switch("TENSORWASM_REQUIRE_PTXAS") {
         panic!("{test}: ptxas not found and TENSORWASM_REQUIRE_PTXAS is set");
     }
-    eprintln!("{test}: skipped: ptxas not found (run shared/tools/cuda-tools and put it on PATH)");
+    eprintln!("{test}: skipped: ptxas not found (run scripts/cuda-tools and put it on PATH)");
     false
 }
 
