@@ -23,6 +23,9 @@ export CARGO_INCREMENTAL=0
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 
+echo "==> architecture invariants (docs/ARCHITECTURE.md)"
+bash scripts/check-architecture.sh
+
 echo "==> cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 

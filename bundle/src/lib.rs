@@ -57,7 +57,6 @@ mod error;
 mod frame;
 mod keys;
 mod manifest;
-pub mod offload;
 mod reader;
 mod serde_bounded;
 mod wire;

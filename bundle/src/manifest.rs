@@ -146,7 +146,7 @@ pub enum SectionKind {
     /// The oracle's report, tag 5.
     OracleReport,
     /// The kernel table: launch plans, PTX and oracle reports as JSON
-    /// ([`crate::offload::OffloadTable`]), tag 6.
+    /// (`tensorwasm_guard::OffloadTable`, JSON), tag 6.
     Offload,
 }
 

@@ -30,13 +30,19 @@ pub struct Coverage {
     /// Function names from the module's `name` section.
     pub function_names: BTreeMap<u32, String>,
     /// Each offloadable nest lowered to a kernel (PTX for sm_75), or why not.
-    pub kernels: Vec<crate::kernels::KernelReport>,
+    pub kernels: Vec<tensorwasm_offload::KernelReport>,
 }
 
 /// Translates and analyzes `wasm`.
 pub fn coverage(wasm: &[u8]) -> anyhow::Result<Coverage> {
-    let ir = tensorwasm_analysis::translate(wasm)?;
-    let (plan, diagnostics) = tensorwasm_analysis::analyze(&ir);
+    let analysed = tensorwasm_offload::Analysed::new(wasm).map_err(anyhow::Error::msg)?;
+    let kernels = analysed.kernels(tensorwasm_blueprints::Target::SM_75);
+    let tensorwasm_offload::Analysed {
+        ir,
+        plan,
+        diagnostics,
+        ..
+    } = analysed;
     let mut reasons = BTreeMap::new();
     let mut candidates = 0;
     for nest in &plan.nests {
@@ -59,7 +65,7 @@ pub fn coverage(wasm: &[u8]) -> anyhow::Result<Coverage> {
         reasons,
         diagnostics,
         function_names: ir.function_names.clone(),
-        kernels: crate::kernels::kernels(&ir, &plan, tensorwasm_blueprints::Target::SM_75),
+        kernels,
         plan,
     })
 }

@@ -415,10 +415,6 @@ fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let ptx_target = tensorwasm_blueprints::Target::parse(&args.ptx_arch)
         .map_err(|e| anyhow::anyhow!("--ptx-arch: {e}"))?;
-    let kernels = match &args.emit_ptx {
-        Some(dir) => Some(emit_kernels(&args.input, dir, ptx_target)?),
-        None => None,
-    };
     let opts = BuildOptions {
         input: args.input,
         output: args.output,
@@ -431,6 +427,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         oracle_cases: args.oracle_cases,
         oracle_seed: args.oracle_seed,
         cubin_archs: args.cubin,
+        emit_ptx: args.emit_ptx.clone().map(|dir| (dir, ptx_target)),
     };
     let progress = if args.quiet || args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -464,7 +461,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 t.triple, t.code_bytes, t.compile_ms
             );
         }
-        if let (Some(ks), Some(dir)) = (&kernels, &args.emit_ptx) {
+        if let (ks, Some(dir)) = (&report.emitted, &args.emit_ptx) {
             let ok = ks.iter().filter(|k| k.error.is_none()).count();
             eprintln!(
                 "  kernels: {ok} of {} offloadable nests lowered to PTX ({}) in {}",
@@ -508,36 +505,6 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Lowers every offloadable nest of `input` and writes NAME.ptx and NAME.kir into `dir`.
-fn emit_kernels(
-    input: &Path,
-    dir: &Path,
-    target: tensorwasm_blueprints::Target,
-) -> anyhow::Result<Vec<tensorwasm::kernels::KernelReport>> {
-    let wasm = source::read_module(input)?;
-    let ir = tensorwasm_analysis::translate(&wasm)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
-    let (plan, _) = tensorwasm_analysis::analyze(&ir);
-    let ks = tensorwasm::kernels::kernels(&ir, &plan, target);
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("--emit-ptx {}: {e}", dir.display()))?;
-    for k in &ks {
-        if let (Some(ptx), Some(kir)) = (&k.ptx, &k.kir) {
-            tensorwasm::fsutil::write_atomic(
-                &dir.join(format!("{}.ptx", k.name)),
-                ptx.as_bytes(),
-                None,
-            )?;
-            tensorwasm::fsutil::write_atomic(
-                &dir.join(format!("{}.kir", k.name)),
-                kir.as_bytes(),
-                None,
-            )?;
-        }
-    }
-    Ok(ks)
 }
 
 fn read_trusted(paths: &[PathBuf]) -> anyhow::Result<TrustedKeys> {
@@ -624,7 +591,9 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
         let trusted = read_trusted(trusted)?;
         let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let table = kernel_table(&bundle, path)?.unwrap_or_default();
+        let table = tensorwasm::oracle::bundle::kernel_table(&bundle)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .unwrap_or_default();
         (
             bundle.manifest().clone(),
             bundle.signatures().to_vec(),
@@ -1063,25 +1032,10 @@ fn fresh_seed() -> u64 {
     tensorwasm_oracle::harness::case_seed(nanos ^ u64::from(std::process::id()).rotate_left(32), 1)
 }
 
-/// The kernel table of a verified bundle, if it has one; errors name the file.
-fn kernel_table(
-    bundle: &VerifiedBundle<'_>,
-    path: &Path,
-) -> anyhow::Result<Option<tensorwasm_bundle::offload::OffloadTable>> {
-    bundle
-        .section_of_kind(tensorwasm_bundle::SectionKind::Offload)
-        .and_then(|json| {
-            json.map(|j| tensorwasm_bundle::offload::OffloadTable::from_json(&j))
-                .transpose()
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
 /// `tensorwasm oracle BUNDLE.twb`: re-checks every kernel of a verified bundle against its CPU
-/// loop, as the build did (the bundle's own PTX; locals and entry constants from analyzing the
-/// bundle's original module again). Exit 0 when all pass, 1 on a counterexample.
+/// loop, as the build did ([`tensorwasm::oracle::bundle::check_bundle`]). Exit 0 when all pass,
+/// 1 on a counterexample.
 fn oracle_bundle(path: &Path, args: &OracleArgs) -> anyhow::Result<ExitCode> {
-    use tensorwasm_bundle::SectionKind;
     if args.trusted.is_empty() {
         anyhow::bail!(
             "{}: pass --trusted NAME.pub with the key the bundle must be signed by",
@@ -1090,64 +1044,25 @@ fn oracle_bundle(path: &Path, args: &OracleArgs) -> anyhow::Result<ExitCode> {
     }
     let bytes = read_bundle(path)?;
     let trusted = read_trusted(&args.trusted)?;
-    let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let wasm = bundle
-        .section_of_kind(SectionKind::Wasm)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        .ok_or_else(|| anyhow::anyhow!("{}: the bundle has no wasm section", path.display()))?;
-    let Some(table) = kernel_table(&bundle, path)? else {
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let run = tensorwasm::oracle::bundle::BundleCheck {
+        cases: args.cases,
+        seed,
+        backend: match args.backend.as_str() {
+            "cuda" => BackendKind::Cuda,
+            _ => BackendKind::Emulated,
+        },
+    };
+    let Some(reports) =
+        tensorwasm::oracle::bundle::check_bundle(&bytes, &trusted, time::now(), &run)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    else {
         outln!(
             "{}: no kernels (every loop runs on the CPU); nothing to check",
             path.display()
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let planned = tensorwasm::offload::plan_module(&wasm, Default::default())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let ir = tensorwasm_analysis::translate(&wasm)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut locals = Vec::new();
-    let mut constants = Vec::new();
-    for k in &table.kernels {
-        let f = ir.function(k.function).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: kernel {} names function {}, which the module does not define",
-                path.display(),
-                k.name,
-                k.function
-            )
-        })?;
-        locals.push(f.locals.clone());
-        let i = planned.kernels.iter().position(|p| p.name == k.name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: this tool's analysis no longer plans kernel {}, so its entry constants are unknown",
-                path.display(),
-                k.name
-            )
-        })?;
-        constants.push(planned.constants[i].clone());
-    }
-    let backend = match args.backend.as_str() {
-        "cuda" => BackendKind::Cuda,
-        _ => BackendKind::Emulated,
-    };
-    let seed = args.seed.unwrap_or_else(fresh_seed);
-    let outlined = tensorwasm::offload::outline(&wasm, &table.kernels, &locals)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let reports = tensorwasm::oracle::nest::check_kernels(
-        &outlined,
-        &table,
-        &locals,
-        &constants,
-        tensorwasm::oracle::nest::Cases {
-            count: args.cases,
-            seed,
-            budget: false,
-        },
-        backend,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let failed = reports.iter().any(|r| r.failure.is_some());
     if args.json {
         outln!(

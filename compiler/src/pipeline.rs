@@ -39,6 +39,9 @@ pub struct BuildOptions {
     /// GPU architectures (`sm_80`) to assemble every shipped kernel for with `ptxas`; the
     /// cubins go into the kernel table beside the PTX.
     pub cubin_archs: Vec<String>,
+    /// `--emit-ptx DIR` with `--ptx-arch`: write every offloadable nest's `NAME.ptx` and
+    /// `NAME.kir` into the directory, from the same analysis as the build's kernels.
+    pub emit_ptx: Option<(PathBuf, tensorwasm_blueprints::Target)>,
 }
 
 /// Machine-readable summary of a build (`--json`).
@@ -69,7 +72,10 @@ pub struct BuildReport {
     /// Sections in file order.
     pub sections: Vec<SectionReport>,
     /// Every offloadable loop nest the analysis found, and whether it is in the bundle.
-    pub kernels: Vec<crate::offload::KernelBuild>,
+    pub kernels: Vec<tensorwasm_offload::KernelBuild>,
+    /// With `--emit-ptx`: every offloadable nest lowered for `--ptx-arch`, or why not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub emitted: Vec<tensorwasm_offload::KernelReport>,
     /// Wall time of the whole build.
     pub duration_ms: u64,
 }
@@ -153,29 +159,42 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
 
     // Offload: plan every candidate nest, check each kernel against the CPU, then rewrite the
     // module to dispatch the kernels that passed.
-    let (mut kernels, mut kernel_reports) = if opts.offload {
+    // One analysis serves both the kernels and `--emit-ptx`.
+    let analysed = if opts.offload || opts.emit_ptx.is_some() {
         progress.set_message("finding and lowering loop nests");
-        let planned = crate::offload::plan_module(&wasm, tensorwasm_blueprints::Target::default())
-            .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?;
-        let seed = opts
-            .oracle_seed
-            .unwrap_or_else(|| u64::from_le_bytes(source_hash[..8].try_into().unwrap_or_default()));
-        progress.set_message(format!(
-            "oracle: {} kernels, {} cases each",
-            planned.kernels.len(),
-            opts.oracle_cases
-        ));
-        oracle_stage(&wasm, planned, opts.oracle_cases, seed)
+        Some(
+            tensorwasm_offload::Analysed::new(&wasm)
+                .map_err(|e| anyhow::anyhow!("{}: offload analysis: {e}", opts.input.display()))?,
+        )
     } else {
-        (Vec::new(), Vec::new())
+        None
     };
+    let emitted = match (&analysed, &opts.emit_ptx) {
+        (Some(a), Some((dir, target))) => emit_kernels(a, dir, *target)?,
+        _ => Vec::new(),
+    };
+    let (mut kernels, mut kernel_reports) =
+        if let (true, Some(analysed)) = (opts.offload, &analysed) {
+            let planned = analysed.plan(tensorwasm_blueprints::Target::default());
+            let seed = opts.oracle_seed.unwrap_or_else(|| {
+                u64::from_le_bytes(source_hash[..8].try_into().unwrap_or_default())
+            });
+            progress.set_message(format!(
+                "oracle: {} kernels, {} cases each",
+                planned.kernels.len(),
+                opts.oracle_cases
+            ));
+            oracle_stage(&wasm, planned, opts.oracle_cases, seed)
+        } else {
+            (Vec::new(), Vec::new())
+        };
     // A module the rewrite cannot handle still builds: without kernels, with the reason in
     // each kernel's report.
     let rewritten = if kernels.is_empty() {
         None
     } else {
         progress.set_message("rewriting the module to dispatch kernels");
-        match crate::offload::rewrite(&wasm, &kernels) {
+        match tensorwasm_offload::rewrite(&wasm, &kernels) {
             Ok(r) => Some(r),
             Err(e) => {
                 keep_on_cpu(
@@ -199,7 +218,7 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
         None => wasm.clone(),
         Some(rewritten) => {
             writer.add_section(SectionKind::RewrittenWasm, &rewritten)?;
-            let table = tensorwasm_bundle::offload::OffloadTable {
+            let table = tensorwasm_guard::OffloadTable {
                 kernels: kernels.clone(),
             };
             writer.add_section(SectionKind::Offload, &table.to_json())?;
@@ -260,12 +279,13 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
         exports: exports.iter().map(describe_export).collect(),
         sections,
         kernels: kernel_reports,
+        emitted,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
 
 /// Leaves every kernel still headed for the bundle on the CPU, for `reason`.
-fn keep_on_cpu(reports: &mut [crate::offload::KernelBuild], reason: &str) {
+fn keep_on_cpu(reports: &mut [tensorwasm_offload::KernelBuild], reason: &str) {
     for r in reports.iter_mut().filter(|r| r.offloaded) {
         r.offloaded = false;
         r.reason = Some(reason.to_string());
@@ -296,8 +316,8 @@ fn check_ptxas(archs: &[String]) -> anyhow::Result<std::path::PathBuf> {
 /// kernels. Fails, naming the kernel and architecture, when ptxas refuses one: a build that was
 /// asked for cubins does not ship without them.
 fn assemble_cubins(
-    kernels: &mut [tensorwasm_bundle::offload::OffloadKernel],
-    reports: &mut [crate::offload::KernelBuild],
+    kernels: &mut [tensorwasm_guard::OffloadKernel],
+    reports: &mut [tensorwasm_offload::KernelBuild],
     ptxas: &std::path::Path,
     archs: &[String],
     progress: &ProgressBar,
@@ -308,14 +328,14 @@ fn assemble_cubins(
             let r = tensorwasm_blueprints::ptxas::assemble_with(ptxas, &k.ptx, arch)
                 .map_err(|e| anyhow::anyhow!("--cubin {arch}: kernel {}: {e}", k.name))?;
             if let Some(report) = reports.iter_mut().find(|b| b.name == k.name) {
-                report.cubins.push(crate::offload::CubinBuild {
+                report.cubins.push(tensorwasm_offload::CubinBuild {
                     arch: arch.clone(),
                     bytes: r.cubin.len() as u64,
                     registers: r.max_registers(),
                     spill_bytes: r.spill_stores() + r.spill_loads(),
                 });
             }
-            k.cubins.push(tensorwasm_bundle::offload::Cubin {
+            k.cubins.push(tensorwasm_guard::Cubin {
                 arch: arch.clone(),
                 image: r.cubin,
             });
@@ -326,16 +346,34 @@ fn assemble_cubins(
 
 /// Runs the oracle on every planned kernel and keeps those that passed it and ran at least
 /// once; the others stay on the CPU with the reason in their report.
+/// Writes NAME.ptx and NAME.kir of every offloadable nest into `dir`.
+fn emit_kernels(
+    analysed: &tensorwasm_offload::Analysed,
+    dir: &Path,
+    target: tensorwasm_blueprints::Target,
+) -> anyhow::Result<Vec<tensorwasm_offload::KernelReport>> {
+    let ks = analysed.kernels(target);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("--emit-ptx {}: {e}", dir.display()))?;
+    for k in &ks {
+        if let (Some(ptx), Some(kir)) = (&k.ptx, &k.kir) {
+            fsutil::write_atomic(&dir.join(format!("{}.ptx", k.name)), ptx.as_bytes(), None)?;
+            fsutil::write_atomic(&dir.join(format!("{}.kir", k.name)), kir.as_bytes(), None)?;
+        }
+    }
+    Ok(ks)
+}
+
 fn oracle_stage(
     wasm: &[u8],
-    planned: crate::offload::Planned,
+    planned: tensorwasm_offload::Planned,
     cases: u32,
     seed: u64,
 ) -> (
-    Vec<tensorwasm_bundle::offload::OffloadKernel>,
-    Vec<crate::offload::KernelBuild>,
+    Vec<tensorwasm_guard::OffloadKernel>,
+    Vec<tensorwasm_offload::KernelBuild>,
 ) {
-    let crate::offload::Planned {
+    let tensorwasm_offload::Planned {
         mut kernels,
         locals,
         constants,
@@ -344,10 +382,10 @@ fn oracle_stage(
     if kernels.is_empty() {
         return (kernels, reports);
     }
-    let table = tensorwasm_bundle::offload::OffloadTable {
+    let table = tensorwasm_guard::OffloadTable {
         kernels: kernels.clone(),
     };
-    let checked = crate::offload::outline(wasm, &kernels, &locals).and_then(|outlined| {
+    let checked = tensorwasm_offload::outline(wasm, &kernels, &locals).and_then(|outlined| {
         crate::oracle::nest::check_kernels(
             &outlined,
             &table,

@@ -16,12 +16,12 @@ use std::path::Path;
 mod cases;
 use cases::{cases, fill};
 
-use tensorwasm::lower::{ParamSource, lower};
 use tensorwasm_analysis::ir::{Block, FunctionIr, ValType as WasmTy};
 use tensorwasm_analysis::poly::Sym;
 use tensorwasm_analysis::{NestVerdict, Verdict, analyze, translate};
 use tensorwasm_blueprints::kernel_ir::{ParamKind, ValType};
 use tensorwasm_blueprints::{EmitOptions, LaunchPlan, Target, emit_ptx};
+use tensorwasm_offload::lower::{ParamSource, lower};
 use tensorwasm_oracle::record::LaunchRecord;
 use tensorwasm_oracle::{Backend, DeviceMemory, Interpreter, Launch, ParamValue};
 use wasm_encoder::{Encode, Instruction, MemArg};

@@ -13,8 +13,8 @@ use std::sync::Arc;
 mod cases;
 use cases::{cases, fill};
 
-use tensorwasm::offload::{plan_module, rewrite};
-use tensorwasm_bundle::offload::OffloadTable;
+use tensorwasm_guard::OffloadTable;
+use tensorwasm_offload::{plan_module, rewrite};
 use tensorwasmd::offload::{
     BackendKind, HasOffload, Host, KernelStats, Kernels, LaunchLimits, OffloadState, define,
 };
@@ -124,9 +124,11 @@ fn bare_samples_match_the_original_on_emulated_and_none() {
 /// when it cannot. With `TENSORWASM_REQUIRE_GPU=1` (scripts/gpu-check.sh) a missing GPU fails.
 fn cuda_or_skip(test: &str) -> bool {
     use std::io::Write as _;
+    let required =
+        std::env::var_os("TENSORWASM_REQUIRE_GPU").is_some_and(|v| !v.is_empty() && v != "0");
     match Host::new(BackendKind::Cuda, None) {
         Ok(_) => true,
-        Err(e) if std::env::var("TENSORWASM_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+        Err(e) if required => {
             panic!("{test}: TENSORWASM_REQUIRE_GPU=1 but {e}")
         }
         Err(e) => {
@@ -624,28 +626,18 @@ fn a_module_whose_imports_the_table_does_not_describe_is_refused() {
     assert!(err.to_string().contains("names no kernel"), "{err}");
 }
 
-#[test]
-fn a_module_that_already_imports_the_offload_module_is_not_rewritten() {
-    let wasm = wat::parse_str(
-        r#"(module (import "tensorwasm:offload" "live_out" (func (param i32) (result i64))))"#,
-    )
-    .expect("wat");
-    let err = rewrite(&wasm, &[]).expect_err("refused");
-    assert!(err.contains("already imports"), "{err}");
-}
-
 // ---------------------------------------------------------------------------------------------
 // The build's oracle step.
 
 use tensorwasm::oracle::nest::{NestReport, check_kernels};
-use tensorwasm_bundle::offload::OffloadKernel;
+use tensorwasm_guard::OffloadKernel;
 
 /// Plans `wasm`'s kernels, applies `mutate` to each, and runs the oracle (1000 cases, seed 1).
 fn oracle(wasm: &[u8], mutate: &dyn Fn(&mut OffloadKernel)) -> Vec<NestReport> {
     let mut planned = plan_module(wasm, Default::default()).expect("plan");
     planned.kernels.iter_mut().for_each(mutate);
     let outlined =
-        tensorwasm::offload::outline(wasm, &planned.kernels, &planned.locals).expect("outline");
+        tensorwasm_offload::outline(wasm, &planned.kernels, &planned.locals).expect("outline");
     let table = OffloadTable {
         kernels: planned.kernels.clone(),
     };
@@ -712,7 +704,7 @@ fn the_wasi_main_kernels_pass_1000_cases_without_a_budget() {
         let kernels = vec![planned.kernels.swap_remove(keep)];
         let locals = vec![planned.locals.swap_remove(keep)];
         let constants = vec![planned.constants.swap_remove(keep)];
-        let outlined = tensorwasm::offload::outline(&wasm, &kernels, &locals).expect("outline");
+        let outlined = tensorwasm_offload::outline(&wasm, &kernels, &locals).expect("outline");
         let table = OffloadTable { kernels };
         let reports = check_kernels(
             &outlined,
@@ -1361,47 +1353,8 @@ fn bodies(wasm: &[u8]) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn a_declined_nest_that_runs_first_falls_back_to_an_untouched_copy_of_its_function() {
-    // In every bare sample with a kernel, the kernel's function runs no effect before its
-    // nest: the rewritten module gains a copy of that function, operator for operator, which
-    // the guard tail-calls when the nest declines (so the CPU runs the original code;
-    // docs/PERFORMANCE.md, "Guard overhead").
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/wasm/bare");
-    let mut copied = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("samples") {
-        let path = entry.expect("entry").path();
-        let name = path.display().to_string();
-        let original = std::fs::read(&path).expect("sample");
-        let (rewritten, table) = offloaded(&original);
-        let (before, after) = (bodies(&original), bodies(&rewritten));
-        if table.kernels.is_empty() {
-            // (The `live_out` import still shifts the call indices.)
-            assert_eq!(after.len(), before.len(), "{name}: nothing to copy");
-            continue;
-        }
-        assert_eq!(table.kernels.len(), 1, "{name}");
-        // Bare samples import no function, so the kernel's function index is its body's.
-        let function = table.kernels[0].function as usize;
-        assert_eq!(
-            after.len(),
-            before.len() + 1,
-            "{name}: the function and its copy"
-        );
-        assert_eq!(
-            after.last(),
-            Some(&before[function]),
-            "{name}: the copy is the original function"
-        );
-        assert!(
-            after[function]
-                .iter()
-                .any(|op| op.starts_with("ReturnCall")),
-            "{name}: the guard tail-calls the copy"
-        );
-        copied.push(name);
-    }
-    assert!(copied.len() >= 8, "{copied:?}");
-
+fn a_declined_nest_runs_its_function_copy_which_traps_under_the_original_name() {
+    // (The copy itself, operator for operator, is checked in offload/tests/rewrite.rs.)
     // The copy carries its function's name: a trap in the declined loop names the function as
     // the original module's trap does.
     let original = bare("bare/vadd.wasm");
@@ -1602,4 +1555,68 @@ fn only_nests_with_nothing_effectful_before_them_get_a_copy_and_all_match_the_or
         before.len(),
         "no copy for a nest in a loop"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `tensorwasm oracle BUNDLE` in-process: tensorwasm::oracle::bundle::check_bundle.
+
+/// `samples/wasm/NAME.wasm` built (with offload when `offload`) into a bundle signed by `key`.
+fn bundle_of(name: &str, key: &tensorwasm_bundle::SigningKey, offload: bool) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("build.key");
+    std::fs::write(&key_path, key.to_file_text()).expect("key");
+    let out = dir.path().join("out.twb");
+    let opts = tensorwasm::pipeline::BuildOptions {
+        input: Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../samples/wasm/{name}.wasm")),
+        output: out.clone(),
+        key: key_path,
+        name: None,
+        version: 1,
+        expires: None,
+        targets: vec![],
+        offload,
+        oracle_cases: 20,
+        oracle_seed: Some(1),
+        cubin_archs: vec![],
+        emit_ptx: None,
+    };
+    tensorwasm::pipeline::build(&opts, &indicatif::ProgressBar::hidden()).expect("builds");
+    std::fs::read(out).expect("bundle")
+}
+
+#[test]
+fn check_bundle_rechecks_every_kernel_of_a_verified_bundle() {
+    use tensorwasm::oracle::bundle::{BundleCheck, check_bundle};
+    use tensorwasm_bundle::{SigningKey, TrustedKeys};
+    let key = SigningKey::generate();
+    let trusted = TrustedKeys::new(vec![key.public()]);
+    let now = 1_800_000_000;
+    let run = BundleCheck {
+        cases: 30,
+        seed: 7,
+        backend: BackendKind::Emulated,
+    };
+    let bytes = bundle_of("bare/vadd", &key, true);
+    let reports = check_bundle(&bytes, &trusted, now, &run)
+        .expect("checks")
+        .expect("has kernels");
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert!(r.failure.is_none(), "{}", r.summary());
+    assert_eq!((r.cases, r.seed), (30, 7));
+    assert!(r.dispatched > 0, "{}", r.summary());
+
+    // A bundle without kernels has nothing to check.
+    let plain = bundle_of("bare/vadd", &key, false);
+    assert_eq!(check_bundle(&plain, &trusted, now, &run), Ok(None));
+
+    // Another key, or one flipped byte, is refused before anything runs.
+    let other = TrustedKeys::new(vec![SigningKey::generate().public()]);
+    let err = check_bundle(&bytes, &other, now, &run).expect_err("untrusted");
+    assert!(err.contains("trusted"), "{err}");
+    // (A flip in a section it never reads, such as the native code, goes unseen: sections are
+    // hash-checked when read. The signed part is always read.)
+    let mut tampered = bytes.clone();
+    tampered[40] ^= 1;
+    assert!(check_bundle(&tampered, &trusted, now, &run).is_err());
 }

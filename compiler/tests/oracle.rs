@@ -86,6 +86,7 @@ fn entry_of(dir: &str) -> &str {
 #[test]
 fn sample_ptx_is_what_the_emitter_produces() {
     let bless = std::env::var_os("BLESS").is_some_and(|v| !v.is_empty() && v != "0");
+    let mut blessed = 0;
     let kernels = samples::all().unwrap();
     for (dir, generic_only) in SAMPLES {
         let k = kernels
@@ -104,7 +105,10 @@ fn sample_ptx_is_what_the_emitter_produces() {
             "{dir}: only the tiled sample has barriers"
         );
         if bless {
-            std::fs::write(&path, &emitted).unwrap();
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(emitted.as_str()) {
+                std::fs::write(&path, &emitted).unwrap();
+                blessed += 1;
+            }
         } else {
             assert!(
                 read(&path) == emitted,
@@ -113,6 +117,10 @@ fn sample_ptx_is_what_the_emitter_produces() {
             );
         }
     }
+    assert!(
+        blessed == 0,
+        "blessed {blessed} golden file(s); run again without BLESS to check"
+    );
 }
 
 #[test]

@@ -12,15 +12,14 @@
 //! (exact, slow: for tests and machines without a GPU); `cuda` launches on an NVIDIA GPU
 //! through the oracle's CUDA runner (libcuda loaded at run time).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use tensorwasm_bundle::offload::{
-    ArgType, Check, Expr, IMPORT_MODULE, LIVE_OUT_IMPORT, OffloadKernel, OffloadTable, ParamValue,
-    Var,
+use tensorwasm_guard::{
+    ArgType, Decline, IMPORT_MODULE, LIVE_OUT_IMPORT, OffloadKernel, OffloadTable, ParamValue,
+    Value, check, decline,
 };
 use tensorwasm_oracle::{DeviceMemory, Interpreter, Launch, LaunchStats, PtxModule};
 use wasmtime::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
@@ -308,22 +307,6 @@ pub trait HasOffload {
     fn offload(&mut self) -> &mut OffloadState;
 }
 
-/// Why a dispatch declined (a stable label for statistics and metrics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decline {
-    /// Stable label.
-    pub reason: &'static str,
-    /// Details for logs.
-    pub detail: Cow<'static, str>,
-}
-
-fn decline(reason: &'static str, detail: impl Into<Cow<'static, str>>) -> Decline {
-    Decline {
-        reason,
-        detail: detail.into(),
-    }
-}
-
 /// Whether `module` imports anything from [`IMPORT_MODULE`].
 pub fn imports_offload(module: &Module) -> bool {
     module.imports().any(|i| i.module() == IMPORT_MODULE)
@@ -487,366 +470,20 @@ pub fn define<T: HasOffload + 'static>(
     Ok(())
 }
 
-/// Evaluates `e` exactly over the argument and trip values.
-fn eval(e: &Expr, args: &[Option<i128>], trips: &[i128]) -> Option<i128> {
-    let mut sum: i128 = 0;
-    for (c, vars) in &e.terms {
-        let mut t = i128::from(*c);
-        for v in vars {
-            let x = match *v {
-                Var::Arg(i) => (*args.get(i as usize)?)?,
-                Var::Trip(i) => *trips.get(i as usize)?,
-            };
-            t = t.checked_mul(x)?;
-        }
-        sum = sum.checked_add(t)?;
-    }
-    Some(sum)
-}
-
-const U32_END: i128 = 1 << 32;
-
-/// Alignment of the memory window's start (at least every access width).
-const WINDOW_ALIGN: i128 = 16;
-
-/// Group `g`'s accesses as the analysis's dependence test takes them, with this launch's
-/// strides, trip counts and addresses as constants (`constant` is the access's address at the
-/// first iteration, so accesses of different groups compare by their real addresses).
-fn access_plans(
-    kern: &OffloadKernel,
-    runs: &[bool],
-    g: u32,
-    ints: &[Option<i128>],
-    trips: &[i128],
-) -> Option<Vec<tensorwasm_analysis::candidate::AccessPlan>> {
-    use tensorwasm_analysis::candidate::AccessPlan;
-    use tensorwasm_analysis::ir::Loop;
-    use tensorwasm_analysis::poly::Poly;
-    let mut plans = Vec::new();
-    for (a, _) in kern
-        .accesses
-        .iter()
-        .zip(runs)
-        .filter(|(a, runs)| a.group == g && **runs)
-    {
-        let stride = |j: u32| -> Option<Poly> {
-            match a.strides.iter().find(|(t, _)| *t == j) {
-                Some((_, e)) => konst(eval(e, ints, trips)?),
-                None => Some(Poly::default()),
-            }
-        };
-        let grid = kern
-            .grid
-            .iter()
-            .map(|&j| stride(j))
-            .collect::<Option<Vec<_>>>()?;
-        let mut seq = Vec::new();
-        for (j, _) in a.strides.iter().filter(|(j, _)| !kern.grid.contains(j)) {
-            seq.push((Loop(*j), stride(*j)?));
-        }
-        plans.push(AccessPlan {
-            offset: 0,
-            op: String::new(),
-            store: a.store,
-            width: a.width,
-            addr: Poly::default(),
-            group: g as usize,
-            grid,
-            seq,
-            constant: i64::try_from(eval(&a.base, ints, trips)?).ok()?,
-            when: Vec::new(),
-        });
-    }
-    Some(plans)
-}
-
-/// `v` as a constant polynomial, when it fits.
-fn konst(v: i128) -> Option<tensorwasm_analysis::poly::Poly> {
-    i64::try_from(v)
-        .ok()
-        .map(tensorwasm_analysis::poly::Poly::constant)
-}
-
-/// The launch's grid loops and trip counts in the analysis's terms.
-fn launch_loops<'a>(
-    kern: &OffloadKernel,
-    trips: &'a [i128],
-) -> (
-    Vec<tensorwasm_analysis::ir::Loop>,
-    impl Fn(tensorwasm_analysis::ir::Loop) -> tensorwasm_analysis::poly::Poly + 'a,
-) {
-    use tensorwasm_analysis::ir::Loop;
-    let grid: Vec<Loop> = kern.grid.iter().map(|&j| Loop(j)).collect();
-    let trip = |l: Loop| {
-        trips
-            .get(l.0 as usize)
-            .and_then(|t| konst(*t))
-            .unwrap_or_default()
-    };
-    (grid, trip)
-}
-
-/// The analysis's dependence test on group `g` with this launch's values as constants:
-/// whether no two threads touch a common byte where one writes.
-fn threads_disjoint(
-    kern: &OffloadKernel,
-    runs: &[bool],
-    g: u32,
-    ints: &[Option<i128>],
-    trips: &[i128],
-) -> bool {
-    let Some(plans) = access_plans(kern, runs, g, ints, trips) else {
-        return false;
-    };
-    let (grid, trip) = launch_loops(kern, trips);
-    tensorwasm_analysis::dependence::threads_disjoint(&plans, &grid, &trip)
-}
-
-/// For two groups whose ranges overlap in this launch (one base reaching into the other's
-/// array, like the two row pointers of an unrolled transpose): whether still no two threads
-/// touch a common byte between them where one writes.
-fn groups_disjoint(
-    kern: &OffloadKernel,
-    runs: &[bool],
-    a: u32,
-    b: u32,
-    ints: &[Option<i128>],
-    trips: &[i128],
-) -> bool {
-    let (Some(pa), Some(pb)) = (
-        access_plans(kern, runs, a, ints, trips),
-        access_plans(kern, runs, b, ints, trips),
-    ) else {
-        return false;
-    };
-    let (grid, trip) = launch_loops(kern, trips);
-    tensorwasm_analysis::dependence::groups_disjoint(&pa, &pb, &grid, &trip)
-}
-
-/// The least and greatest value of `base + Σ stride·k` with each `k` in `0..trip`, and the
-/// `own` loop's `k` also at `trip` when `top` (its test runs once more).
-fn extremes(
-    base: &Expr,
-    strides: &[(u32, Expr)],
-    ints: &[Option<i128>],
-    trips: &[i128],
-    own: u32,
-    top: bool,
-) -> Option<(i128, i128)> {
-    let b = eval(base, ints, trips)?;
-    let (mut lo, mut hi) = (b, b);
-    for (j, s) in strides {
-        let s = eval(s, ints, trips)?;
-        let last = trips.get(*j as usize)? - 1 + i128::from(top && *j == own);
-        let span = s.checked_mul(last.max(0))?;
-        lo = lo.checked_add(span.min(0))?;
-        hi = hi.checked_add(span.max(0))?;
-    }
-    Some((lo, hi))
-}
-
-/// A dispatch that passed every check: the values it launches with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
-    ints: Vec<Option<i128>>,
-    trips: Vec<i128>,
-    /// The memory window: every byte the kernel may touch is in `lo..hi`.
-    pub window: (usize, usize),
-}
-
-impl Checked {
-    /// The product of every loop's trip count (at least 1 each): the iterations a launch
-    /// runs in all.
-    pub fn iterations(&self) -> i128 {
-        self.trips
-            .iter()
-            .fold(1i128, |acc, t| acc.saturating_mul((*t).max(1)))
-    }
-}
-
-/// Evaluates a call's trip counts, checks, threshold (`min_threads`, else the kernel's) and
-/// access ranges against a memory of `memory_len` bytes, without touching memory.
-pub fn check(
-    kern: &OffloadKernel,
-    params: &[Val],
-    memory_len: usize,
-    min_threads: Option<u64>,
-) -> std::result::Result<Checked, Decline> {
-    if params.len() != kern.args.len() {
-        return Err(decline("bad-call", "wrong number of arguments"));
-    }
-    // Integer arguments read as unsigned; floats are passed by their bits only.
-    let ints: Vec<Option<i128>> = params
+/// The guard's view of a call's arguments (`None`: a value of no Wasm number type).
+pub fn guard_values(params: &[Val]) -> Vec<Value> {
+    params
         .iter()
         .map(|v| match v {
-            Val::I32(x) => Some(i128::from(*x as u32)),
-            Val::I64(x) => Some(i128::from(*x as u64)),
-            _ => None,
+            Val::I32(x) => Value::I32(*x),
+            Val::I64(x) => Value::I64(*x),
+            Val::F32(x) => Value::F32(*x),
+            Val::F64(x) => Value::F64(*x),
+            // Never in a dispatch signature; a float's bits stand in, which the guard does not
+            // read as an integer.
+            _ => Value::F64(0),
         })
-        .collect();
-    let mut trips = Vec::with_capacity(kern.trips.len());
-    for t in &kern.trips {
-        let n = eval(&t.num, &ints, &[]).ok_or_else(|| decline("overflow", "trip count"))?;
-        // A conservative pre-check: the formulas are derived for a non-negative numerator. The
-        // exact guard against a wrapping exit test is the wrap check below.
-        if n < 0 {
-            return Err(decline(
-                "condition",
-                format!("loop{} trip formula numerator {n} is negative", t.lp),
-            ));
-        }
-        let d = i128::from(t.div.max(1));
-        let q = if t.exact {
-            if n % d != 0 {
-                return Err(decline(
-                    "condition",
-                    format!("loop{} does not divide", t.lp),
-                ));
-            }
-            n / d
-        } else {
-            n.div_euclid(d) + i128::from(n.rem_euclid(d) != 0)
-        };
-        let q = q
-            .checked_add(i128::from(t.add))
-            .ok_or_else(|| decline("overflow", "trip count"))?;
-        if !(0..U32_END).contains(&q) {
-            return Err(decline(
-                "condition",
-                format!("loop{} trip count {q} out of range", t.lp),
-            ));
-        }
-        trips.push(q);
-    }
-    // The exit compares' operands stay in their domains over every test that runs.
-    for (own, t) in kern.trips.iter().enumerate() {
-        for w in &t.wrap {
-            let (lo, hi) = extremes(&w.base, &w.strides, &ints, &trips, own as u32, w.top)
-                .ok_or_else(|| decline("overflow", "exit compare operand"))?;
-            let (min, end) = if w.signed {
-                (-(1i128 << (w.bits - 1)), 1i128 << (w.bits - 1))
-            } else {
-                (0, 1i128 << w.bits)
-            };
-            if lo < min || hi >= end {
-                return Err(decline(
-                    "condition",
-                    format!(
-                        "loop{}'s exit compare would see {} outside its domain: the loop wraps",
-                        t.lp,
-                        if lo < min { lo } else { hi }
-                    ),
-                ));
-            }
-        }
-    }
-    let mut threads: i128 = 1;
-    for &g in &kern.grid {
-        threads *= trips[g as usize];
-    }
-    let min = min_threads.unwrap_or(kern.min_threads);
-    if threads == 0 || threads < i128::from(min) {
-        return Err(decline(
-            "below-threshold",
-            format!("{threads} threads, fewer than {min}"),
-        ));
-    }
-    for c in &kern.checks {
-        if let Check::AtLeastOnce(j) = c
-            && trips[*j as usize] < 1
-        {
-            return Err(decline("condition", "a loop would not run"));
-        }
-    }
-    // Which accesses can run at all with these arguments (a guard that cannot be evaluated
-    // counts as passed).
-    let runs: Vec<bool> = kern
-        .accesses
-        .iter()
-        .map(|a| {
-            a.when.iter().all(|g| match eval(&g.expr, &ints, &trips) {
-                Some(v) => (v.rem_euclid(1i128 << g.bits.clamp(1, 64)) != 0) == g.nonzero,
-                None => true,
-            })
-        })
-        .collect();
-    // The bytes each access may touch, exactly; per group their union.
-    let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
-    let (mut lo, mut hi) = (i128::MAX, i128::MIN);
-    for (a, _) in kern.accesses.iter().zip(&runs).filter(|(_, r)| **r) {
-        let (alo, ahi) = extremes(&a.base, &a.strides, &ints, &trips, u32::MAX, false)
-            .and_then(|(lo, hi)| Some((lo, hi.checked_add(i128::from(a.width))?)))
-            .ok_or_else(|| decline("overflow", "access range"))?;
-        let imm = i128::from(a.imm);
-        if alo - imm < 0 || ahi - imm > U32_END || ahi > memory_len as i128 {
-            return Err(decline(
-                "out-of-bounds",
-                format!(
-                    "bytes [{alo}, {ahi}) of the access leave memory of {} bytes",
-                    memory_len
-                ),
-            ));
-        }
-        // PTX accesses must be naturally aligned (on a GPU a misaligned one ends the whole
-        // context); Wasm's need not be. Every address an access takes is its first one plus
-        // multiples of the strides of the loops that run more than once.
-        let width = i128::from(a.width.max(1));
-        let first =
-            eval(&a.base, &ints, &trips).ok_or_else(|| decline("overflow", "access address"))?;
-        let mut aligned = first % width == 0;
-        for (j, s) in &a.strides {
-            if trips.get(*j as usize).is_some_and(|t| *t > 1) {
-                let s =
-                    eval(s, &ints, &trips).ok_or_else(|| decline("overflow", "access stride"))?;
-                aligned &= s % width == 0;
-            }
-        }
-        if !aligned {
-            return Err(decline(
-                "misaligned",
-                format!("an access of {width} bytes at {first} is not aligned to its width"),
-            ));
-        }
-        let g = groups.entry(a.group).or_insert((alo, ahi));
-        g.0 = g.0.min(alo);
-        g.1 = g.1.max(ahi);
-        lo = lo.min(alo);
-        hi = hi.max(ahi);
-    }
-    for c in &kern.checks {
-        if let Check::NoOverlap(a, b) = c
-            && let (Some(&(al, ah)), Some(&(bl, bh))) = (groups.get(a), groups.get(b))
-            && al < bh
-            && bl < ah
-            && !groups_disjoint(kern, &runs, *a, *b, &ints, &trips)
-        {
-            return Err(decline(
-                "alias",
-                format!("groups G{a} and G{b} overlap, and two threads would touch a common byte"),
-            ));
-        }
-    }
-    for c in &kern.checks {
-        if let Check::DisjointThreads(g) = c
-            && !threads_disjoint(kern, &runs, *g, &ints, &trips)
-        {
-            return Err(decline(
-                "alias",
-                format!("two threads would touch the same bytes of G{g}"),
-            ));
-        }
-    }
-    if lo > hi {
-        (lo, hi) = (0, 0);
-    }
-    // The window starts on a 16-byte boundary, so that the device copy (at an aligned address)
-    // keeps every access's alignment.
-    lo -= lo % WINDOW_ALIGN;
-    Ok(Checked {
-        ints,
-        trips,
-        window: (lo as usize, hi as usize),
-    })
+        .collect()
 }
 
 /// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
@@ -863,17 +500,9 @@ pub fn dispatch(
     spent: &mut u64,
     queue: Option<&str>,
 ) -> std::result::Result<Vec<i64>, Decline> {
-    let Checked {
-        ints,
-        trips,
-        window: (lo, hi),
-    } = check(kern, params, memory.len(), host.min_threads)?;
-    let mut grid = [1u32; 3];
-    for (d, &g) in kern.grid.iter().enumerate().take(3) {
-        let b = i128::from(kern.block[d].max(1));
-        let n = (trips[g as usize] + b - 1) / b;
-        grid[d] = u32::try_from(n).map_err(|_| decline("too-large", "grid"))?;
-    }
+    let checked = check(kern, &guard_values(params), memory.len(), host.min_threads)?;
+    let (lo, hi) = checked.window;
+    let grid = checked.grid(kern)?;
     let limits = host.limits;
     let threads = grid
         .iter()
@@ -923,10 +552,9 @@ pub fn dispatch(
                 _ => return Err(decline("bad-call", "argument of an unexpected type")),
             },
             ParamValue::Int { expr, bits } => {
-                let v = eval(expr, &ints, &trips)
-                    .ok_or_else(|| decline("overflow", "kernel parameter"))?;
+                let v = checked.int_param(expr, *bits)?;
                 if *bits == 64 {
-                    tensorwasm_oracle::ParamValue::U64(v as u64)
+                    tensorwasm_oracle::ParamValue::U64(v)
                 } else {
                     tensorwasm_oracle::ParamValue::U32(v as u32)
                 }
@@ -969,14 +597,7 @@ pub fn dispatch(
     if out.len() != hi - lo {
         return Err(decline("launch-error", "window size changed"));
     }
-    let mut live = Vec::with_capacity(kern.live_outs.len());
-    for l in &kern.live_outs {
-        let v = eval(&l.value, &ints, &trips).ok_or_else(|| decline("overflow", "live-out"))?;
-        live.push(match l.ty {
-            ArgType::I32 => i64::from(v as u32),
-            _ => v as i64,
-        });
-    }
+    let live = checked.live_outs(kern)?;
     memory[lo..hi].copy_from_slice(out);
     Ok(live)
 }

@@ -26,7 +26,7 @@ pub struct Restored {
     /// Index into `manifest.targets` of the target that was loaded.
     pub target: usize,
     /// The kernel table, when the bundle offloads loop nests.
-    pub kernels: Option<tensorwasm_bundle::offload::OffloadTable>,
+    pub kernels: Option<tensorwasm_guard::OffloadTable>,
     /// Time spent in each step.
     pub timings: RestoreTimings,
 }
@@ -59,8 +59,9 @@ pub fn restore(engine: &Engine, bytes: &[u8], trusted: &TrustedKeys, now: u64) -
     let module = deserialize(engine, &code, &manifest.targets[target].triple)?;
     let kernels = bundle
         .section_of_kind(SectionKind::Offload)?
-        .map(|json| tensorwasm_bundle::offload::OffloadTable::from_json(&json))
-        .transpose()?;
+        .map(|json| tensorwasm_guard::OffloadTable::from_json(&json))
+        .transpose()
+        .map_err(|e| tensorwasm_bundle::Error::Manifest(e.to_string()))?;
     let done = Instant::now();
     Ok(Restored {
         module,

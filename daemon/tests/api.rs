@@ -676,6 +676,7 @@ fn built_sample(
         oracle_cases: 50,
         oracle_seed: Some(1),
         cubin_archs: vec![],
+        emit_ptx: None,
     };
     let report =
         tensorwasm::pipeline::build(&opts, &indicatif::ProgressBar::hidden()).expect("builds");

@@ -15,7 +15,7 @@ use tensorwasm_oracle::{
 };
 
 fn gpu() -> Option<CudaBackend> {
-    let required = std::env::var("TENSORWASM_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let required = switch("TENSORWASM_REQUIRE_GPU");
     match CudaBackend::new(0) {
         Ok(b) => Some(b),
         Err(e) if required => panic!("TENSORWASM_REQUIRE_GPU=1 but {e}"),

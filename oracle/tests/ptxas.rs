@@ -128,12 +128,10 @@ fn ptxas() -> Option<String> {
 #[test]
 fn test_kernels_assemble_with_ptxas() {
     let Some(ptxas) = ptxas() else {
-        if std::env::var("TENSORWASM_REQUIRE_PTXAS").as_deref() == Ok("1") {
+        if common::switch("TENSORWASM_REQUIRE_PTXAS") {
             panic!("ptxas not found on PATH and TENSORWASM_REQUIRE_PTXAS=1");
         }
-        eprintln!(
-            "note: ptxas not on PATH; skipping (export PATH=$(shared/tools/cuda-tools):$PATH)"
-        );
+        eprintln!("note: ptxas not on PATH; skipping (export PATH=$(scripts/cuda-tools):$PATH)");
         return;
     };
     let dir = std::env::temp_dir().join(format!("tw-oracle-ptxas-{}", std::process::id()));

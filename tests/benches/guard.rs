@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tensorwasm_bundle::offload::OffloadTable;
+use tensorwasm_guard::OffloadTable;
 use tensorwasmd::offload::{HasOffload, Host, Kernels, OffloadState, define};
 use wasmtime::{Engine, Linker, Module, Store, Val};
 
@@ -206,10 +206,10 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for case in cases() {
         let wasm = std::fs::read(root.join(format!("{}.wasm", case.name))).expect("sample");
-        let kernels = tensorwasm::offload::plan_module(&wasm, Default::default())
+        let kernels = tensorwasm_offload::plan_module(&wasm, Default::default())
             .expect("plan")
             .kernels;
-        let rewritten = tensorwasm::offload::rewrite(&wasm, &kernels).expect("rewrite");
+        let rewritten = tensorwasm_offload::rewrite(&wasm, &kernels).expect("rewrite");
         let table = OffloadTable { kernels };
         let mut row = format!("| {} | {} |", case.name, case.size);
         if let Some(dir) = std::env::var_os("GUARD_DUMP") {

@@ -12,6 +12,7 @@
 //! launch plan. This module never panics on user files: every problem is an [`InputError`]
 //! naming the file and what is wrong.
 
+pub mod bundle;
 pub mod nest;
 pub mod plan;
 pub mod reference;

@@ -1,6 +1,6 @@
 //! The build's oracle step: every kernel against the loop nest it replaces, on random inputs.
 //!
-//! The module under test is [`crate::offload::outline`]'s: the input module plus, per kernel,
+//! The module under test is [`tensorwasm_offload::outline`]'s: the input module plus, per kernel,
 //! an exported function that takes every local of the nest's function as a parameter, runs the
 //! guard and the nest's loop exactly as the rewritten module does, and returns the live-outs.
 //! The *reference* instance links a dispatch host that declines every call, so the original
@@ -19,11 +19,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
 use tensorwasm_analysis::ir::ValType as WasmTy;
-use tensorwasm_bundle::offload::{ArgSource, OffloadKernel, OffloadTable, Var};
+use tensorwasm_guard::{ArgSource, OffloadKernel, OffloadTable, Var};
 use tensorwasm_oracle::harness::{Floats, Rng, case_seed, f32_bits, f64_bits, int_bits};
 use tensorwasmd::offload::{self, BackendKind, HasOffload, Host, Kernels, OffloadState};
+
+pub use tensorwasm_offload::report::{
+    INSTRUCTION_BUDGET, ITERATION_BUDGET, NestFailure, NestReport,
+};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, Val};
 
 /// Fuel per run: ends a runaway loop quickly.
@@ -32,96 +35,11 @@ const FUEL: u64 = 1 << 26;
 /// Most loop iterations (all loops of the nest) of a case the oracle keeps when it redraws.
 const MAX_ITERATIONS: i128 = 4096;
 
-/// Loop iterations (summed over the cases that ran the kernel) after which the oracle stops
-/// early, so that a nest with large constant trip counts does not hold a build for minutes.
-/// Deterministic (a count, not a time), so a rebuild gives the same report.
-pub const ITERATION_BUDGET: i128 = 4_000_000;
-
-/// Interpreter thread-instructions (summed over cases, counted in chunks of [`CHUNK`] cases)
-/// after which the build's oracle stops early: what a kernel costs the interpreter per
-/// iteration varies (a tiled kernel's 16 × 16 blocks fill shared tiles and wait at barriers),
-/// and this bounds that time the way [`ITERATION_BUDGET`] bounds the loop iterations. Also a
-/// count, so a rebuild gives the same report.
-pub const INSTRUCTION_BUDGET: u64 = 300_000_000;
-
 /// Cases run together between two checks of [`INSTRUCTION_BUDGET`].
 const CHUNK: usize = 64;
 
 /// Draws per case before a case counts as declined (inputs the host refuses are redrawn).
 const DRAWS: u32 = 32;
-
-/// The oracle's verdict on one kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NestReport {
-    /// The kernel.
-    pub kernel: String,
-    /// Cases run.
-    pub cases: u32,
-    /// Cases in which the kernel ran (the rest the host declined, checked too).
-    pub dispatched: u32,
-    /// Cases the host declined, by reason.
-    pub declined: BTreeMap<String, u32>,
-    /// Cases where the CPU loop ran out of fuel (not compared).
-    pub inconclusive: u32,
-    /// Whether the run stopped before its case count because the cases' loop iterations
-    /// reached [`ITERATION_BUDGET`] or their thread-instructions [`INSTRUCTION_BUDGET`].
-    pub budget_exhausted: bool,
-    /// Thread-instructions the interpreter ran for the kernel, over every case.
-    pub instructions: u64,
-    /// The backend the kernel ran on.
-    pub backend: String,
-    /// The run's seed (`--oracle-seed` replays it).
-    pub seed: u64,
-    /// The first failure, shrunk.
-    pub failure: Option<NestFailure>,
-}
-
-/// A counterexample.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NestFailure {
-    /// The seed of the failing case (as `--oracle-seed`, it runs first).
-    pub case_seed: u64,
-    /// The nest's locals on entry, `l0=…`, after shrinking.
-    pub locals: String,
-    /// What differed.
-    pub what: String,
-}
-
-impl NestReport {
-    /// One line for the build's summary.
-    pub fn summary(&self) -> String {
-        let declined: Vec<String> = self
-            .declined
-            .iter()
-            .map(|(r, n)| format!("{n} {r}"))
-            .collect();
-        let mut s = format!(
-            "oracle: {} cases on the {} ({} ran the kernel{}), seed {:#x}",
-            self.cases,
-            self.backend,
-            self.dispatched,
-            if declined.is_empty() {
-                String::new()
-            } else {
-                format!(", declined: {}", declined.join(", "))
-            },
-            self.seed
-        );
-        if self.budget_exhausted {
-            s.push_str(&format!(
-                "; stopped at its budget ({ITERATION_BUDGET} loop iterations, \
-                 {INSTRUCTION_BUDGET} interpreter thread-instructions)"
-            ));
-        }
-        if let Some(f) = &self.failure {
-            s.push_str(&format!(
-                ": FAILED: {} (case seed {:#x}; {})",
-                f.what, f.case_seed, f.locals
-            ));
-        }
-        s
-    }
-}
 
 struct State {
     off: OffloadState,
@@ -511,7 +429,7 @@ pub struct Cases {
 }
 
 /// Checks every kernel of `table` with `cases`. `outlined` is
-/// [`crate::offload::outline`]'s module for the same kernels, `locals[k]` the local types of
+/// [`tensorwasm_offload::outline`]'s module for the same kernels, `locals[k]` the local types of
 /// kernel `k`'s function and `constants[k]` the locals constant on entry to its nest.
 pub fn check_kernels(
     outlined: &[u8],
@@ -547,7 +465,7 @@ pub fn check_kernels(
             candidate: candidate.clone(),
             kernel: kern,
             index: k,
-            export: crate::offload::outlined_export(kern),
+            export: tensorwasm_offload::outlined_export(kern),
             locals: &locals[k],
             constants: &constants[k],
             pointers: pointer_args(kern),
@@ -604,7 +522,12 @@ fn check_one(bench: &Bench<'_>, cases: Cases) -> Result<NestReport, String> {
         let mut iterations = 0;
         for d in 0..DRAWS {
             params = bench.draw(&mut rng, memory_len, d + 4 >= DRAWS);
-            match offload::check(kern, &bench.dispatch_args(&params), memory_len, Some(1)) {
+            match tensorwasm_guard::check(
+                kern,
+                &offload::guard_values(&bench.dispatch_args(&params)),
+                memory_len,
+                Some(1),
+            ) {
                 Ok(c) if c.iterations() <= MAX_ITERATIONS || d + 1 == DRAWS => {
                     window = Some(c.window);
                     iterations = c.iterations();

@@ -7,6 +7,12 @@ pub mod kernels;
 
 use tensorwasm_oracle::{Backend, DeviceMemory, Error, Interpreter, Launch, ParamValue};
 
+/// Whether the environment switch `name` is on: set to anything but empty or `0`
+/// (docs/TESTING.md, "Environment switches").
+pub fn switch(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// A kernel argument: a scalar, or the index of an input buffer.
 #[derive(Debug, Clone, Copy)]
 pub enum Arg {

@@ -1,4 +1,4 @@
-//! The kernel table (section kind [`crate::SectionKind::Offload`]): what the dispatch host needs
+//! The kernel table (the bundle's `offload` section): what the dispatch host needs
 //! to run each offloaded loop nest, as JSON.
 //!
 //! The rewritten module calls `tensorwasm:offload` / `dispatch_<name>` with the nest's
@@ -13,6 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A kernel table that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("offload section: {0}")]
+pub struct TableError(pub String);
+
 /// Every kernel of a bundle.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffloadTable {
@@ -22,9 +27,8 @@ pub struct OffloadTable {
 
 impl OffloadTable {
     /// Parses the section's JSON.
-    pub fn from_json(bytes: &[u8]) -> crate::Result<OffloadTable> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| crate::Error::Manifest(format!("offload section: {e}")))
+    pub fn from_json(bytes: &[u8]) -> Result<OffloadTable, TableError> {
+        serde_json::from_slice(bytes).map_err(|e| TableError(e.to_string()))
     }
 
     /// The section's JSON.
