@@ -613,7 +613,6 @@ pub(crate) fn carried_scalars(
 }
 
 fn indirect_stores(info: &FuncInfo<'_>, root: Loop, out: &mut Vec<Reason>) {
-    let sets = info.local_sets(root);
     let incoming = incoming_args(info, root);
     for (_, _, inst) in info.insts_in(root) {
         if inst.op.class() != OpClass::Store {
@@ -623,7 +622,7 @@ fn indirect_stores(info: &FuncInfo<'_>, root: Loop, out: &mut Vec<Reason>) {
             continue;
         };
         let mut visited = HashSet::new();
-        if depends_on_load(info, &sets, &incoming, addr, &mut visited) {
+        if depends_on_load(info, root, &incoming, addr, &mut visited) {
             out.push(Reason::StoreAddressFromLoad {
                 offset: inst.offset,
             });
@@ -655,7 +654,7 @@ fn incoming_args(info: &FuncInfo<'_>, root: Loop) -> BTreeMap<Value, Vec<Value>>
 
 fn depends_on_load(
     info: &FuncInfo<'_>,
-    sets: &BTreeMap<u32, Vec<(Block, usize)>>,
+    root: Loop,
     incoming: &BTreeMap<Value, Vec<Value>>,
     v: Value,
     visited: &mut HashSet<Value>,
@@ -666,7 +665,7 @@ fn depends_on_load(
     if let Some(args) = incoming.get(&v) {
         return args
             .iter()
-            .any(|&a| depends_on_load(info, sets, incoming, a, visited));
+            .any(|&a| depends_on_load(info, root, incoming, a, visited));
     }
     let Some(inst) = info.def(v) else {
         return false;
@@ -675,18 +674,23 @@ fn depends_on_load(
         return true;
     }
     if let (Opcode::Scalar(S::LocalGet), Imm::Local(l)) = (inst.op, &inst.imm) {
-        let Some(local_sets) = sets.get(l) else {
+        // Only the writes that can reach this read: a local that later in the iteration holds
+        // a loaded value does not make an earlier address loaded.
+        let Some(site) = info.def_site(v) else {
             return false;
         };
-        return local_sets.iter().any(|&(b, i)| {
-            info.func
-                .block(b)
-                .and_then(|bd| bd.insts.get(i))
-                .and_then(|set| set.args.first())
-                .is_some_and(|&a| depends_on_load(info, sets, incoming, a, visited))
-        });
+        return info
+            .reaching_sets(root, *l, site)
+            .into_iter()
+            .any(|(b, i)| {
+                info.func
+                    .block(b)
+                    .and_then(|bd| bd.insts.get(i))
+                    .and_then(|set| set.args.first())
+                    .is_some_and(|&a| depends_on_load(info, root, incoming, a, visited))
+            });
     }
     inst.args
         .iter()
-        .any(|&a| depends_on_load(info, sets, incoming, a, visited))
+        .any(|&a| depends_on_load(info, root, incoming, a, visited))
 }

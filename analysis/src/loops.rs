@@ -350,6 +350,41 @@ impl<'f> FuncInfo<'f> {
         out
     }
 
+    /// The `local.set`/`local.tee` instructions of `local` inside `lp` whose value can reach
+    /// the instruction at `at` (a block of `lp` and an index into it), along paths inside `lp`
+    /// (back edges included, so the previous iteration's last write reaches the loop head). A
+    /// write outside `lp` is not listed. Clang reuses locals for unrelated values; this tells
+    /// which of a local's values an instruction can see, where [`Self::local_sets`] lists them
+    /// all.
+    pub fn reaching_sets(&self, lp: Loop, local: u32, at: (Block, usize)) -> Vec<(Block, usize)> {
+        let last_before = |b: Block, end: usize| {
+            self.sets
+                .get(b.index())
+                .into_iter()
+                .flatten()
+                .filter(|&&(l, i)| l == local && i < end)
+                .map(|&(_, i)| (b, i))
+                .next_back()
+        };
+        if let Some(site) = last_before(at.0, at.1) {
+            return vec![site];
+        }
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<Block> = self.dom.preds(at.0).to_vec();
+        while let Some(b) = stack.pop() {
+            if !self.in_loop(lp, b) || !seen.insert(b) {
+                continue;
+            }
+            match last_before(b, usize::MAX) {
+                Some(site) => out.push(site),
+                None => stack.extend_from_slice(self.dom.preds(b)),
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// The local `v` was read from (`local.get`), looking through `local.tee`.
     pub fn local_of(&self, v: Value) -> Option<u32> {
         let inst = self.def(self.strip(v))?;

@@ -95,6 +95,11 @@ fn histogram() {
 }
 
 #[test]
+fn reused_local() {
+    check("reused_local");
+}
+
+#[test]
 fn bound_changes() {
     check("bound_changes");
 }
