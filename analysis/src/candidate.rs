@@ -14,7 +14,7 @@
 //! dispatch host); here only the resulting proofs, refutations and runtime conditions are
 //! collected.
 
-use crate::dependence::{Proof, Strided, pair_test};
+use crate::dependence::{Proof, pair_test};
 use crate::detect::Reason;
 use crate::ir::{Loop, OpClass, Opcode, Terminator};
 use crate::loops::FuncInfo;
@@ -56,23 +56,7 @@ pub struct AccessPlan {
     pub when: Vec<crate::symbolic::Guard>,
 }
 
-impl Strided for AccessPlan {
-    fn store(&self) -> bool {
-        self.store
-    }
-    fn width(&self) -> u32 {
-        self.width
-    }
-    fn grid_strides(&self) -> &[Poly] {
-        &self.grid
-    }
-    fn seq_strides(&self) -> &[(Loop, Poly)] {
-        &self.seq
-    }
-    fn constant(&self) -> i64 {
-        self.constant
-    }
-}
+crate::dependence::strided_by_fields!(AccessPlan);
 
 /// Accesses sharing one base.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -53,23 +53,32 @@ pub struct Access {
     pub constant: i64,
 }
 
-impl Strided for Access {
-    fn store(&self) -> bool {
-        self.store
-    }
-    fn width(&self) -> u32 {
-        self.width
-    }
-    fn grid_strides(&self) -> &[Poly] {
-        &self.grid
-    }
-    fn seq_strides(&self) -> &[(Loop, Poly)] {
-        &self.seq
-    }
-    fn constant(&self) -> i64 {
-        self.constant
-    }
+/// Implements [`Strided`] for a struct with the fields `store`, `width`, `grid`, `seq` and
+/// `constant` of [`Access`].
+macro_rules! strided_by_fields {
+    ($t:ty) => {
+        impl $crate::dependence::Strided for $t {
+            fn store(&self) -> bool {
+                self.store
+            }
+            fn width(&self) -> u32 {
+                self.width
+            }
+            fn grid_strides(&self) -> &[$crate::poly::Poly] {
+                &self.grid
+            }
+            fn seq_strides(&self) -> &[($crate::ir::Loop, $crate::poly::Poly)] {
+                &self.seq
+            }
+            fn constant(&self) -> i64 {
+                self.constant
+            }
+        }
+    };
 }
+pub(crate) use strided_by_fields;
+
+strided_by_fields!(Access);
 
 /// The run-time form of [`Condition::DisjointThreads`]: with every stride and trip count a
 /// constant (the values of one launch), whether no two different threads touch a common byte

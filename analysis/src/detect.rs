@@ -339,46 +339,73 @@ fn analyze_one(func: &FunctionIr) -> FunctionVerdicts {
     let info = FuncInfo::new(func);
     let facts = analyze_function(&info);
     for (li, data) in func.loops.iter().enumerate() {
-        if data.parent.is_some() {
-            continue;
+        if data.parent.is_none() {
+            visit_nest(&info, &facts, Loop(li as u32), &mut nests, &mut diags);
         }
-        let root = Loop(li as u32);
-        let nest = nest_loops(func, root);
-        let verdict = decide(&info, &facts, &nest);
-        let text = verdict.to_string();
-        for &lp in &nest {
-            let offset = func.loop_data(lp).map_or(0, |d| d.offset);
-            // A rejected nest's reasons are listed once, at its outermost loop.
-            let message = match &verdict {
-                _ if lp == root => text.clone(),
-                Verdict::Rejected { reasons } => format!(
-                    "in nest {root}: rejected ({} reason{} listed at {root})",
-                    reasons.len(),
-                    if reasons.len() == 1 { "" } else { "s" }
-                ),
-                Verdict::Candidate(_) => format!("in nest {root}: {text}"),
-            };
-            diags.push(Diagnostic {
-                function: func.index,
-                lp,
-                offset,
-                nest: root,
-                message,
-            });
-        }
-        nests.push(NestVerdict {
-            function: func.index,
-            root,
-            offset: data.offset,
-            facts: nest
-                .iter()
-                .filter_map(|l| facts.get(l.index()).cloned())
-                .collect(),
-            loops: nest,
-            verdict,
-        });
     }
     (nests, diags)
+}
+
+/// Decides the nest rooted at `root`; when it is rejected, decides each child loop's nest in
+/// turn (recursively), so a parallel nest inside a sequential loop (a time step, the pivot loop
+/// of an elimination) is offloaded on its own: the host runs the rejected loop and dispatches the
+/// inner nest on every iteration, in program order. Every loop gets one diagnostic, from the
+/// innermost nest decided that contains it.
+fn visit_nest(
+    info: &FuncInfo<'_>,
+    facts: &[LoopFacts],
+    root: Loop,
+    nests: &mut Vec<NestVerdict>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let func = info.func;
+    let Some(data) = func.loop_data(root) else {
+        return;
+    };
+    let nest = nest_loops(func, root);
+    let verdict = decide(info, facts, &nest);
+    let text = verdict.to_string();
+    // An inner nest's lines replace what its enclosing nest said about its loops.
+    diags.retain(|d| !(d.function == func.index && nest.contains(&d.lp)));
+    for &lp in &nest {
+        let offset = func.loop_data(lp).map_or(0, |d| d.offset);
+        // A rejected nest's reasons are listed once, at its outermost loop.
+        let message = match &verdict {
+            _ if lp == root => text.clone(),
+            Verdict::Rejected { reasons } => format!(
+                "in nest {root}: rejected ({} reason{} listed at {root})",
+                reasons.len(),
+                if reasons.len() == 1 { "" } else { "s" }
+            ),
+            Verdict::Candidate(_) => format!("in nest {root}: {text}"),
+        };
+        diags.push(Diagnostic {
+            function: func.index,
+            lp,
+            offset,
+            nest: root,
+            message,
+        });
+    }
+    let rejected = matches!(verdict, Verdict::Rejected { .. });
+    nests.push(NestVerdict {
+        function: func.index,
+        root,
+        offset: data.offset,
+        facts: nest
+            .iter()
+            .filter_map(|l| facts.get(l.index()).cloned())
+            .collect(),
+        loops: nest.clone(),
+        verdict,
+    });
+    if rejected {
+        for &child in &nest {
+            if func.loop_data(child).and_then(|d| d.parent) == Some(root) {
+                visit_nest(info, facts, child, nests, diags);
+            }
+        }
+    }
 }
 
 fn nest_loops(func: &FunctionIr, root: Loop) -> Vec<Loop> {

@@ -31,10 +31,32 @@ fn report(wat_text: &str) -> String {
     }
     let loops: usize = module.functions.iter().map(|f| f.loops.len()).sum();
     assert_eq!(diags.len(), loops, "one diagnostic per loop");
+    // The outermost nests cover every loop once; a nest inside another is decided only when
+    // every nest around it was rejected.
+    let parent = |n: &tensorwasm_analysis::NestVerdict| {
+        let func = module.function(n.function).expect("function");
+        func.loop_data(n.root).and_then(|d| d.parent)
+    };
     assert_eq!(
-        plan.nests.iter().map(|n| n.loops.len()).sum::<usize>(),
+        plan.nests
+            .iter()
+            .filter(|n| parent(n).is_none())
+            .map(|n| n.loops.len())
+            .sum::<usize>(),
         loops
     );
+    for inner in plan.nests.iter().filter(|n| parent(n).is_some()) {
+        for outer in &plan.nests {
+            if outer.function == inner.function && outer.loops[1..].contains(&inner.root) {
+                assert!(
+                    matches!(outer.verdict, Verdict::Rejected { .. }),
+                    "{} is decided inside the offloadable {}",
+                    inner.root,
+                    outer.root
+                );
+            }
+        }
+    }
     out
 }
 

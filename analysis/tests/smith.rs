@@ -32,13 +32,34 @@ fn check(seed: &[u8], loops: bool) -> (usize, usize, usize) {
     let (plan, diags) = analyze(&ir);
     let loops: usize = ir.functions.iter().map(|f| f.loops.len()).sum();
     assert_eq!(diags.len(), loops, "one diagnostic per loop");
-    let mut seen = std::collections::HashSet::new();
+    let with_diag: std::collections::HashSet<_> =
+        diags.iter().map(|d| (d.function, d.lp)).collect();
+    assert_eq!(with_diag.len(), loops, "one diagnostic for each loop");
+    // Every loop is in one outermost nest; nests inside rejected ones are decided too, but no
+    // loop is in two offloadable nests.
+    let mut outermost = std::collections::HashSet::new();
+    let mut offloaded = std::collections::HashSet::new();
     for nest in &plan.nests {
+        let func = ir.function(nest.function).expect("function");
+        let top = func
+            .loop_data(nest.root)
+            .is_some_and(|d| d.parent.is_none());
         for lp in &nest.loops {
-            assert!(seen.insert((nest.function, *lp)), "a loop in two nests");
+            if top {
+                assert!(
+                    outermost.insert((nest.function, *lp)),
+                    "a loop in two nests"
+                );
+            }
+            if matches!(nest.verdict, tensorwasm_analysis::Verdict::Candidate(_)) {
+                assert!(
+                    offloaded.insert((nest.function, *lp)),
+                    "a loop offloaded twice"
+                );
+            }
         }
     }
-    assert_eq!(seen.len(), loops, "every loop has a verdict");
+    assert_eq!(outermost.len(), loops, "every loop has a verdict");
     let unsupported = ir.functions.iter().map(|f| f.unsupported.len()).sum();
     (ir.functions.len(), loops, unsupported)
 }

@@ -17,6 +17,9 @@ pub struct Coverage {
     pub loops: usize,
     /// Outermost loop nests.
     pub nests: usize,
+    /// Nests decided inside a rejected loop (their own verdicts count in `candidates` and
+    /// `rejected`): a parallel nest in a sequential loop is offloaded on its own.
+    pub inner: usize,
     /// Nests that are offloadable (a candidate with a plan).
     pub candidates: usize,
     /// Nests rejected.
@@ -57,9 +60,19 @@ pub fn coverage(wasm: &[u8]) -> anyhow::Result<Coverage> {
             }
         }
     }
+    let inner = plan
+        .nests
+        .iter()
+        .filter(|n| {
+            ir.function(n.function)
+                .and_then(|f| f.loop_data(n.root))
+                .is_some_and(|d| d.parent.is_some())
+        })
+        .count();
     Ok(Coverage {
         loops: diagnostics.len(),
-        nests: plan.nests.len(),
+        nests: plan.nests.len() - inner,
+        inner,
         candidates,
         rejected: plan.nests.len() - candidates,
         reasons,
@@ -73,9 +86,14 @@ pub fn coverage(wasm: &[u8]) -> anyhow::Result<Coverage> {
 /// The text report.
 pub fn render(c: &Coverage) -> String {
     let mut o = String::new();
+    let inner = if c.inner == 0 {
+        String::new()
+    } else {
+        format!(" and {} nests inside rejected loops", c.inner)
+    };
     let _ = writeln!(
         o,
-        "{} loops in {} loop nests: {} offloadable, {} rejected",
+        "{} loops in {} loop nests{inner}: {} offloadable, {} rejected",
         c.loops, c.nests, c.candidates, c.rejected
     );
     if !c.reasons.is_empty() {

@@ -591,7 +591,7 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
         let trusted = read_trusted(trusted)?;
         let bundle = VerifiedBundle::open(&bytes, &trusted, time::now())
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let table = tensorwasm::oracle::bundle::kernel_table(&bundle)
+        let table = tensorwasm_guard::OffloadTable::from_bundle(&bundle)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             .unwrap_or_default();
         (
@@ -866,8 +866,16 @@ fn print_kernel_stats(backend: BackendKind, stats: &[KernelStats]) {
     eprintln!("kernels (backend {}):", backend.name());
     for s in stats {
         let declined: Vec<String> = s.declined.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let copied = if s.bytes_to_device + s.bytes_from_device == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {} bytes copied in, {} out",
+                s.bytes_to_device, s.bytes_from_device
+            )
+        };
         eprintln!(
-            "  {}: {} dispatched ({:.3} ms on the device), {} declined{}",
+            "  {}: {} dispatched ({:.3} ms on the device{copied}), {} declined{}",
             s.kernel,
             s.dispatched,
             s.device_ns as f64 / 1e6,

@@ -312,9 +312,18 @@ fn print_where(err: &mut dyn Write, v: &Value) {
             .flatten()
             .map(|(r, n)| format!("{n} {r}"))
             .collect();
+        let (to, from) = (
+            k["bytes_to_device"].as_u64().unwrap_or(0),
+            k["bytes_from_device"].as_u64().unwrap_or(0),
+        );
+        let copied = if to + from == 0 {
+            String::new()
+        } else {
+            format!("; {to} bytes copied in, {from} out")
+        };
         let _ = writeln!(
             err,
-            "  {}: {} dispatched ({} µs on the device){}",
+            "  {}: {} dispatched ({} µs on the device{copied}){}",
             k["kernel"].as_str().unwrap_or("?"),
             k["dispatched"],
             k["device_us"],

@@ -992,19 +992,9 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
     let kernel = OffloadKernel {
         name: "tw_f99_loop0".into(),
         function: 99,
-        offset: 0,
-        ptx: String::new(),
         block: [256, 1, 1],
-        args: vec![],
-        trips: vec![],
-        grid: vec![],
-        params: vec![],
-        accesses: vec![],
-        checks: vec![],
         min_threads: 4096,
-        live_outs: vec![],
-        oracle: None,
-        cubins: vec![],
+        ..Default::default()
     };
     let table = OffloadTable {
         kernels: vec![kernel],

@@ -244,6 +244,12 @@ pub struct KernelStats {
     pub declined: BTreeMap<&'static str, u64>,
     /// Nanoseconds spent in dispatches that ran (copies and launch).
     pub device_ns: u64,
+    /// Bytes copied to the device for this kernel's launches (its memory windows), launches
+    /// whose trap flag made the host decline included. Bundle kernels only: a guest's own
+    /// `wasi:cuda` copies belong to its buffers, not to a launch.
+    pub bytes_to_device: u64,
+    /// Bytes copied back from the device (the windows of launches that ran to the end).
+    pub bytes_from_device: u64,
     /// The details of the last decline, if any.
     pub last_decline: Option<String>,
     /// Thread-instructions the PTX interpreter ran for this kernel (backend `emulated` only;
@@ -251,6 +257,25 @@ pub struct KernelStats {
     /// its cases by it.
     #[serde(skip)]
     pub instructions: u64,
+}
+
+/// What one dispatch cost: added to its kernel's [`KernelStats`], whether it ran or declined.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    /// Thread-instructions the interpreter ran (backend `emulated`).
+    pub instructions: u64,
+    /// Bytes copied to the device.
+    pub to_device: u64,
+    /// Bytes copied back from the device.
+    pub from_device: u64,
+}
+
+impl KernelStats {
+    fn add(&mut self, spent: Spent) {
+        self.instructions += spent.instructions;
+        self.bytes_to_device += spent.to_device;
+        self.bytes_from_device += spent.from_device;
+    }
 }
 
 /// Per-invocation offload state, kept in the store.
@@ -414,7 +439,7 @@ pub fn define<T: HasOffload + 'static>(
                 move |mut caller: Caller<'_, T>, params, results| {
                     let kern = &kernels.table.kernels[k];
                     let start = Instant::now();
-                    let mut spent = 0;
+                    let mut spent = Spent::default();
                     let outcome = if host.kind == BackendKind::None {
                         // Without a device every call declines here, before the memory
                         // lookup and the copy of the queue's name.
@@ -450,7 +475,7 @@ pub fn define<T: HasOffload + 'static>(
                             let s = state.record(k, &kern.name);
                             s.dispatched += 1;
                             s.device_ns += start.elapsed().as_nanos() as u64;
-                            s.instructions += spent;
+                            s.add(spent);
                         }
                         Err(d) => {
                             let s = state.record(k, &kern.name);
@@ -458,7 +483,7 @@ pub fn define<T: HasOffload + 'static>(
                             if s.last_decline.as_deref() != Some(&*d.detail) {
                                 s.last_decline = Some(d.detail.into_owned());
                             }
-                            s.instructions += spent;
+                            s.add(spent);
                         }
                     }
                     results[0] = Val::I32(if ok { 0 } else { 1 });
@@ -488,7 +513,7 @@ pub fn guard_values(params: &[Val]) -> Vec<Value> {
 
 /// Runs one dispatch: `Ok(live-outs)` when the kernel ran and memory holds its result;
 /// `Err` when it declined, with memory untouched. Adds to `spent` the thread-instructions the
-/// interpreter ran (backend `emulated`). The dispatch import ([`define`]) declines backend
+/// interpreter ran (backend `emulated`) and the bytes copied each way. The dispatch import ([`define`]) declines backend
 /// `none` before it looks up memory and calls this; called with it anyway, this declines at
 /// the launch.
 pub fn dispatch(
@@ -497,7 +522,7 @@ pub fn dispatch(
     parsed: Option<&PtxModule>,
     params: &[Val],
     memory: &mut [u8],
-    spent: &mut u64,
+    spent: &mut Spent,
     queue: Option<&str>,
 ) -> std::result::Result<Vec<i64>, Decline> {
     let checked = check(kern, &guard_values(params), memory.len(), host.min_threads)?;
@@ -538,6 +563,7 @@ pub fn dispatch(
     })?;
     let mut dev = DeviceMemory::new();
     let window = dev.alloc(memory[lo..hi].to_vec());
+    spent.to_device += bytes;
     let trap = dev.alloc_zeroed(4);
     let mut values = Vec::with_capacity(kern.params.len());
     for p in &kern.params {
@@ -583,7 +609,7 @@ pub fn dispatch(
         },
     })?;
     if host.kind == BackendKind::Emulated {
-        *spent += ran.instructions;
+        spent.instructions += ran.instructions;
     }
     let flag = dev
         .read(trap)
@@ -597,6 +623,7 @@ pub fn dispatch(
     if out.len() != hi - lo {
         return Err(decline("launch-error", "window size changed"));
     }
+    spent.from_device += bytes;
     let live = checked.live_outs(kern)?;
     memory[lo..hi].copy_from_slice(out);
     Ok(live)

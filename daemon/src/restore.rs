@@ -57,10 +57,7 @@ pub fn restore(engine: &Engine, bytes: &[u8], trusted: &TrustedKeys, now: u64) -
     let decompressed = Instant::now();
 
     let module = deserialize(engine, &code, &manifest.targets[target].triple)?;
-    let kernels = bundle
-        .section_of_kind(SectionKind::Offload)?
-        .map(|json| tensorwasm_guard::OffloadTable::from_json(&json))
-        .transpose()
+    let kernels = tensorwasm_guard::OffloadTable::from_bundle(&bundle)
         .map_err(|e| tensorwasm_bundle::Error::Manifest(e.to_string()))?;
     let done = Instant::now();
     Ok(Restored {

@@ -31,6 +31,18 @@ impl OffloadTable {
         serde_json::from_slice(bytes).map_err(|e| TableError(e.to_string()))
     }
 
+    /// The kernel table of a verified bundle: `Ok(None)` when it has no `offload` section.
+    /// The one reader for the daemon's restore and the build's bundle oracle.
+    pub fn from_bundle(
+        bundle: &tensorwasm_bundle::VerifiedBundle<'_>,
+    ) -> Result<Option<OffloadTable>, TableError> {
+        bundle
+            .section_of_kind(tensorwasm_bundle::SectionKind::Offload)
+            .map_err(|e| TableError(e.to_string()))?
+            .map(|json| OffloadTable::from_json(&json))
+            .transpose()
+    }
+
     /// The section's JSON.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
@@ -208,8 +220,9 @@ pub struct LiveOut {
     pub value: Expr,
 }
 
-/// One offloaded loop nest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One offloaded loop nest. (`Default` is an empty nest with no launch shape, for tests
+/// that build tables by hand.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffloadKernel {
     /// PTX entry name; the import is `dispatch_<name>`.
     pub name: String,

@@ -12,19 +12,12 @@ fn kernel_tables_round_trip_and_bad_ones_are_errors() {
             offset: 0x40,
             ptx: ".version 8.0".into(),
             block: [256, 1, 1],
-            args: vec![],
-            trips: vec![],
-            grid: vec![],
-            params: vec![],
-            accesses: vec![],
-            checks: vec![],
             min_threads: 4096,
-            live_outs: vec![],
-            oracle: None,
             cubins: vec![Cubin {
                 arch: "sm_90".into(),
                 image: b"\x7fELF\x02".to_vec(),
             }],
+            ..Default::default()
         }],
     };
     let json = table.to_json();

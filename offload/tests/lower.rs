@@ -102,6 +102,8 @@ fn bare_sample_kernels_match_golden() {
         "jacobi2d",
         "transpose",
         "batched_matmul",
+        "threshold",
+        "diffuse_steps",
     ] {
         let wasm = std::fs::read(root.join(format!("../samples/wasm/bare/{name}.wasm")))
             .expect("read sample");

@@ -23,15 +23,6 @@ pub struct BundleCheck {
     pub backend: BackendKind,
 }
 
-/// The kernel table of a verified bundle, if it has one.
-pub fn kernel_table(bundle: &VerifiedBundle<'_>) -> Result<Option<OffloadTable>, String> {
-    bundle
-        .section_of_kind(SectionKind::Offload)
-        .map_err(|e| e.to_string())?
-        .map(|json| OffloadTable::from_json(&json).map_err(|e| e.to_string()))
-        .transpose()
-}
-
 /// Verifies `bytes` against `trusted` at time `now` and runs the oracle on every kernel.
 /// `Ok(None)`: the bundle has no kernels. Errors say what is wrong, without the file name.
 pub fn check_bundle(
@@ -45,7 +36,7 @@ pub fn check_bundle(
         .section_of_kind(SectionKind::Wasm)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the bundle has no wasm section".to_string())?;
-    let Some(table) = kernel_table(&bundle)? else {
+    let Some(table) = OffloadTable::from_bundle(&bundle).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let analysed = tensorwasm_offload::Analysed::new(&wasm)?;

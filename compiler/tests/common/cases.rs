@@ -23,6 +23,20 @@ pub struct Case {
     pub args: Vec<Val>,
     /// (address, float count) of each input buffer to fill.
     pub inputs: Vec<(u32, u32)>,
+    /// Kernels the sample's export holds.
+    pub kernels: usize,
+    /// How many times one call reaches each kernel's nest (1 unless the nest sits inside a
+    /// sequential loop).
+    pub reached: u64,
+}
+
+impl Case {
+    /// Fills each input buffer, the `k`th with seed `seed + k`.
+    pub fn fill_inputs(&self, mem: &mut [u8], seed: u32) {
+        for (k, &(at, n)) in self.inputs.iter().enumerate() {
+            fill(mem, at, n, seed + k as u32);
+        }
+    }
 }
 
 pub fn cases() -> Vec<Case> {
@@ -33,16 +47,22 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "vadd",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(buf(2) as i32), i(37)],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(1), 37), (buf(2), 37)],
         },
         Case {
             name: "saxpy",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), f(2.5), i(41)],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(0), 41), (buf(1), 41)],
         },
         Case {
             name: "relu_clamp",
             args: vec![i(buf(0) as i32), f(-0.25), f(0.5), i(33)],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(0), 33)],
         },
         Case {
@@ -55,6 +75,8 @@ pub fn cases() -> Vec<Case> {
                 i(6),
                 i(7),
             ],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(1), 35), (buf(2), 42)],
         },
         Case {
@@ -68,16 +90,22 @@ pub fn cases() -> Vec<Case> {
                 i(3),
                 i(2),
             ],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(1), 72), (buf(2), 6)],
         },
         Case {
             name: "jacobi2d",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(7), i(9)],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(1), 63)],
         },
         Case {
             name: "transpose",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(5), i(7)],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(1), 35)],
         },
         Case {
@@ -91,7 +119,32 @@ pub fn cases() -> Vec<Case> {
                 i(5),
                 i(3),
             ],
+            kernels: 1,
+            reached: 1,
             inputs: vec![(buf(1), 36), (buf(2), 45)],
+        },
+        Case {
+            // Bytes: a 13 x 11 image (odd width: the unrolled row's remainder runs), t = 100.
+            name: "threshold",
+            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(13), i(11), i(100)],
+            kernels: 1,
+            reached: 1,
+            inputs: vec![(buf(1), 36)],
+        },
+        Case {
+            // 3 steps on a 7 x 9 grid: a time loop on the host around two offloaded sweeps.
+            name: "diffuse_steps",
+            args: vec![
+                i(buf(0) as i32),
+                i(buf(1) as i32),
+                i(7),
+                i(9),
+                i(3),
+                f(0.125),
+            ],
+            kernels: 2,
+            reached: 3,
+            inputs: vec![(buf(0), 63), (buf(1), 63)],
         },
     ]
 }

@@ -671,6 +671,8 @@ fn kernel_report(app: &App, stats: &[crate::offload::KernelStats]) -> (String, V
             "dispatched": s.dispatched,
             "declined": s.declined,
             "device_us": s.device_ns / 1000,
+            "bytes_to_device": s.bytes_to_device,
+            "bytes_from_device": s.bytes_from_device,
         }));
     }
     let ran_on = if device {
