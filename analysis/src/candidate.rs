@@ -480,6 +480,7 @@ fn dependences(
     }
     let mut conditions = Vec::new();
     let mut reasons = Vec::new();
+    let mut refuted = BTreeSet::new();
     let push = |c: Condition, v: &mut Vec<Condition>| {
         if !v.contains(&c) {
             v.push(c);
@@ -512,13 +513,23 @@ fn dependences(
                     &mut conditions,
                 ),
                 Proof::Refuted(why) => {
-                    let r = Reason::CarriedDependence {
-                        offset: w.offset,
-                        other: o.offset,
-                        why,
-                    };
-                    if !reasons.contains(&r) {
-                        reasons.push(r);
+                    if !refuted.insert((w.offset, o.offset, why.clone())) {
+                        continue;
+                    }
+                    // One reason per distinct finding: further pairs refuted for the same
+                    // reason (every access to a row the outer loop rewrites) are counted.
+                    let same = reasons.iter_mut().find_map(|r| match r {
+                        Reason::CarriedDependence { why: w2, more, .. } if *w2 == why => Some(more),
+                        _ => None,
+                    });
+                    match same {
+                        Some(more) => *more += 1,
+                        None => reasons.push(Reason::CarriedDependence {
+                            offset: w.offset,
+                            other: o.offset,
+                            why,
+                            more: 0,
+                        }),
                     }
                 }
             }

@@ -125,6 +125,9 @@ pub enum Reason {
         other: u32,
         /// Why.
         why: String,
+        /// Other pairs of accesses refuted for the same reason (listed once, with this pair).
+        #[serde(skip_serializing_if = "is_zero")]
+        more: u32,
     },
     /// A local used after the nest whose value there has no closed form.
     LiveOut {
@@ -215,10 +218,25 @@ impl fmt::Display for Reason {
                 f,
                 "{lp}: trip count depends on an enclosing loop's iteration (non-rectangular nest)"
             ),
-            Reason::CarriedDependence { offset, other, why } => write!(
-                f,
-                "loop-carried dependence between the accesses at {offset:#x} and {other:#x}: {why}"
-            ),
+            Reason::CarriedDependence {
+                offset,
+                other,
+                why,
+                more,
+            } => {
+                write!(
+                    f,
+                    "loop-carried dependence between the accesses at {offset:#x} and {other:#x}"
+                )?;
+                if *more > 0 {
+                    write!(
+                        f,
+                        " (and {more} more pair{})",
+                        if *more == 1 { "" } else { "s" }
+                    )?;
+                }
+                write!(f, ": {why}")
+            }
             Reason::LiveOut { local } => write!(
                 f,
                 "l{local} is used after the loop and its final value has no closed form"
@@ -363,7 +381,7 @@ fn visit_nest(
         return;
     };
     let nest = nest_loops(func, root);
-    let verdict = decide(info, facts, &nest);
+    let (verdict, counted) = decide(info, facts, &nest);
     let text = verdict.to_string();
     // An inner nest's lines replace what its enclosing nest said about its loops.
     diags.retain(|d| !(d.function == func.index && nest.contains(&d.lp)));
@@ -399,7 +417,11 @@ fn visit_nest(
         loops: nest.clone(),
         verdict,
     });
-    if rejected {
+    // Only a counted loop is a sequential loop the host runs around kernels (a time step, a
+    // pivot, a column). Inside a loop whose trip count is not known on entry (a parser's or a
+    // codec's `while (ip < end)`), the inner loops are short copies that a dispatch call on
+    // every entry would only slow down.
+    if rejected && counted {
         for &child in &nest {
             if func.loop_data(child).and_then(|d| d.parent) == Some(root) {
                 visit_nest(info, facts, child, nests, diags);
@@ -419,7 +441,8 @@ fn nest_loops(func: &FunctionIr, root: Loop) -> Vec<Loop> {
     out
 }
 
-fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
+/// The verdict on `nest`, and whether its root's trip count is known on entry.
+fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> (Verdict, bool) {
     let mut reasons = Vec::new();
     let root = nest.first().copied().unwrap_or(Loop(0));
     body_reasons(info, root, &mut reasons);
@@ -433,6 +456,10 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
             .and_then(|e| e.loops.get(&lp))
             .is_some_and(|l| l.trip.is_some())
     };
+    let counted = symbolic_trip(root)
+        || facts
+            .get(root.index())
+            .is_some_and(|f| matches!(f.trip_count, TripCount::Known { .. }));
     for &lp in nest {
         if symbolic_trip(lp) {
             continue;
@@ -471,14 +498,15 @@ fn decide(info: &FuncInfo<'_>, facts: &[LoopFacts], nest: &[Loop]) -> Verdict {
         }
     }
     if !unique.is_empty() {
-        return Verdict::Rejected { reasons: unique };
+        return (Verdict::Rejected { reasons: unique }, counted);
     }
     // No reason means the body checks passed, so the evaluation above ran: reuse it.
     let eval = eval.unwrap_or_else(|| crate::symbolic::evaluate_nest(info, facts, root));
-    match crate::candidate::build(info, nest, &eval) {
+    let verdict = match crate::candidate::build(info, nest, &eval) {
         Ok(c) => Verdict::Candidate(Box::new(c)),
         Err(reasons) => Verdict::Rejected { reasons },
-    }
+    };
+    (verdict, counted)
 }
 
 fn body_reasons(info: &FuncInfo<'_>, root: Loop, out: &mut Vec<Reason>) {
@@ -720,4 +748,8 @@ fn depends_on_load(
     inst.args
         .iter()
         .any(|&a| depends_on_load(info, root, incoming, a, visited))
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

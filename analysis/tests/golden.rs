@@ -205,3 +205,8 @@ fn verifier_requires_loop_blocks_in_increasing_order() {
 fn rejected_nest() {
     check("rejected_nest");
 }
+
+#[test]
+fn counted_outer() {
+    check("counted_outer");
+}
