@@ -16,7 +16,7 @@
 
 use crate::dependence::{Proof, pair_test};
 use crate::detect::Reason;
-use crate::ir::{Loop, OpClass, Opcode, Terminator};
+use crate::ir::{Block, Loop, OpClass, Opcode, Terminator};
 use crate::loops::FuncInfo;
 use crate::opcode::ScalarOpcode as S;
 use crate::poly::{Poly, Sym};
@@ -293,6 +293,13 @@ pub fn build(
             }),
         }
     }
+    // Whole iterations: a loop that leaves from the middle of an iteration must not have run a
+    // memory access or a trapping operator by then (a kernel runs whole iterations only).
+    for &lp in nest {
+        if let Some(offset) = effect_before_exit(info, lp) {
+            reasons.push(Reason::PartialIteration { lp, offset });
+        }
+    }
     // Affine addresses.
     for a in &eval.accesses {
         if let Err(why) = affine(a.addr.as_ref()) {
@@ -398,6 +405,62 @@ pub fn build(
         conditions,
         live_outs,
     })
+}
+
+/// The first memory access or trapping operator that the iteration leaving `lp` runs before
+/// its exit test, when the exit is not decided at a latch (a bottom-tested loop's last iteration
+/// is a whole one). The loop's *body* is the blocks that can still reach a latch; a body block
+/// with a way out of the body decides the exit. Every body block from which such a block is
+/// reached without a back edge of `lp` runs once more than the loop's trip count.
+fn effect_before_exit(info: &FuncInfo<'_>, lp: Loop) -> Option<u32> {
+    let func = info.func;
+    let data = func.loop_data(lp)?;
+    let header = data.header;
+    let targets = |b: Block| -> Vec<Block> {
+        func.block(b)
+            .map(|bd| bd.term.successors().map(|s| s.block).collect())
+            .unwrap_or_default()
+    };
+    let reachable: Vec<Block> = data
+        .blocks
+        .iter()
+        .copied()
+        .filter(|&b| info.dom.is_reachable(b))
+        .collect();
+    let is_latch = |b: Block| targets(b).contains(&header);
+    // Backwards over the edges inside `lp`, not past the header (no back edge of `lp`).
+    let back = |from: Vec<Block>| -> BTreeSet<Block> {
+        let mut seen = BTreeSet::new();
+        let mut stack = from;
+        while let Some(b) = stack.pop() {
+            if !seen.insert(b) || b == header {
+                continue;
+            }
+            stack.extend(
+                info.dom
+                    .preds(b)
+                    .iter()
+                    .copied()
+                    .filter(|&p| info.in_loop(lp, p)),
+            );
+        }
+        seen
+    };
+    let body = back(reachable.iter().copied().filter(|&b| is_latch(b)).collect());
+    let deciding: Vec<Block> = body
+        .iter()
+        .copied()
+        .filter(|&b| !is_latch(b) && targets(b).iter().any(|t| !body.contains(t)))
+        .collect();
+    if deciding.is_empty() {
+        return None;
+    }
+    back(deciding)
+        .iter()
+        .filter_map(|&b| func.block(b))
+        .flat_map(|bd| bd.insts.iter())
+        .find(|inst| matches!(inst.op.class(), OpClass::Load | OpClass::Store) || can_trap(inst.op))
+        .map(|inst| inst.offset)
 }
 
 fn affine(addr: Option<&Alts>) -> Result<(), &'static str> {
@@ -685,31 +748,35 @@ fn traps(info: &FuncInfo<'_>, root: Loop) -> Vec<(String, u32)> {
     info.insts_in(root)
         .into_iter()
         .filter(|(b, _, _)| info.dom.is_reachable(*b))
-        .filter(|(_, _, inst)| {
-            matches!(
-                inst.op,
-                Opcode::Scalar(
-                    S::I32DivS
-                        | S::I32DivU
-                        | S::I32RemS
-                        | S::I32RemU
-                        | S::I64DivS
-                        | S::I64DivU
-                        | S::I64RemS
-                        | S::I64RemU
-                        | S::I32TruncF32S
-                        | S::I32TruncF32U
-                        | S::I32TruncF64S
-                        | S::I32TruncF64U
-                        | S::I64TruncF32S
-                        | S::I64TruncF32U
-                        | S::I64TruncF64S
-                        | S::I64TruncF64U
-                )
-            )
-        })
+        .filter(|(_, _, inst)| can_trap(inst.op))
         .map(|(_, _, inst)| (inst.op.name(), inst.offset))
         .collect()
+}
+
+/// Integer division and remainder, and float-to-integer truncation: the operators of an
+/// offloadable body that can trap (memory accesses aside).
+fn can_trap(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::Scalar(
+            S::I32DivS
+                | S::I32DivU
+                | S::I32RemS
+                | S::I32RemU
+                | S::I64DivS
+                | S::I64DivU
+                | S::I64RemS
+                | S::I64RemU
+                | S::I32TruncF32S
+                | S::I32TruncF32U
+                | S::I32TruncF64S
+                | S::I32TruncF64U
+                | S::I64TruncF32S
+                | S::I64TruncF32U
+                | S::I64TruncF64S
+                | S::I64TruncF64U
+        )
+    )
 }
 
 /// Operators one thread runs: (arithmetic, memory), over the sequential loops' trip counts.

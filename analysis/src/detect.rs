@@ -112,6 +112,15 @@ pub enum Reason {
         /// Why.
         why: String,
     },
+    /// A loop that leaves from the middle of an iteration after a memory access or an operator
+    /// that can trap: the iteration that leaves runs part of the body, which a kernel of whole
+    /// iterations would not.
+    PartialIteration {
+        /// The loop.
+        lp: Loop,
+        /// Byte offset of the first such operator before the exit test.
+        offset: u32,
+    },
     /// A loop whose trip count changes with the iteration of an enclosing loop.
     NonRectangular {
         /// The loop.
@@ -164,6 +173,7 @@ impl Reason {
             Reason::CarriedScalar { .. } => "carried-scalar",
             Reason::StoreAddressFromLoad { .. } => "store-address-from-load",
             Reason::AddressNotAffine { .. } => "address-not-affine",
+            Reason::PartialIteration { .. } => "partial-iteration",
             Reason::NonRectangular { .. } => "non-rectangular",
             Reason::CarriedDependence { .. } => "carried-dependence",
             Reason::LiveOut { .. } => "live-out",
@@ -214,6 +224,11 @@ impl fmt::Display for Reason {
             Reason::AddressNotAffine { offset, op, why } => {
                 write!(f, "{op} address {why} (offset {offset:#x})")
             }
+            Reason::PartialIteration { lp, offset } => write!(
+                f,
+                "{lp}: the iteration that leaves runs a memory access or a trapping operator \
+                 (offset {offset:#x}) before its exit test"
+            ),
             Reason::NonRectangular { lp } => write!(
                 f,
                 "{lp}: trip count depends on an enclosing loop's iteration (non-rectangular nest)"

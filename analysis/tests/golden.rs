@@ -210,3 +210,8 @@ fn rejected_nest() {
 fn counted_outer() {
     check("counted_outer");
 }
+
+#[test]
+fn partial_iteration() {
+    check("partial_iteration");
+}
