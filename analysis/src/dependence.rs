@@ -161,6 +161,32 @@ pub(crate) fn pair_test(
             .collect()
     };
     if w.grid_strides() != o.grid_strides() {
+        // One access the same in every thread (a column every thread reads): a byte the other
+        // touches in any thread is a conflict with another thread, so decide exactly, with
+        // constants, whether any thread's access of the other meets it.
+        let invariant =
+            |p: &dyn Strided| p.grid_strides().iter().all(|c| c.as_constant() == Some(0));
+        if invariant(w) != invariant(o)
+            && let Some(windows) = seq_windows(w, o, trip)
+        {
+            let hit = if invariant(o) {
+                any_point_in(w.grid_strides(), grid, trip, &windows)
+            } else {
+                // S_o(t') must fall in the negated windows.
+                let flipped: Vec<(i128, i128)> = windows.iter().map(|&(a, b)| (-b, -a)).collect();
+                any_point_in(o.grid_strides(), grid, trip, &flipped)
+            };
+            match hit {
+                Some(false) => return Proof::Proved,
+                Some(true) => {
+                    return Proof::Refuted(format!(
+                        "an access the same in every iteration of the grid meets another \
+                         access of base {base}"
+                    ));
+                }
+                None => {}
+            }
+        }
         // Different strides: only whole ranges that do not meet are safe.
         let all = |p: &dyn Strided| {
             let mut d = grid_dims(p);
@@ -186,83 +212,21 @@ pub(crate) fn pair_test(
         }
     }
     // Offsets of `o` relative to `w` that the sequential loops can produce, each an open
-    // interval of `S(t) - S(t')` values that make the two accesses overlap.
-    let mut windows: Vec<(i128, i128)> = Vec::new();
-    let (ww, wo) = (i128::from(w.width()), i128::from(o.width()));
-    let d0 = i128::from(o.constant()) - i128::from(w.constant());
-    // Every sequential loop either access is in: its stride in `w`, in `o` (0 when the
-    // access is outside it), and its trip count, all constants.
-    let mut loops: Vec<Loop> = w.seq_strides().iter().map(|(l, _)| *l).collect();
-    for (l, _) in o.seq_strides() {
-        if !loops.contains(l) {
-            loops.push(*l);
-        }
-    }
-    let stride_in = |p: &dyn Strided, l: Loop| -> Option<i128> {
-        match p.seq_strides().iter().find(|(m, _)| *m == l) {
-            Some((_, s)) => Some(i128::from(s.as_constant()?)),
-            None => Some(0),
-        }
-    };
-    let seq_consts: Option<Vec<(i128, i128, i128)>> = loops
-        .iter()
-        .map(|&l| {
-            Some((
-                stride_in(w, l)?,
-                stride_in(o, l)?,
-                i128::from(trip(l).as_constant()?.max(1)),
-            ))
-        })
-        .collect();
-    // How many values each loop contributes: the differences of one stride, or every pair.
-    let count = |&(sw, so, t): &(i128, i128, i128)| if sw == so { 2 * t - 1 } else { t * t };
-    match seq_consts {
-        Some(dims)
-            if dims
-                .iter()
-                .map(count)
-                .try_fold(1i128, |a, x| {
-                    let p = a.checked_mul(x)?;
-                    (p <= 65_536).then_some(p)
-                })
-                .is_some() =>
-        {
-            // Every value of `so·k' - sw·k` over the sequential iterations `k` of `w` and
-            // `k'` of `o`, exactly: the two accesses overlap when `S(t) - S(t')` is within
-            // the widths of `d0` plus one of them.
-            let mut sums = vec![0i128];
-            for (sw, so, t) in dims {
-                let values: Vec<i128> = if sw == so {
-                    (-(t - 1)..=(t - 1)).map(|u| sw * u).collect()
-                } else {
-                    (0..t)
-                        .flat_map(|k| (0..t).map(move |k2| so * k2 - sw * k))
-                        .collect()
-                };
-                let mut next = Vec::with_capacity(sums.len() * values.len());
-                for base in &sums {
-                    for v in &values {
-                        next.push(base + v);
-                    }
-                }
-                next.sort_unstable();
-                next.dedup();
-                sums = next;
-            }
-            for sum in sums {
-                windows.push((d0 + sum - ww, d0 + sum + wo));
-            }
-        }
-        _ => {
+    // interval of `S(t) - S(t')` values that make the two accesses overlap: every value of
+    // `so·k' - sw·k` over the sequential iterations when they are few, else one interval
+    // around the two accesses' whole spans.
+    let windows = match seq_windows(w, o, trip) {
+        Some(windows) => windows,
+        None => {
             let (Some((wl, wh)), Some((ol, oh))) = (
                 span(w, w.seq_strides(), trip),
                 span(o, o.seq_strides(), trip),
             ) else {
                 return Proof::Runtime;
             };
-            windows.push((ol - wh, oh - wl));
+            vec![(ol - wh, oh - wl)]
         }
-    }
+    };
     // All constant: decide exactly, enumerating the outer grid digits.
     if let Some(found) = exact_conflict(w.grid_strides(), grid, trip, &windows) {
         return match found {
@@ -299,6 +263,122 @@ pub(crate) fn pair_test(
         )),
         _ => Proof::Runtime,
     }
+}
+
+/// The values of `S(t') - S(t)` offsets, as open windows of `x = S(t) - S(t')`, that make `w`
+/// (thread `t`) and `o` (thread `t'`) overlap, over every pair of their sequential iterations,
+/// when every sequential stride and trip count is a constant and the pairs are few enough to
+/// enumerate (see [`pair_test`]).
+fn seq_windows(
+    w: &dyn Strided,
+    o: &dyn Strided,
+    trip: &dyn Fn(Loop) -> Poly,
+) -> Option<Vec<(i128, i128)>> {
+    let (ww, wo) = (i128::from(w.width()), i128::from(o.width()));
+    let d0 = i128::from(o.constant()) - i128::from(w.constant());
+    let mut loops: Vec<Loop> = w.seq_strides().iter().map(|(l, _)| *l).collect();
+    for (l, _) in o.seq_strides() {
+        if !loops.contains(l) {
+            loops.push(*l);
+        }
+    }
+    let stride_in = |p: &dyn Strided, l: Loop| -> Option<i128> {
+        match p.seq_strides().iter().find(|(m, _)| *m == l) {
+            Some((_, s)) => Some(i128::from(s.as_constant()?)),
+            None => Some(0),
+        }
+    };
+    let mut sums = vec![0i128];
+    for l in loops {
+        let (sw, so) = (stride_in(w, l)?, stride_in(o, l)?);
+        let t = i128::from(trip(l).as_constant()?.max(1));
+        // How many values the loop contributes (the differences of one stride, or every
+        // pair), checked before any is made: trip counts come from the guest.
+        let count = if sw == so {
+            t.checked_mul(2)? - 1
+        } else {
+            t.checked_mul(t)?
+        };
+        if i128::try_from(sums.len()).ok()?.checked_mul(count)? > 65_536 {
+            return None;
+        }
+        let values: Vec<i128> = if sw == so {
+            (-(t - 1)..=(t - 1)).map(|u| sw * u).collect()
+        } else {
+            (0..t)
+                .flat_map(|k| (0..t).map(move |k2| so * k2 - sw * k))
+                .collect()
+        };
+        let mut next = Vec::with_capacity(sums.len() * values.len());
+        for b in &sums {
+            for v in &values {
+                next.push(b + v);
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        sums = next;
+    }
+    Some(
+        sums.into_iter()
+            .map(|sum| (d0 + sum - ww, d0 + sum + wo))
+            .collect(),
+    )
+}
+
+/// With constant strides and trip counts: whether some grid point `t` (any, the first
+/// included) has `S(t)` inside one of the open `windows`. `None`: not all constant, or too many
+/// points to enumerate.
+fn any_point_in(
+    strides: &[Poly],
+    grid: &[Loop],
+    trip: &dyn Fn(Loop) -> Poly,
+    windows: &[(i128, i128)],
+) -> Option<bool> {
+    let mut dims: Vec<(i128, i128)> = strides
+        .iter()
+        .zip(grid)
+        .map(|(c, l)| {
+            Some((
+                i128::from(c.as_constant()?),
+                i128::from(trip(*l).as_constant()?.max(1)),
+            ))
+        })
+        .collect::<Option<_>>()?;
+    dims.sort_by_key(|&(c, _)| c.unsigned_abs());
+    let (c, t) = *dims.first()?;
+    // The outer dimensions' values, enumerated; the innermost one by division.
+    let mut outer: Vec<i128> = vec![0];
+    for &(s, tt) in &dims[1..] {
+        if outer.len().checked_mul(usize::try_from(tt).ok()?)? > 65_536 {
+            return None;
+        }
+        outer = outer
+            .iter()
+            .flat_map(|&o| (0..tt).map(move |u| o + s * u))
+            .collect();
+    }
+    if windows.len().checked_mul(outer.len())? > 1_000_000 {
+        return None;
+    }
+    for &(lo, hi) in windows {
+        for &o in &outer {
+            // Some m in [0, t) with m*c in (lo - o, hi - o).
+            let (a, b) = (lo - o, hi - o);
+            let hit = if c == 0 {
+                a < 0 && 0 < b
+            } else {
+                let (a, b, c) = if c > 0 { (a, b, c) } else { (-b, -a, -c) };
+                let first = (a.div_euclid(c) + 1).max(0);
+                let last = (b - 1).div_euclid(c).min(t - 1);
+                first <= last
+            };
+            if hit {
+                return Some(true);
+            }
+        }
+    }
+    Some(false)
 }
 
 /// The bytes one access touches relative to the group base, over the loops in `dims`:

@@ -124,3 +124,40 @@ proptest! {
         }
     }
 }
+
+/// A launch's trip counts come from the guest: a huge one must not make the exact tests
+/// enumerate (or allocate) per iteration; they answer "not proved" or decide by arithmetic.
+#[test]
+fn huge_trip_counts_are_decided_without_enumerating() {
+    let column = Access {
+        store: false,
+        width: 4,
+        grid: [0, 0],
+        seq: [Some(4 * 48), None],
+        constant: 0,
+    };
+    let rows = Access {
+        store: true,
+        width: 4,
+        grid: [4, 0],
+        seq: [Some(4 * 48), None],
+        constant: 4,
+    };
+    let trip = |l: Loop| Poly::constant(if l == SEQ[0] { 1 << 31 } else { 47 });
+    let a = [plan(&column, 1, 0)];
+    let b = [plan(&rows, 1, 1)];
+    // Not enumerable: not proved (the host declines), and quickly.
+    assert!(!groups_disjoint(&a, &b, &GRID[..1], &trip));
+    // Enumerable: the column every thread reads and the 47 columns right of it are disjoint.
+    let small = |l: Loop| Poly::constant(if l == SEQ[0] { 64 } else { 47 });
+    assert!(groups_disjoint(&a, &b, &GRID[..1], &small));
+    let touching = [plan(
+        &Access {
+            constant: 0,
+            ..rows
+        },
+        1,
+        1,
+    )];
+    assert!(!groups_disjoint(&a, &touching, &GRID[..1], &small));
+}

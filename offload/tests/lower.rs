@@ -104,6 +104,7 @@ fn bare_sample_kernels_match_golden() {
         "batched_matmul",
         "threshold",
         "diffuse_steps",
+        "orthonormalize",
     ] {
         let wasm = std::fs::read(root.join(format!("../samples/wasm/bare/{name}.wasm")))
             .expect("read sample");

@@ -25,9 +25,9 @@ pub struct Case {
     pub inputs: Vec<(u32, u32)>,
     /// Kernels the sample's export holds.
     pub kernels: usize,
-    /// How many times one call reaches each kernel's nest (1 unless the nest sits inside a
-    /// sequential loop).
-    pub reached: u64,
+    /// How many times one call reaches a kernel's nest, all kernels together (one per kernel
+    /// unless the nests sit inside a sequential loop).
+    pub calls: u64,
 }
 
 impl Case {
@@ -48,21 +48,21 @@ pub fn cases() -> Vec<Case> {
             name: "vadd",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(buf(2) as i32), i(37)],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 37), (buf(2), 37)],
         },
         Case {
             name: "saxpy",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), f(2.5), i(41)],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(0), 41), (buf(1), 41)],
         },
         Case {
             name: "relu_clamp",
             args: vec![i(buf(0) as i32), f(-0.25), f(0.5), i(33)],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(0), 33)],
         },
         Case {
@@ -76,7 +76,7 @@ pub fn cases() -> Vec<Case> {
                 i(7),
             ],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 35), (buf(2), 42)],
         },
         Case {
@@ -91,21 +91,21 @@ pub fn cases() -> Vec<Case> {
                 i(2),
             ],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 72), (buf(2), 6)],
         },
         Case {
             name: "jacobi2d",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(7), i(9)],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 63)],
         },
         Case {
             name: "transpose",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(5), i(7)],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 35)],
         },
         Case {
@@ -120,7 +120,7 @@ pub fn cases() -> Vec<Case> {
                 i(3),
             ],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 36), (buf(2), 45)],
         },
         Case {
@@ -128,7 +128,7 @@ pub fn cases() -> Vec<Case> {
             name: "threshold",
             args: vec![i(buf(0) as i32), i(buf(1) as i32), i(13), i(11), i(100)],
             kernels: 1,
-            reached: 1,
+            calls: 1,
             inputs: vec![(buf(1), 36)],
         },
         Case {
@@ -143,8 +143,17 @@ pub fn cases() -> Vec<Case> {
                 f(0.125),
             ],
             kernels: 2,
-            reached: 3,
+            calls: 6,
             inputs: vec![(buf(0), 63), (buf(1), 63)],
+        },
+        Case {
+            // A 9 x 7 matrix: 7 columns, so 7 entries to the scaling nest and 6 to the update
+            // nest (clang skips it when no column is right of k).
+            name: "orthonormalize",
+            args: vec![i(buf(0) as i32), i(buf(1) as i32), i(9), i(7)],
+            kernels: 2,
+            calls: 13,
+            inputs: vec![(buf(0), 63), (buf(1), 49)],
         },
     ]
 }
