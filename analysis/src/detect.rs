@@ -398,6 +398,12 @@ fn visit_nest(
     let nest = nest_loops(func, root);
     let (verdict, counted) = decide(info, facts, &nest);
     let text = verdict.to_string();
+    // Why a loop of a rejected nest is not decided on its own (see the end of this function).
+    let alone = if counted {
+        String::new()
+    } else {
+        format!("; not decided on its own, since {root} has no trip count")
+    };
     // An inner nest's lines replace what its enclosing nest said about its loops.
     diags.retain(|d| !(d.function == func.index && nest.contains(&d.lp)));
     for &lp in &nest {
@@ -406,9 +412,9 @@ fn visit_nest(
         let message = match &verdict {
             _ if lp == root => text.clone(),
             Verdict::Rejected { reasons } => format!(
-                "in nest {root}: rejected ({} reason{} listed at {root})",
+                "in nest {root}: rejected ({} reason{} listed at {root}{alone})",
                 reasons.len(),
-                if reasons.len() == 1 { "" } else { "s" }
+                if reasons.len() == 1 { "" } else { "s" },
             ),
             Verdict::Candidate(_) => format!("in nest {root}: {text}"),
         };
