@@ -760,6 +760,18 @@ fn offloaded_kernels_run_on_the_backend_and_say_so() {
         .map(|k| k["dispatched"].as_u64().unwrap_or(0))
         .sum();
     assert!(dispatched >= 1, "{v}");
+    // Each kernel that ran copied its window (x and y, 4096 floats each) in and back out.
+    for k in v["kernels"].as_array().expect("kernels") {
+        let ran = k["dispatched"].as_u64().unwrap_or(0);
+        let (to, from) = (&k["bytes_to_device"], &k["bytes_from_device"]);
+        assert_eq!(to, from, "{v}");
+        assert_eq!(to.as_u64().map(|b| b > 0), Some(ran > 0), "{v}");
+    }
+    let main_kernel = v["kernels"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["dispatched"] == 1))
+        .expect("the main kernel ran once");
+    assert_eq!(main_kernel["bytes_to_device"], 2 * 4096 * 4, "{v}");
     let metrics = d.req("GET", "/metrics", None, b"").text();
     assert!(
         metrics.contains("tensorwasmd_kernel_dispatches_total{")
