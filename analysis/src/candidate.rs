@@ -414,20 +414,14 @@ pub fn build(
 /// reached without a back edge of `lp` runs once more than the loop's trip count.
 fn effect_before_exit(info: &FuncInfo<'_>, lp: Loop) -> Option<u32> {
     let func = info.func;
-    let data = func.loop_data(lp)?;
-    let header = data.header;
+    let header = func.loop_data(lp)?.header;
     let targets = |b: Block| -> Vec<Block> {
         func.block(b)
             .map(|bd| bd.term.successors().map(|s| s.block).collect())
             .unwrap_or_default()
     };
-    let reachable: Vec<Block> = data
-        .blocks
-        .iter()
-        .copied()
-        .filter(|&b| info.dom.is_reachable(b))
-        .collect();
-    let is_latch = |b: Block| targets(b).contains(&header);
+    let (latches, _) = crate::loops::latches_and_exits(info, lp);
+    let is_latch = |b: Block| latches.contains(&b);
     // Backwards over the edges inside `lp`, not past the header (no back edge of `lp`).
     let back = |from: Vec<Block>| -> BTreeSet<Block> {
         let mut seen = BTreeSet::new();
@@ -446,7 +440,7 @@ fn effect_before_exit(info: &FuncInfo<'_>, lp: Loop) -> Option<u32> {
         }
         seen
     };
-    let body = back(reachable.iter().copied().filter(|&b| is_latch(b)).collect());
+    let body = back(latches.clone());
     let deciding: Vec<Block> = body
         .iter()
         .copied()

@@ -166,10 +166,11 @@ pub(crate) fn pair_test(
         // constants, whether any thread's access of the other meets it.
         let invariant =
             |p: &dyn Strided| p.grid_strides().iter().all(|c| c.as_constant() == Some(0));
-        if invariant(w) != invariant(o)
+        let (w_invariant, o_invariant) = (invariant(w), invariant(o));
+        if w_invariant != o_invariant
             && let Some(windows) = seq_windows(w, o, trip)
         {
-            let hit = if invariant(o) {
+            let hit = if o_invariant {
                 any_point_in(w.grid_strides(), grid, trip, &windows)
             } else {
                 // S_o(t') must fall in the negated windows.
@@ -265,8 +266,8 @@ pub(crate) fn pair_test(
     }
 }
 
-/// The values of `S(t') - S(t)` offsets, as open windows of `x = S(t) - S(t')`, that make `w`
-/// (thread `t`) and `o` (thread `t'`) overlap, over every pair of their sequential iterations,
+/// The open windows of `x = S(t) - S(t')` that make `w` (in thread `t`) and `o` (in thread
+/// `t'`) overlap, one per value of their sequential offsets over every pair of iterations,
 /// when every sequential stride and trip count is a constant and the pairs are few enough to
 /// enumerate (see [`pair_test`]).
 fn seq_windows(

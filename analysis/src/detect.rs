@@ -404,9 +404,14 @@ fn visit_nest(
     } else {
         format!("; not decided on its own, since {root} has no trip count")
     };
-    // An inner nest's lines replace what its enclosing nest said about its loops.
-    diags.retain(|d| !(d.function == func.index && nest.contains(&d.lp)));
+    let rejected = matches!(verdict, Verdict::Rejected { .. });
+    // The loops of a rejected counted nest are decided again below, each in the innermost
+    // nest that contains it, and get their lines there: only the root's is written here.
+    let inner_decided = rejected && counted;
     for &lp in &nest {
+        if inner_decided && lp != root {
+            continue;
+        }
         let offset = func.loop_data(lp).map_or(0, |d| d.offset);
         // A rejected nest's reasons are listed once, at its outermost loop.
         let message = match &verdict {
@@ -426,7 +431,6 @@ fn visit_nest(
             message,
         });
     }
-    let rejected = matches!(verdict, Verdict::Rejected { .. });
     nests.push(NestVerdict {
         function: func.index,
         root,
@@ -442,7 +446,7 @@ fn visit_nest(
     // pivot, a column). Inside a loop whose trip count is not known on entry (a parser's or a
     // codec's `while (ip < end)`), the inner loops are short copies that a dispatch call on
     // every entry would only slow down.
-    if rejected && counted {
+    if inner_decided {
         for &child in &nest {
             if func.loop_data(child).and_then(|d| d.parent) == Some(root) {
                 visit_nest(info, facts, child, nests, diags);

@@ -416,7 +416,8 @@ fn loop_facts(info: &FuncInfo<'_>, lp: Loop) -> LoopFacts {
     }
 }
 
-fn latches_and_exits(info: &FuncInfo<'_>, lp: Loop) -> (Vec<Block>, Vec<Exit>) {
+/// The blocks of `lp` with a back edge to its header, and its exit edges.
+pub(crate) fn latches_and_exits(info: &FuncInfo<'_>, lp: Loop) -> (Vec<Block>, Vec<Exit>) {
     let (mut latches, mut exits) = (Vec::new(), Vec::new());
     let Some(data) = info.func.loop_data(lp) else {
         return (latches, exits);

@@ -866,14 +866,7 @@ fn print_kernel_stats(backend: BackendKind, stats: &[KernelStats]) {
     eprintln!("kernels (backend {}):", backend.name());
     for s in stats {
         let declined: Vec<String> = s.declined.iter().map(|(r, n)| format!("{n} {r}")).collect();
-        let copied = if s.bytes_to_device + s.bytes_from_device == 0 {
-            String::new()
-        } else {
-            format!(
-                "; {} bytes copied in, {} out",
-                s.bytes_to_device, s.bytes_from_device
-            )
-        };
+        let copied = tensorwasm::remote_cli::copied_text(s.bytes_to_device, s.bytes_from_device);
         eprintln!(
             "  {}: {} dispatched ({:.3} ms on the device{copied}), {} declined{}",
             s.kernel,

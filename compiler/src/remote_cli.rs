@@ -302,6 +302,16 @@ fn output(v: &Value, field: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// The bytes a kernel's launches copied, for a `--stats` line (`run` and `remote`): nothing
+/// when none were (a kernel that never ran, or a guest's own `wasi:cuda` launch).
+pub fn copied_text(to_device: u64, from_device: u64) -> String {
+    if to_device + from_device == 0 {
+        String::new()
+    } else {
+        format!("; {to_device} bytes copied in, {from_device} out")
+    }
+}
+
 /// `--stats`: where a call ran, and each kernel's dispatches and declines.
 fn print_where(err: &mut dyn Write, v: &Value) {
     let _ = writeln!(err, "ran on: {}", v["ran_on"].as_str().unwrap_or("?"));
@@ -316,11 +326,7 @@ fn print_where(err: &mut dyn Write, v: &Value) {
             k["bytes_to_device"].as_u64().unwrap_or(0),
             k["bytes_from_device"].as_u64().unwrap_or(0),
         );
-        let copied = if to + from == 0 {
-            String::new()
-        } else {
-            format!("; {to} bytes copied in, {from} out")
-        };
+        let copied = copied_text(to, from);
         let _ = writeln!(
             err,
             "  {}: {} dispatched ({} µs on the device{copied}){}",

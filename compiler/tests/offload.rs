@@ -235,28 +235,23 @@ fn stats_count_the_bytes_each_launch_copies_each_way() {
     // b's first 36 elements (clang unrolls by 2; the 37th is the remainder, run on the CPU
     // after the nest).
     let window = 2 * 8192 + 36 * 4;
-    let r = run(
-        &engine,
-        &rewritten,
-        Some(&table),
-        BackendKind::Emulated,
-        "vadd",
-        &case.args,
-        &setup,
-    );
+    let on = |backend| {
+        run(
+            &engine,
+            &rewritten,
+            Some(&table),
+            backend,
+            "vadd",
+            &case.args,
+            &setup,
+        )
+    };
+    let r = on(BackendKind::Emulated);
     assert_eq!(dispatched(&r.stats), 1, "{:?}", r.stats);
     assert_eq!(r.stats[0].bytes_to_device, window);
     assert_eq!(r.stats[0].bytes_from_device, window);
     // Declined before any copy: nothing counted.
-    let r = run(
-        &engine,
-        &rewritten,
-        Some(&table),
-        BackendKind::None,
-        "vadd",
-        &case.args,
-        &setup,
-    );
+    let r = on(BackendKind::None);
     assert_eq!(r.stats[0].bytes_to_device + r.stats[0].bytes_from_device, 0);
     // Inside a sequential loop every entry copies its window in and out again (issue 20 keeps
     // data on the device across the loop; not built yet): twice the steps, twice the bytes.
