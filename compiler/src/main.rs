@@ -635,17 +635,10 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
             (Some(t), true) => {
                 outln!("kernels  {}", t.kernels.len());
                 for k in &t.kernels {
-                    let oracle = k
-                        .oracle
-                        .as_ref()
-                        .and_then(|o| {
-                            Some(format!(
-                                "oracle {} cases, {} ran the kernel",
-                                o.get("cases")?,
-                                o.get("dispatched")?
-                            ))
-                        })
-                        .unwrap_or_else(|| "no oracle report".into());
+                    let evidence = match &k.oracle {
+                        Some(o) => format!("\n      evidence: {}", evidence_text(o)),
+                        None => "\n      evidence: none (the oracle did not run)".into(),
+                    };
                     let cubins = if k.cubins.is_empty() {
                         String::new()
                     } else {
@@ -653,7 +646,7 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
                         format!("  cubins {}", archs.join(","))
                     };
                     outln!(
-                        "  {}  function {} loop at {:#x}  {}-D grid, block {:?}  {oracle}{cubins}",
+                        "  {}  function {} loop at {:#x}  {}-D grid, block {:?}{cubins}{evidence}",
                         k.name,
                         k.function,
                         k.offset,
@@ -665,6 +658,18 @@ fn inspect(path: &Path, trusted: &[PathBuf], json: bool) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of a kernel's oracle evidence for `inspect`.
+fn evidence_text(o: &tensorwasm_guard::Evidence) -> String {
+    let mut s = o.summary();
+    if !o.tool.is_empty() {
+        s.push_str(&format!(", by {}", o.tool));
+    }
+    if o.budget_exhausted {
+        s.push_str(", stopped at its budget");
+    }
+    s
 }
 
 fn inspect_ir(path: &Path, func: Option<u32>) -> anyhow::Result<ExitCode> {

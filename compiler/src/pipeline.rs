@@ -221,7 +221,21 @@ pub fn build(opts: &BuildOptions, progress: &ProgressBar) -> anyhow::Result<Buil
             let table = tensorwasm_guard::OffloadTable {
                 kernels: kernels.clone(),
             };
-            writer.add_section(SectionKind::Offload, &table.to_json())?;
+            // The host validates the table when it restores the bundle; never sign one it
+            // would refuse.
+            table
+                .validate()
+                .map_err(|e| anyhow::anyhow!("the kernel table is malformed: {e}"))?;
+            let json = table.to_json();
+            if json.len() > tensorwasm_guard::validate::MAX_TABLE_BYTES {
+                anyhow::bail!(
+                    "the kernel table has {} bytes, more than a host reads ({}); build with fewer \
+                     --cubin architectures or --no-offload",
+                    json.len(),
+                    tensorwasm_guard::validate::MAX_TABLE_BYTES
+                );
+            }
+            writer.add_section(SectionKind::Offload, &json)?;
             rewritten
         }
     };
@@ -422,6 +436,18 @@ fn oracle_stage(
                 "the oracle found no input, in {} cases, on which the kernel runs",
                 v.cases
             ));
+        } else if v.weakly_checked(cases) {
+            use tensorwasm_offload::report::{MIN_RAN_CASES, MIN_RAN_SHARE};
+            let (num, den) = MIN_RAN_SHARE;
+            r.offloaded = false;
+            r.reason = Some(format!(
+                "weakly checked: the kernel ran in only {} of the oracle's {} cases (the host \
+                 declined the others, or a budget stopped it); a kernel ships when it ran in at \
+                 least {num}/{den} of its cases and in {} or more",
+                v.dispatched,
+                v.cases,
+                MIN_RAN_CASES.min(cases / 2)
+            ));
         }
         r.oracle = Some(v.clone());
     }
@@ -429,7 +455,7 @@ fn oracle_stage(
         k.oracle = verdicts
             .iter()
             .find(|v| v.kernel == k.name)
-            .and_then(|v| serde_json::to_value(v).ok());
+            .map(|v| v.evidence(&tool_version()));
     }
     kernels.retain(|k| reports.iter().any(|r| r.name == k.name && r.offloaded));
     (kernels, reports)

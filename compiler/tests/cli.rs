@@ -842,11 +842,21 @@ fn offloaded_bundles_run_on_each_backend_with_the_same_output() {
         report.contains("oracle: 100 cases on the interpreter"),
         "{report}"
     );
+    // Its grid is a constant 2048 threads, so no case reaches the launch threshold; libc's
+    // memcpy (a variable grid) gets 3 more cases at launch size.
+    assert!(report.contains("largest grid 2048 threads"), "{report}");
+    assert!(report.contains("oracle: 103 cases"), "{report}");
     let listed = env.ok(&["inspect", &out, "--trusted", &env.path("k.pub")]);
     assert!(
         listed.contains("tw_f6_loop2  function 6 loop at 0x28b"),
         "{listed}"
     );
+    // The signed evidence of each kernel.
+    assert!(
+        listed.contains("evidence: 100 cases on the interpreter (100 ran the kernel), largest grid 2048 threads, seed 0x"),
+        "{listed}"
+    );
+    assert!(listed.contains(", by tensorwasm "), "{listed}");
 
     let expected = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -985,7 +995,7 @@ fn a_module_the_offload_stages_cannot_handle_still_builds_without_kernels() {
 #[test]
 fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_error() {
     use tensorwasm_bundle::{BundleWriter, Manifest, SectionKind, SigningKey};
-    use tensorwasm_guard::{OffloadKernel, OffloadTable};
+    use tensorwasm_guard::{Expr, OffloadKernel, OffloadTable, Trip};
     let env = Env::new();
     let key = SigningKey::from_file_text(&std::fs::read_to_string(env.path("k.key")).expect("key"))
         .expect("key file");
@@ -994,12 +1004,21 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
         function: 99,
         block: [256, 1, 1],
         min_threads: 4096,
+        trips: vec![Trip {
+            lp: 0,
+            num: Expr::default(),
+            div: 1,
+            exact: false,
+            add: 0,
+            wrap: vec![],
+        }],
+        grid: vec![0],
         ..Default::default()
     };
     let table = OffloadTable {
         kernels: vec![kernel],
     };
-    let write = |name: &str, wasm: Option<&[u8]>| {
+    let write_table = |name: &str, wasm: Option<&[u8]>, table: &OffloadTable| {
         let mut w = BundleWriter::new(Manifest {
             name: "odd".into(),
             version: 1,
@@ -1018,6 +1037,7 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
             .expect("section");
         env.write(name, &w.finish(&[&key]).expect("signed"))
     };
+    let write = |name: &str, wasm: Option<&[u8]>| write_table(name, wasm, &table);
     let pubkey = env.path("k.pub");
     let no_wasm = write("no-wasm.twb", None);
     let out = env.tw(&["oracle", &no_wasm, "--trusted", &pubkey]);
@@ -1029,6 +1049,136 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("names function 99"), "{err}");
+    // A signed table that is malformed is refused when it is read, naming the kernel and the
+    // field (`run` and the daemon: `a_malformed_signed_kernel_table_is_refused_on_restore`).
+    for (what, mutate, says) in [
+        (
+            "a grid loop past the loops",
+            (|k: &mut OffloadKernel| k.grid = vec![5]) as fn(&mut OffloadKernel),
+            "grid loops [5]",
+        ),
+        (
+            "a block of 2048 threads",
+            |k: &mut OffloadKernel| k.block = [2048, 1, 1],
+            "block [2048, 1, 1]",
+        ),
+        (
+            "a wrap check of 0 bits",
+            |k: &mut OffloadKernel| {
+                k.trips[0].wrap.push(tensorwasm_guard::WrapCheck {
+                    base: Expr::default(),
+                    strides: vec![],
+                    signed: false,
+                    bits: 0,
+                    top: false,
+                })
+            },
+            "trip count 0: 0 bits",
+        ),
+    ] {
+        let mut bad = table.clone();
+        mutate(&mut bad.kernels[0]);
+        let file = write_table("malformed.twb", Some(&arith), &bad);
+        {
+            let cmd = ["oracle", &file, "--trusted", &pubkey];
+            let out = env.tw(&cmd);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                matches!(out.status.code(), Some(c) if c != 0 && c != 101),
+                "{what}: {cmd:?}: {err}"
+            );
+            assert!(
+                err.contains("kernel 0 (tw_f99_loop0)") && err.contains(says),
+                "{what}: {cmd:?}: {err}"
+            );
+        }
+    }
+}
+
+/// A real bundle whose signed kernel table is malformed (signed again by the same key): `run`
+/// refuses it when it restores the bundle, naming the kernel and the field, before any
+/// dispatch; the daemon's deploy shares that restore.
+#[test]
+fn a_malformed_signed_kernel_table_is_refused_on_restore() {
+    use tensorwasm_bundle::{BundleWriter, SectionKind, SigningKey, TrustedKeys, VerifiedBundle};
+    let env = Env::new();
+    let out = env.build(WASI_SAXPY, "saxpy-table.twb", &["--oracle-cases", "20"]);
+    let key = SigningKey::from_file_text(&std::fs::read_to_string(env.path("k.key")).expect("key"))
+        .expect("key file");
+    let public = tensorwasm_bundle::PublicKey::from_file_text(
+        &std::fs::read_to_string(env.path("k.pub")).expect("pub"),
+    )
+    .expect("public key");
+    let bytes = std::fs::read(&out).expect("bundle");
+    let bundle = VerifiedBundle::open(&bytes, &TrustedKeys::new(vec![public]), u64::MAX / 2)
+        .expect("verifies");
+    let resign = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| -> String {
+        let mut manifest = bundle.manifest().clone();
+        let sections = std::mem::take(&mut manifest.sections);
+        let mut w = BundleWriter::new(manifest);
+        for (i, s) in sections.iter().enumerate() {
+            let mut data = bundle.section(i as u32).expect("section");
+            if s.kind == SectionKind::Offload {
+                let mut v: serde_json::Value = serde_json::from_slice(&data).expect("json");
+                edit(&mut v);
+                data = serde_json::to_vec(&v).expect("json");
+            }
+            w.add_section(s.kind, &data).expect("section");
+        }
+        env.write(name, &w.finish(&[&key]).expect("signed"))
+    };
+    let pubkey = env.path("k.pub");
+    // Unchanged, it runs.
+    let same = resign("same.twb", &|_| {});
+    let ok = env.tw(&["run", &same, "--trusted", &pubkey]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    for (what, edit, says) in [
+        (
+            "a grid loop past the loops",
+            (|v: &mut serde_json::Value| v["kernels"][0]["grid"] = serde_json::json!([7]))
+                as fn(&mut serde_json::Value),
+            "grid loops [7]",
+        ),
+        (
+            "an access of 3 bytes",
+            |v: &mut serde_json::Value| v["kernels"][0]["accesses"][0]["width"] = 3.into(),
+            "access 0: 3 bytes wide",
+        ),
+        (
+            "an expression naming a missing argument",
+            |v: &mut serde_json::Value| {
+                v["kernels"][0]["live_outs"] = serde_json::json!([
+                    {"local": 0, "ty": "i32", "value": {"terms": [[1, [{"arg": 99}]]]}}
+                ])
+            },
+            "live-out 0: argument 99",
+        ),
+        (
+            "two kernels of one name",
+            |v: &mut serde_json::Value| {
+                let k = v["kernels"][0].clone();
+                v["kernels"].as_array_mut().expect("kernels").push(k);
+            },
+            "a second kernel of this name",
+        ),
+    ] {
+        let file = resign("malformed.twb", &edit);
+        let run = env.tw(&["run", &file, "--trusted", &pubkey]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            matches!(run.status.code(), Some(c) if c != 0 && c != 101),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains("offload section: kernel") && err.contains(says),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
 }
 
 #[test]

@@ -412,3 +412,115 @@ fn the_unmutated_minmax_kernels_pass() {
         assert!(report.passed(), "{report}");
     }
 }
+
+/// `c[2i] = X; c[2i + 1] = Y` over `n` pairs, as a kernel and as its Wasm reference, with the
+/// stores of type `ty` (`i32` or `f32`).
+fn pair_kernel(x: Expr, y: Expr, store: StoreOp) -> String {
+    let mut k = KernelBuilder::new("pairs");
+    let c = k.ptr("c");
+    let n = k.scalar("n", ValType::I32);
+    let i = k.grid(ValType::I32, Start::Const(0), 1, n);
+    k.push(Stmt::Store(
+        store,
+        Addr::new(c, Affine::constant(0).plus(8, i)),
+        x,
+    ));
+    k.push(Stmt::Store(
+        store,
+        Addr::new(c, Affine::constant(4).plus(8, i)),
+        y,
+    ));
+    emit_ptx(&k.build().unwrap(), &EmitOptions::default()).unwrap()
+}
+
+fn pair_reference(ty: &str, x: &str, y: &str) -> String {
+    format!(
+        r#"(module (memory (export "memory") 1)
+          (func (export "pairs") (param $c i32) (param $n i32) (local $i i32)
+            (block $done (loop $next
+              (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+              ({ty}.store (i32.add (local.get $c) (i32.shl (local.get $i) (i32.const 3)))
+                ({ty}.const {x}))
+              ({ty}.store offset=4 (i32.add (local.get $c) (i32.shl (local.get $i) (i32.const 3)))
+                ({ty}.const {y}))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $next)))))"#
+    )
+}
+
+fn pair_plan(elem: &str) -> String {
+    format!(
+        r#"[[param]]
+name = "c"
+type = "i32"
+kind = "buffer"
+elem = "{elem}"
+len = "2 * n"
+
+[[param]]
+name = "n"
+type = "i32"
+kind = "size"
+min = 1
+max = 64
+
+[kernel]
+args = ["c", "n"]
+grid = ["cdiv(n, 256)"]
+block = [256]
+"#
+    )
+}
+
+/// The comparison is exact by type in `tensorwasm oracle` too: the 8 bytes `[5, -1]` and
+/// `[6, -1]` (two i32s) both read as a NaN f64, and so do `[1.0, NaN]` and `[1.0 + 1 ulp, NaN]`
+/// (two f32s, the NaN `0x7fffffff` the high half); each is a mismatch at the lane that
+/// differs, and the right kernel passes.
+#[test]
+fn the_harness_compares_lanes_exactly_next_to_nan_patterns() {
+    let f64_of = |lo: u32, hi: u32| f64::from_bits(u64::from(hi) << 32 | u64::from(lo));
+    assert!(f64_of(5, u32::MAX).is_nan() && f64_of(6, u32::MAX).is_nan());
+    assert!(f64_of(0x3f80_0000, 0x7fff_ffff).is_nan());
+    assert!(f64_of(0x3f80_0001, 0x7fff_ffff).is_nan());
+    for (ty, elem, (x, y), (xs, ys), wrong, lane) in [
+        (
+            "i32",
+            "i32",
+            (Expr::i32(5), Expr::i32(-1)),
+            ("5", "-1"),
+            Expr::i32(6),
+            "c[0]",
+        ),
+        (
+            "f32",
+            "f32",
+            (Expr::f32(1.0), Expr::f32(f32::from_bits(0x7fff_ffff))),
+            ("1.0", "nan:0x7fffff"),
+            Expr::f32(f32::from_bits(0x3f80_0001)),
+            "c[0]",
+        ),
+    ] {
+        let store = if ty == "i32" {
+            StoreOp::I32Store
+        } else {
+            StoreOp::F32Store
+        };
+        let wat = pair_reference(ty, xs, ys);
+        let plan = pair_plan(elem);
+        let right = pair_kernel(x, y.clone(), store);
+        let report = oracle(&wat, "pairs", &right, "pairs", &plan, 200);
+        assert!(report.passed(), "{ty}: {report}");
+        let bad = pair_kernel(wrong, y, store);
+        let report = oracle(&wat, "pairs", &bad, "pairs", &plan, 200);
+        match report.verdict {
+            Verdict::Fail(c) => match &c.failure {
+                Failure::Mismatch(m) => {
+                    assert_eq!(m.location, lane, "{ty}: {}", c.failure);
+                    assert_eq!(m.elem, elem, "{ty}: {}", c.failure);
+                }
+                f => panic!("{ty}: not a mismatch: {f}"),
+            },
+            Verdict::Pass => panic!("{ty}: the wrong lane was not caught: {report}"),
+        }
+    }
+}

@@ -1059,3 +1059,57 @@ fn every_invocation_starts_from_fresh_memory_and_may_call_wasi() {
         assert_eq!(r.json()["results"], json!([0]), "call {i}");
     }
 }
+
+/// A bundle whose kernel table is malformed but signed by a trusted key (the offloaded saxpy,
+/// its table edited and the bundle signed again) is refused at deploy with 422 and the field
+/// named, and nothing is stored; the daemon goes on serving.
+#[test]
+fn a_malformed_signed_kernel_table_is_refused_at_deploy() {
+    use tensorwasm_bundle::{BundleWriter, SectionKind, TrustedKeys, VerifiedBundle};
+    let fx = Fixture::new();
+    let saxpy = offloaded_saxpy(&fx);
+    let trusted = TrustedKeys::new(vec![key().public()]);
+    let verified = VerifiedBundle::open(&saxpy, &trusted, u64::MAX / 2).expect("verifies");
+    let resign = |edit: &dyn Fn(&mut serde_json::Value)| -> Vec<u8> {
+        let mut manifest = verified.manifest().clone();
+        let sections = std::mem::take(&mut manifest.sections);
+        let mut w = BundleWriter::new(manifest);
+        for (i, s) in sections.iter().enumerate() {
+            let mut data = verified.section(i as u32).expect("section");
+            if s.kind == SectionKind::Offload {
+                let mut v: serde_json::Value = serde_json::from_slice(&data).expect("json");
+                edit(&mut v);
+                data = serde_json::to_vec(&v).expect("json");
+            }
+            w.add_section(s.kind, &data).expect("section");
+        }
+        w.finish(&[key()]).expect("signs")
+    };
+    let d = fx.start(&["--backend", "emulated"]);
+    let bad = resign(&|v| v["kernels"][0]["grid"] = json!([7]));
+    let r = d.deploy("saxpy", ALICE, &bad);
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "invalid-bundle".to_string()),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("grid loops [7]"), "{}", r.text());
+    assert_eq!(
+        d.req("GET", "/v1/bundles/saxpy", Some(ALICE), b"").status,
+        404,
+        "nothing was stored"
+    );
+    let bad = resign(&|v| v["kernels"][0]["params"] = json!([{"arg": 99}]));
+    let r = d.deploy("saxpy", ALICE, &bad);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("parameter 0: argument 99"),
+        "{}",
+        r.text()
+    );
+    // The same bundle unedited (signed again the same way) deploys.
+    let good = resign(&|_| {});
+    assert_eq!(d.deploy("saxpy", ALICE, &good).status, 201);
+    assert_eq!(d.req("GET", "/healthz", None, b"").status, 200);
+}

@@ -212,14 +212,14 @@ impl Checked {
     }
 }
 
-/// Evaluates a call's trip counts, checks, threshold (`min_threads`, else the kernel's) and
-/// access ranges against a memory of `memory_len` bytes, without touching memory.
-pub fn check(
-    kern: &OffloadKernel,
-    params: &[Value],
-    memory_len: usize,
-    min_threads: Option<u64>,
-) -> Result<Checked, Decline> {
+/// A call's arguments read as integers, its trip counts, and which accesses can run.
+struct Evaluated {
+    ints: Vec<Option<i128>>,
+    trips: Vec<i128>,
+}
+
+/// Reads a call's arguments and evaluates its trip counts and their wrap checks.
+fn evaluate(kern: &OffloadKernel, params: &[Value]) -> Result<Evaluated, Decline> {
     if params.len() != kern.args.len() {
         return Err(decline("bad-call", "wrong number of arguments"));
     }
@@ -291,9 +291,74 @@ pub fn check(
             }
         }
     }
+    Ok(Evaluated { ints, trips })
+}
+
+impl Evaluated {
+    /// Which accesses can run at all with these arguments (a guard that cannot be evaluated
+    /// counts as passed).
+    fn runs(&self, kern: &OffloadKernel) -> Vec<bool> {
+        kern.accesses
+            .iter()
+            .map(|a| {
+                a.when
+                    .iter()
+                    .all(|g| match eval(&g.expr, &self.ints, &self.trips) {
+                        Some(v) => (v.rem_euclid(1i128 << g.bits.clamp(1, 64)) != 0) == g.nonzero,
+                        None => true,
+                    })
+            })
+            .collect()
+    }
+
+    /// The bytes access `a` may touch, `[lo, hi)`, offset immediate included.
+    fn range(&self, a: &crate::table::AccessRange) -> Result<(i128, i128), Decline> {
+        extremes(
+            &a.base,
+            &a.strides,
+            &self.ints,
+            &self.trips,
+            u32::MAX,
+            false,
+        )
+        .and_then(|(lo, hi)| Some((lo, hi.checked_add(i128::from(a.width))?)))
+        .ok_or_else(|| decline("overflow", "access range"))
+    }
+}
+
+/// Per access group, the bytes `[lo, hi)` its accesses may touch with these arguments (only
+/// accesses that can run), with no memory bound and none of the other checks: for input
+/// generators, which move a group's pointer to place the group in memory. Declines as
+/// [`check`] does when a trip count cannot be evaluated or an exit compare would wrap.
+pub fn spans(
+    kern: &OffloadKernel,
+    params: &[Value],
+) -> Result<BTreeMap<u32, (i128, i128)>, Decline> {
+    let ev = evaluate(kern, params)?;
+    let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
+    for (a, _) in kern.accesses.iter().zip(ev.runs(kern)).filter(|(_, r)| *r) {
+        let (lo, hi) = ev.range(a)?;
+        let g = groups.entry(a.group).or_insert((lo, hi));
+        g.0 = g.0.min(lo);
+        g.1 = g.1.max(hi);
+    }
+    Ok(groups)
+}
+
+/// Evaluates a call's trip counts, checks, threshold (`min_threads`, else the kernel's) and
+/// access ranges against a memory of `memory_len` bytes, without touching memory.
+pub fn check(
+    kern: &OffloadKernel,
+    params: &[Value],
+    memory_len: usize,
+    min_threads: Option<u64>,
+) -> Result<Checked, Decline> {
+    let ev = evaluate(kern, params)?;
+    let runs = ev.runs(kern);
     let mut threads: i128 = 1;
     for &g in &kern.grid {
-        let t = trips
+        let t = ev
+            .trips
             .get(g as usize)
             .ok_or_else(|| decline("bad-table", "grid loop without a trip count"))?;
         threads = threads.saturating_mul(*t);
@@ -307,30 +372,17 @@ pub fn check(
     }
     for c in &kern.checks {
         if let Check::AtLeastOnce(j) = c
-            && trips.get(*j as usize).is_none_or(|t| *t < 1)
+            && ev.trips.get(*j as usize).is_none_or(|t| *t < 1)
         {
             return Err(decline("condition", "a loop would not run"));
         }
     }
-    // Which accesses can run at all with these arguments (a guard that cannot be evaluated
-    // counts as passed).
-    let runs: Vec<bool> = kern
-        .accesses
-        .iter()
-        .map(|a| {
-            a.when.iter().all(|g| match eval(&g.expr, &ints, &trips) {
-                Some(v) => (v.rem_euclid(1i128 << g.bits.clamp(1, 64)) != 0) == g.nonzero,
-                None => true,
-            })
-        })
-        .collect();
     // The bytes each access may touch, exactly; per group their union.
     let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
     let (mut lo, mut hi) = (i128::MAX, i128::MIN);
+    let Evaluated { ints, trips } = &ev;
     for (a, _) in kern.accesses.iter().zip(&runs).filter(|(_, r)| **r) {
-        let (alo, ahi) = extremes(&a.base, &a.strides, &ints, &trips, u32::MAX, false)
-            .and_then(|(lo, hi)| Some((lo, hi.checked_add(i128::from(a.width))?)))
-            .ok_or_else(|| decline("overflow", "access range"))?;
+        let (alo, ahi) = ev.range(a)?;
         let imm = i128::from(a.imm);
         if alo - imm < 0 || ahi - imm > U32_END || ahi > memory_len as i128 {
             return Err(decline(
@@ -346,12 +398,11 @@ pub fn check(
         // multiples of the strides of the loops that run more than once.
         let width = i128::from(a.width.max(1));
         let first =
-            eval(&a.base, &ints, &trips).ok_or_else(|| decline("overflow", "access address"))?;
+            eval(&a.base, ints, trips).ok_or_else(|| decline("overflow", "access address"))?;
         let mut aligned = first % width == 0;
         for (j, s) in &a.strides {
             if trips.get(*j as usize).is_some_and(|t| *t > 1) {
-                let s =
-                    eval(s, &ints, &trips).ok_or_else(|| decline("overflow", "access stride"))?;
+                let s = eval(s, ints, trips).ok_or_else(|| decline("overflow", "access stride"))?;
                 aligned &= s % width == 0;
             }
         }
@@ -372,7 +423,7 @@ pub fn check(
             && let (Some(&(al, ah)), Some(&(bl, bh))) = (groups.get(a), groups.get(b))
             && al < bh
             && bl < ah
-            && !groups_disjoint(kern, &runs, *a, *b, &ints, &trips)
+            && !groups_disjoint(kern, &runs, *a, *b, ints, trips)
         {
             return Err(decline(
                 "alias",
@@ -382,7 +433,7 @@ pub fn check(
     }
     for c in &kern.checks {
         if let Check::DisjointThreads(g) = c
-            && !threads_disjoint(kern, &runs, *g, &ints, &trips)
+            && !threads_disjoint(kern, &runs, *g, ints, trips)
         {
             return Err(decline(
                 "alias",
@@ -396,6 +447,7 @@ pub fn check(
     // The window starts on a 16-byte boundary, so that the device copy (at an aligned address)
     // keeps every access's alignment.
     lo -= lo % WINDOW_ALIGN;
+    let Evaluated { ints, trips } = ev;
     Ok(Checked {
         ints,
         trips,
@@ -418,6 +470,41 @@ impl Checked {
             grid[d] = u32::try_from(n).map_err(|_| decline("too-large", "grid"))?;
         }
         Ok(grid)
+    }
+
+    /// Every address access `index` of the kernel may take in this launch: its first one plus
+    /// each combination of iteration numbers of the loops it moves with (`0..trip` each), in
+    /// no particular order. `None` when the access does not exist, its values overflow, or
+    /// there would be more than `cap` addresses.
+    pub fn addresses(&self, kern: &OffloadKernel, index: usize, cap: usize) -> Option<Vec<i128>> {
+        let a = kern.accesses.get(index)?;
+        let first = eval(&a.base, &self.ints, &self.trips)?;
+        let mut out = vec![first];
+        for (j, s) in &a.strides {
+            let s = eval(s, &self.ints, &self.trips)?;
+            let t = usize::try_from((*self.trips.get(*j as usize)?).max(0)).ok()?;
+            if t == 0 {
+                return Some(Vec::new());
+            }
+            if out.len().checked_mul(t)? > cap {
+                return None;
+            }
+            let before = out.len();
+            for k in 1..t {
+                let step = s.checked_mul(k as i128)?;
+                for i in 0..before {
+                    out.push(out[i].checked_add(step)?);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The launch's grid threads: the product of its grid loops' trip counts.
+    pub fn grid_threads(&self, kern: &OffloadKernel) -> i128 {
+        kern.grid.iter().fold(1i128, |acc, g| {
+            acc.saturating_mul(self.trips.get(*g as usize).copied().unwrap_or(0))
+        })
     }
 
     /// An integer kernel parameter, `expr` evaluated and truncated to `bits` (32 or 64).

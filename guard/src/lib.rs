@@ -11,6 +11,7 @@
 //!
 //! - [`table`]: the kernel table's types: dispatch arguments, trip-count formulas, kernel
 //!   parameters, access ranges, checks and live-outs, all as integer polynomials ([`Expr`]).
+//! - [`validate`]: the checks and size caps a table passes when it is read.
 //! - [`check`]: the guard, evaluated with checked arithmetic; its run-time dependence test is
 //!   the analysis's ([`tensorwasm_analysis::dependence`]) over the launch's values.
 //!
@@ -23,10 +24,11 @@
 
 pub mod check;
 pub mod table;
+pub mod validate;
 
 pub use check::{Checked, Decline, Value, check, decline};
 pub use table::{
-    AccessGuard, AccessRange, Arg, ArgSource, ArgType, Check, Cubin, Expr, IMPORT_MODULE,
+    AccessGuard, AccessRange, Arg, ArgSource, ArgType, Check, Cubin, Evidence, Expr, IMPORT_MODULE,
     LIVE_OUT_IMPORT, LiveOut, OffloadKernel, OffloadTable, ParamValue, TableError, Trip, Var,
     WrapCheck,
 };

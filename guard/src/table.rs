@@ -26,9 +26,20 @@ pub struct OffloadTable {
 }
 
 impl OffloadTable {
-    /// Parses the section's JSON.
+    /// Parses the section's JSON and validates the table
+    /// ([`OffloadTable::validate`]): an error names the kernel and the field.
     pub fn from_json(bytes: &[u8]) -> Result<OffloadTable, TableError> {
-        serde_json::from_slice(bytes).map_err(|e| TableError(e.to_string()))
+        if bytes.len() > crate::validate::MAX_TABLE_BYTES {
+            return Err(TableError(format!(
+                "{} bytes, more than the {} a kernel table may have",
+                bytes.len(),
+                crate::validate::MAX_TABLE_BYTES
+            )));
+        }
+        let table: OffloadTable =
+            serde_json::from_slice(bytes).map_err(|e| TableError(e.to_string()))?;
+        table.validate()?;
+        Ok(table)
     }
 
     /// The kernel table of a verified bundle: `Ok(None)` when it has no `offload` section.
@@ -177,6 +188,10 @@ pub struct AccessRange {
     pub constant: i64,
     /// Whether it stores.
     pub store: bool,
+    /// Whether it is a float store (`f32.store`, `f64.store`): the oracle's comparison lets
+    /// NaN match NaN at the positions it writes, and nowhere else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub float: bool,
     /// Conditions for the access to run at all, each on values fixed for the whole nest: when
     /// one fails for a call's arguments, no iteration runs the access, and the host leaves it
     /// out of the call's range, alignment and alias checks.
@@ -250,14 +265,76 @@ pub struct OffloadKernel {
     pub min_threads: u64,
     /// Locals set after a dispatch.
     pub live_outs: Vec<LiveOut>,
-    /// The oracle's report for this kernel, when it ran at build time.
+    /// What the build's oracle checked for this kernel ([`Evidence`]), when it ran.
     #[serde(default)]
-    pub oracle: Option<serde_json::Value>,
+    pub oracle: Option<Evidence>,
+    /// The locals the analysis found constant on entry to the nest (local → value): the
+    /// oracle gives them these values, so `tensorwasm oracle BUNDLE` re-checks the kernel from
+    /// the bundle alone. `None` in bundles made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_constants: Option<std::collections::BTreeMap<u32, i64>>,
     /// The PTX assembled by `ptxas` for particular GPUs (`tensorwasm build --cubin`): a host
     /// whose device matches an `arch` loads the cubin and skips the driver's PTX JIT; any other
     /// device loads the PTX.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cubins: Vec<Cubin>,
+}
+
+/// The build oracle's evidence for one kernel, signed with it in the kernel table: how many
+/// cases compared the kernel with its loop, how many of them ran the kernel and why the host
+/// declined the others, the largest launch among them, and how to replay the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Evidence {
+    /// Cases run (each compared: the kernel's or the declined loop's result against the loop's).
+    pub cases: u32,
+    /// Cases in which the kernel ran.
+    pub dispatched: u32,
+    /// Cases the host declined, by reason.
+    pub declined: std::collections::BTreeMap<String, u32>,
+    /// Cases where the CPU loop ran out of fuel (not compared).
+    pub inconclusive: u32,
+    /// Whether the run stopped at its budget before its case count.
+    pub budget_exhausted: bool,
+    /// The most grid threads of one case that ran the kernel.
+    pub largest_grid: u64,
+    /// Thread-instructions the interpreter ran for the kernel.
+    pub instructions: u64,
+    /// The backend the kernel ran on (`interpreter`).
+    pub backend: String,
+    /// The run's seed (`tensorwasm build --oracle-seed` replays it).
+    pub seed: u64,
+    /// The tool that ran the check (`tensorwasm 0.1.0`).
+    pub tool: String,
+}
+
+impl Evidence {
+    /// One line: `1003 cases on the interpreter (998 ran the kernel, declined: 5 condition),
+    /// largest grid 4104 threads, seed 0x…`.
+    pub fn summary(&self) -> String {
+        let declined: Vec<String> = self
+            .declined
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        format!(
+            "{} cases on the {} ({} ran the kernel{}), largest grid {} threads, seed {:#x}",
+            self.cases,
+            if self.backend.is_empty() {
+                "interpreter"
+            } else {
+                &self.backend
+            },
+            self.dispatched,
+            if declined.is_empty() {
+                String::new()
+            } else {
+                format!(", declined: {}", declined.join(", "))
+            },
+            self.largest_grid,
+            self.seed
+        )
+    }
 }
 
 /// One kernel assembled for one GPU architecture.

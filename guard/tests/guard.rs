@@ -13,6 +13,9 @@ fn kernel_tables_round_trip_and_bad_ones_are_errors() {
             ptx: ".version 8.0".into(),
             block: [256, 1, 1],
             min_threads: 4096,
+            args: vadd().args,
+            trips: vadd().trips,
+            grid: vec![0],
             cubins: vec![Cubin {
                 arch: "sm_90".into(),
                 image: b"\x7fELF\x02".to_vec(),
@@ -39,6 +42,106 @@ fn kernel_tables_round_trip_and_bad_ones_are_errors() {
         let e = OffloadTable::from_json(bad).expect_err("refused");
         assert!(e.to_string().contains("offload section"), "{e}");
     }
+}
+
+/// A real kernel (vadd) with one field broken at a time: each is refused when the table is
+/// read, with the kernel and the field named.
+#[test]
+fn malformed_tables_are_refused_when_read() {
+    let good = OffloadTable {
+        kernels: vec![vadd()],
+    };
+    assert_eq!(OffloadTable::from_json(&good.to_json()), Ok(good.clone()));
+    type Mutation = Box<dyn Fn(&mut OffloadKernel)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        ("a grid of 0 dimensions", Box::new(|k| k.grid.clear())),
+        ("grid loops [0, 0]", Box::new(|k| k.grid = vec![0, 0])),
+        ("grid loops [1]", Box::new(|k| k.grid = vec![1])),
+        ("block [0, 1, 1]", Box::new(|k| k.block = [0, 1, 1])),
+        ("block [64, 64, 1]", Box::new(|k| k.block = [64, 64, 1])),
+        ("the name must be", Box::new(|k| k.name = "a-b".into())),
+        ("the name must be", Box::new(|k| k.name = "9k".into())),
+        ("the name must be", Box::new(|k| k.name = "x".repeat(300))),
+        (
+            "trip count 0: names trip count 0",
+            Box::new(|k| k.trips[0].num = var(Var::Trip(0))),
+        ),
+        ("trip count 0: divisor 0", Box::new(|k| k.trips[0].div = 0)),
+        (
+            "argument 9 of 4",
+            Box::new(|k| k.accesses[0].base = var(Var::Arg(9))),
+        ),
+        (
+            "access 1: moves with loop 3",
+            Box::new(|k| k.accesses[1].strides = vec![(3, konst(4))]),
+        ),
+        (
+            "access 0: 3 bytes wide",
+            Box::new(|k| k.accesses[0].width = 3),
+        ),
+        (
+            "access 2: 16 bits",
+            Box::new(|k| {
+                k.accesses[2].when.push(AccessGuard {
+                    expr: konst(1),
+                    bits: 16,
+                    nonzero: true,
+                })
+            }),
+        ),
+        (
+            "names no loop or access group",
+            Box::new(|k| k.checks.push(Check::NoOverlap(0, 7))),
+        ),
+        (
+            "names no loop or access group",
+            Box::new(|k| k.checks.push(Check::AtLeastOnce(2))),
+        ),
+        (
+            "parameter 0: argument 12",
+            Box::new(|k| k.params = vec![ParamValue::Arg(12)]),
+        ),
+        (
+            "more than one memory window",
+            Box::new(|k| k.params = vec![ParamValue::Memory, ParamValue::Memory]),
+        ),
+        (
+            "live-out 0: a float",
+            Box::new(|k| k.live_outs[0].ty = ArgType::F32),
+        ),
+        (
+            "cubin architecture",
+            Box::new(|k| {
+                k.cubins.push(Cubin {
+                    arch: "sm_90\n".into(),
+                    image: vec![],
+                })
+            }),
+        ),
+    ];
+    for (says, mutate) in cases {
+        let mut bad = good.clone();
+        mutate(&mut bad.kernels[0]);
+        let e = OffloadTable::from_json(&bad.to_json()).expect_err(says);
+        assert!(e.to_string().contains(says), "{says}: {e}");
+        assert!(e.to_string().contains("kernel 0 ("), "{says}: {e}");
+    }
+    let mut twice = good.clone();
+    twice.kernels.push(vadd());
+    let e = OffloadTable::from_json(&twice.to_json()).expect_err("two of one name");
+    assert!(
+        e.to_string().contains("a second kernel of this name"),
+        "{e}"
+    );
+    // A float argument in an expression.
+    let mut float_arg = good.clone();
+    float_arg.kernels[0].args[0].ty = ArgType::F32;
+    let e = OffloadTable::from_json(&float_arg.to_json()).expect_err("float");
+    assert!(e.to_string().contains("argument 0 is a float"), "{e}");
+    // Too large to read at all.
+    let huge = vec![b' '; tensorwasm_guard::validate::MAX_TABLE_BYTES + 1];
+    let e = OffloadTable::from_json(&huge).expect_err("too large");
+    assert!(e.to_string().contains("more than the"), "{e}");
 }
 
 fn var(v: Var) -> Expr {
@@ -73,6 +176,7 @@ fn vadd() -> OffloadKernel {
         group,
         constant: 0,
         store,
+        float: false,
         when: vec![],
     };
     OffloadKernel {
@@ -111,6 +215,7 @@ fn vadd() -> OffloadKernel {
             value: var(Var::Trip(0)),
         }],
         oracle: None,
+        entry_constants: None,
         cubins: vec![],
     }
 }

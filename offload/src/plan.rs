@@ -234,6 +234,7 @@ pub fn plan_kernel(
             group: a.group as u32,
             constant: a.constant,
             store: a.store,
+            float: a.store && (a.op.starts_with("f32.") || a.op.starts_with("f64.")),
             when,
         });
     }
@@ -282,6 +283,7 @@ pub fn plan_kernel(
         min_threads: tensorwasm_analysis::candidate::MIN_THREADS,
         live_outs,
         oracle: None,
+        entry_constants: Some(cand.entry_constants.clone()),
         cubins: Vec::new(),
     })
 }

@@ -19,6 +19,18 @@ pub const ITERATION_BUDGET: i128 = 4_000_000;
 /// count, so a rebuild gives the same report.
 pub const INSTRUCTION_BUDGET: u64 = 300_000_000;
 
+/// The least share of its cases in which the oracle must have run a kernel (the rest declined
+/// by the host, and compared as the CPU loop against itself) for the build to ship it: half.
+/// Below it the kernel stays on the CPU, named "weakly checked" in the build's report. The
+/// oracle builds its inputs to meet the host's checks, so a kernel below the floor is one
+/// whose conditions it cannot meet, and so cannot claim to have checked.
+pub const MIN_RAN_SHARE: (u32, u32) = (1, 2);
+
+/// The fewest cases that must have run a kernel for the build to ship it, when at least twice
+/// as many were asked for (`--oracle-cases`; fewer asked, half of them): a kernel whose budget
+/// stopped it early, or whose inputs the host mostly declines, is weakly checked below it.
+pub const MIN_RAN_CASES: u32 = 100;
+
 /// The oracle's verdict on one kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NestReport {
@@ -41,6 +53,8 @@ pub struct NestReport {
     pub backend: String,
     /// The run's seed (`--oracle-seed` replays it).
     pub seed: u64,
+    /// The most grid threads of one case that ran the kernel.
+    pub largest_grid: u64,
     /// The first failure, shrunk.
     pub failure: Option<NestFailure>,
 }
@@ -57,25 +71,33 @@ pub struct NestFailure {
 }
 
 impl NestReport {
+    /// Whether the kernel ran in fewer than [`MIN_RAN_SHARE`] of its cases, or in fewer than
+    /// [`MIN_RAN_CASES`] (half of `asked`, the cases asked for, when that is less).
+    pub fn weakly_checked(&self, asked: u32) -> bool {
+        let (num, den) = MIN_RAN_SHARE;
+        u64::from(self.dispatched) * u64::from(den) < u64::from(self.cases) * u64::from(num)
+            || self.dispatched < MIN_RAN_CASES.min(asked / 2)
+    }
+
+    /// The evidence the kernel table keeps for a kernel that passed, checked by `tool`.
+    pub fn evidence(&self, tool: &str) -> tensorwasm_guard::Evidence {
+        tensorwasm_guard::Evidence {
+            cases: self.cases,
+            dispatched: self.dispatched,
+            declined: self.declined.clone(),
+            inconclusive: self.inconclusive,
+            budget_exhausted: self.budget_exhausted,
+            largest_grid: self.largest_grid,
+            instructions: self.instructions,
+            backend: self.backend.clone(),
+            seed: self.seed,
+            tool: tool.to_string(),
+        }
+    }
+
     /// One line for the build's summary.
     pub fn summary(&self) -> String {
-        let declined: Vec<String> = self
-            .declined
-            .iter()
-            .map(|(r, n)| format!("{n} {r}"))
-            .collect();
-        let mut s = format!(
-            "oracle: {} cases on the {} ({} ran the kernel{}), seed {:#x}",
-            self.cases,
-            self.backend,
-            self.dispatched,
-            if declined.is_empty() {
-                String::new()
-            } else {
-                format!(", declined: {}", declined.join(", "))
-            },
-            self.seed
-        );
+        let mut s = format!("oracle: {}", self.evidence("").summary());
         if self.budget_exhausted {
             s.push_str(&format!(
                 "; stopped at its budget ({ITERATION_BUDGET} loop iterations, \

@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 mod backend;
+pub mod compare;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod error;

@@ -8,7 +8,7 @@
 //!   Reference::run(memory, args)     DeviceMemory ← each buffer's bytes; Backend::launch;
 //!   (Wasmtime in the compiler)       trap flag set? declined : copy buffers back
 //!        └──────────────┬─────────────────┘
-//!                  run::compare (bytes; NaN lanes of float buffers as a class)
+//!                  run::compare → crate::compare (exact; NaN = NaN only in float lanes)
 //!                        │ first failure
 //!                  shrink ──► Counterexample in the Report, with the case seed to replay
 //! ```
@@ -31,6 +31,7 @@ pub use inputs::{Floats, Rng, case_seed, f32_bits, f32_plain, f64_bits, f64_plai
 pub use plan::{Addressing, ElemType, KernelArg, ParamKind, Plan, PlanParam, WasmType};
 pub use reference::{Outcome, Reference, WasmValue};
 pub use report::{ArgDump, BufferDump, Counterexample, Failure, Mismatch, Report, Verdict};
+pub use shrink::{shrink_size, toward as shrink_toward};
 
 use crate::backend::Backend;
 use crate::interp::Interpreter;

@@ -6,6 +6,7 @@
 //! sign) is equal. There is no other tolerance.
 
 use crate::backend::{Backend, Launch, ParamValue};
+use crate::compare::{FloatLanes, differences};
 use crate::memory::{BufferId, DeviceMemory};
 use crate::ptx::ScalarType;
 
@@ -268,7 +269,9 @@ fn describe_arg(a: &KernelArg) -> String {
     }
 }
 
-/// The first differing lane in address order, and how many differ.
+/// The first differing lane in address order, and how many differ. The decision is
+/// [`crate::compare`]'s, with the float buffers' elements as the float lanes; this only names
+/// each difference by its buffer and element.
 pub(crate) fn compare(
     plan: &Plan,
     case: &Case,
@@ -292,42 +295,58 @@ pub(crate) fn compare(
         })
         .collect();
     regions.sort_by_key(|r| r.0);
+    let mut floats = FloatLanes::none();
+    for &(addr, len, elem, _) in &regions {
+        if elem.is_float() {
+            for k in 0..len {
+                floats.add(addr as usize + k * elem.size(), elem.size() as u32);
+            }
+        }
+    }
+    floats.seal();
+    // Each difference named by the buffer element it falls in (a loose byte outside every
+    // buffer by its address); one element with several differing bytes counts once.
     let mut first: Option<Mismatch> = None;
     let mut count = 0u64;
-    let mut note = |m: Mismatch| {
+    let mut last: Option<(usize, usize)> = None;
+    for d in differences(expected, actual, &floats) {
+        let region = regions.iter().find(|(addr, len, elem, _)| {
+            let start = *addr as usize;
+            d.at >= start && d.at < start + len * elem.size()
+        });
+        let (unit, m) = match region {
+            Some(&(addr, _, elem, name)) => {
+                let size = elem.size();
+                let k = (d.at - addr as usize) / size;
+                let at = addr as usize + k * size;
+                let end = (at + size).min(expected.len()).min(actual.len());
+                (
+                    (at, size),
+                    (format!("{name}[{k}]"), at, Some(elem), at..end),
+                )
+            }
+            None => {
+                let end = (d.at + 1).min(expected.len()).min(actual.len());
+                (
+                    (d.at, 1),
+                    (format!("memory[{:#x}]", d.at), d.at, None, d.at..end),
+                )
+            }
+        };
+        if last == Some(unit) {
+            continue;
+        }
+        last = Some(unit);
         count += 1;
         if first.is_none() {
-            first = Some(m);
+            let (location, at, elem, range) = m;
+            let (e, a) = (
+                expected.get(range.clone()).unwrap_or_default(),
+                actual.get(range).unwrap_or_default(),
+            );
+            first = Some(mismatch(location, at, elem, e, a));
         }
-    };
-    let loose = |from: usize, to: usize, note: &mut dyn FnMut(Mismatch)| {
-        for a in from..to.min(expected.len()) {
-            if expected[a] != actual[a] {
-                note(mismatch(
-                    format!("memory[{a:#x}]"),
-                    a,
-                    None,
-                    &expected[a..a + 1],
-                    &actual[a..a + 1],
-                ));
-            }
-        }
-    };
-    let mut cursor = 0usize;
-    for (addr, len, elem, name) in regions {
-        let start = addr as usize;
-        loose(cursor, start, &mut note);
-        let size = elem.size();
-        for k in 0..len {
-            let at = start + k * size;
-            let (e, a) = (&expected[at..at + size], &actual[at..at + size]);
-            if e != a && !(elem.is_float() && is_nan(e) && is_nan(a)) {
-                note(mismatch(format!("{name}[{k}]"), at, Some(elem), e, a));
-            }
-        }
-        cursor = start + len * size;
     }
-    loose(cursor, expected.len(), &mut note);
     first.map(|mut m| {
         m.differing_lanes = count;
         m
@@ -338,14 +357,6 @@ fn le_bits(b: &[u8]) -> u64 {
     b.iter()
         .rev()
         .fold(0u64, |acc, x| (acc << 8) | u64::from(*x))
-}
-
-fn is_nan(b: &[u8]) -> bool {
-    match b.len() {
-        4 => f32::from_bits(le_bits(b) as u32).is_nan(),
-        8 => f64::from_bits(le_bits(b)).is_nan(),
-        _ => false,
-    }
 }
 
 /// Prints a lane of `elem` given by its bits.

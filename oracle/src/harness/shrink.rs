@@ -64,28 +64,24 @@ impl Shrinker<'_> {
             let ParamKind::Size { min, .. } = p.kind else {
                 continue;
             };
-            while let ArgInput::Size(v) = self.best.args[i] {
-                let mut adopted = false;
-                'values: for c in toward(v, min) {
-                    // Shorter buffers keep their first lanes, or else their last ones (where an
-                    // element-wise failure at a high index lives).
-                    for suffix in [false, true] {
-                        let mut cand = self.best.clone();
-                        cand.args[i] = ArgInput::Size(c);
-                        if !resize(self.plan, &mut cand, self.arena, suffix) {
-                            continue;
-                        }
-                        if self.attempt(cand, fails)? {
-                            adopted = true;
-                            break 'values;
-                        }
+            let ArgInput::Size(v) = self.best.args[i] else {
+                continue;
+            };
+            progress |= shrink_size(v, min, |c| {
+                // Shorter buffers keep their first lanes, or else their last ones (where an
+                // element-wise failure at a high index lives).
+                for suffix in [false, true] {
+                    let mut cand = self.best.clone();
+                    cand.args[i] = ArgInput::Size(c);
+                    if !resize(self.plan, &mut cand, self.arena, suffix) {
+                        continue;
+                    }
+                    if self.attempt(cand, fails)? {
+                        return Ok(true);
                     }
                 }
-                if !adopted {
-                    break;
-                }
-                progress = true;
-            }
+                Ok(false)
+            })?;
         }
         Ok(progress)
     }
@@ -181,8 +177,38 @@ impl Shrinker<'_> {
     }
 }
 
-/// Values strictly nearer `min` than `v`: `min` itself, then halving the distance, then `v - 1`.
-fn toward(v: i64, min: i64) -> Vec<i64> {
+/// Shrinks one size from `v` toward `min`: tries the values of [`toward`], simplest first, with
+/// `adopt`, which keeps a value and answers `true` when the case still fails with it, and starts
+/// again from each value kept, until none is. Whether any was kept. Both oracles shrink their
+/// sizes with it: the harness's buffers resized to each value, the build's nest locals (through
+/// [`super::shrink_size`]).
+pub fn shrink_size<E>(
+    v: i64,
+    min: i64,
+    mut adopt: impl FnMut(i64) -> Result<bool, E>,
+) -> Result<bool, E> {
+    let mut cur = v;
+    let mut progress = false;
+    loop {
+        let mut kept = false;
+        for c in toward(cur, min) {
+            if adopt(c)? {
+                cur = c;
+                kept = true;
+                break;
+            }
+        }
+        if !kept {
+            return Ok(progress);
+        }
+        progress = true;
+    }
+}
+
+/// Values strictly nearer `min` than `v`, simplest first: `min` itself, then halving the
+/// distance, ending at `v - 1` (`toward(10, 0)` is `[0, 5, 8, 9]`). Both oracles shrink sizes
+/// with it (the build's through [`super::shrink_toward`]).
+pub fn toward(v: i64, min: i64) -> Vec<i64> {
     let mut out = Vec::new();
     let mut dist = v.wrapping_sub(min) as u64;
     if dist == 0 {
