@@ -7,6 +7,8 @@ use serde_json::Value;
 
 #[path = "common/cases.rs"]
 mod cases;
+#[path = "common/resign.rs"]
+mod resign;
 
 const ARITH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wat/arith.wat");
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wat/hello-wasi.wat");
@@ -1100,7 +1102,7 @@ fn oracle_of_a_bundle_whose_kernel_table_does_not_fit_its_module_is_an_input_err
 /// dispatch; the daemon's deploy shares that restore.
 #[test]
 fn a_malformed_signed_kernel_table_is_refused_on_restore() {
-    use tensorwasm_bundle::{BundleWriter, SectionKind, SigningKey, TrustedKeys, VerifiedBundle};
+    use tensorwasm_bundle::{SigningKey, TrustedKeys, VerifiedBundle};
     let env = Env::new();
     let out = env.build(WASI_SAXPY, "saxpy-table.twb", &["--oracle-cases", "20"]);
     let key = SigningKey::from_file_text(&std::fs::read_to_string(env.path("k.key")).expect("key"))
@@ -1113,19 +1115,7 @@ fn a_malformed_signed_kernel_table_is_refused_on_restore() {
     let bundle = VerifiedBundle::open(&bytes, &TrustedKeys::new(vec![public]), u64::MAX / 2)
         .expect("verifies");
     let resign = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| -> String {
-        let mut manifest = bundle.manifest().clone();
-        let sections = std::mem::take(&mut manifest.sections);
-        let mut w = BundleWriter::new(manifest);
-        for (i, s) in sections.iter().enumerate() {
-            let mut data = bundle.section(i as u32).expect("section");
-            if s.kind == SectionKind::Offload {
-                let mut v: serde_json::Value = serde_json::from_slice(&data).expect("json");
-                edit(&mut v);
-                data = serde_json::to_vec(&v).expect("json");
-            }
-            w.add_section(s.kind, &data).expect("section");
-        }
-        env.write(name, &w.finish(&[&key]).expect("signed"))
+        env.write(name, &resign::with_table(&bundle, &key, edit))
     };
     let pubkey = env.path("k.pub");
     // Unchanged, it runs.

@@ -2,6 +2,8 @@
 //! and stable error code — with the daemon still serving afterwards.
 
 mod common;
+#[path = "../../compiler/tests/common/resign.rs"]
+mod resign;
 
 use std::time::{Duration, Instant};
 
@@ -1065,26 +1067,12 @@ fn every_invocation_starts_from_fresh_memory_and_may_call_wasi() {
 /// named, and nothing is stored; the daemon goes on serving.
 #[test]
 fn a_malformed_signed_kernel_table_is_refused_at_deploy() {
-    use tensorwasm_bundle::{BundleWriter, SectionKind, TrustedKeys, VerifiedBundle};
+    use tensorwasm_bundle::{TrustedKeys, VerifiedBundle};
     let fx = Fixture::new();
     let saxpy = offloaded_saxpy(&fx);
     let trusted = TrustedKeys::new(vec![key().public()]);
     let verified = VerifiedBundle::open(&saxpy, &trusted, u64::MAX / 2).expect("verifies");
-    let resign = |edit: &dyn Fn(&mut serde_json::Value)| -> Vec<u8> {
-        let mut manifest = verified.manifest().clone();
-        let sections = std::mem::take(&mut manifest.sections);
-        let mut w = BundleWriter::new(manifest);
-        for (i, s) in sections.iter().enumerate() {
-            let mut data = verified.section(i as u32).expect("section");
-            if s.kind == SectionKind::Offload {
-                let mut v: serde_json::Value = serde_json::from_slice(&data).expect("json");
-                edit(&mut v);
-                data = serde_json::to_vec(&v).expect("json");
-            }
-            w.add_section(s.kind, &data).expect("section");
-        }
-        w.finish(&[key()]).expect("signs")
-    };
+    let resign = |edit: &dyn Fn(&mut serde_json::Value)| resign::with_table(&verified, key(), edit);
     let d = fx.start(&["--backend", "emulated"]);
     let bad = resign(&|v| v["kernels"][0]["grid"] = json!([7]));
     let r = d.deploy("saxpy", ALICE, &bad);

@@ -212,7 +212,7 @@ impl Checked {
     }
 }
 
-/// A call's arguments read as integers, its trip counts, and which accesses can run.
+/// A call's arguments read as integers, and its trip counts.
 struct Evaluated {
     ints: Vec<Option<i128>>,
     trips: Vec<i128>,
@@ -326,6 +326,13 @@ impl Evaluated {
     }
 }
 
+/// The product of the grid loops' trip counts (saturating); `None` when a grid loop has none.
+fn grid_threads(kern: &OffloadKernel, trips: &[i128]) -> Option<i128> {
+    kern.grid.iter().try_fold(1i128, |acc, g| {
+        Some(acc.saturating_mul(*trips.get(*g as usize)?))
+    })
+}
+
 /// Per access group, the bytes `[lo, hi)` its accesses may touch with these arguments (only
 /// accesses that can run), with no memory bound and none of the other checks: for input
 /// generators, which move a group's pointer to place the group in memory. Declines as
@@ -354,15 +361,8 @@ pub fn check(
     min_threads: Option<u64>,
 ) -> Result<Checked, Decline> {
     let ev = evaluate(kern, params)?;
-    let runs = ev.runs(kern);
-    let mut threads: i128 = 1;
-    for &g in &kern.grid {
-        let t = ev
-            .trips
-            .get(g as usize)
-            .ok_or_else(|| decline("bad-table", "grid loop without a trip count"))?;
-        threads = threads.saturating_mul(*t);
-    }
+    let threads = grid_threads(kern, &ev.trips)
+        .ok_or_else(|| decline("bad-table", "grid loop without a trip count"))?;
     let min = min_threads.unwrap_or(kern.min_threads);
     if threads == 0 || threads < i128::from(min) {
         return Err(decline(
@@ -377,6 +377,7 @@ pub fn check(
             return Err(decline("condition", "a loop would not run"));
         }
     }
+    let runs = ev.runs(kern);
     // The bytes each access may touch, exactly; per group their union.
     let mut groups: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
     let (mut lo, mut hi) = (i128::MAX, i128::MIN);
@@ -502,9 +503,7 @@ impl Checked {
 
     /// The launch's grid threads: the product of its grid loops' trip counts.
     pub fn grid_threads(&self, kern: &OffloadKernel) -> i128 {
-        kern.grid.iter().fold(1i128, |acc, g| {
-            acc.saturating_mul(self.trips.get(*g as usize).copied().unwrap_or(0))
-        })
+        grid_threads(kern, &self.trips).unwrap_or(0)
     }
 
     /// An integer kernel parameter, `expr` evaluated and truncated to `bits` (32 or 64).

@@ -22,7 +22,7 @@ pub const MAX_NAME: usize = 256;
 pub const MAX_PTX_BYTES: usize = 4 << 20;
 /// Largest cubin of one kernel, in bytes.
 pub const MAX_CUBIN_BYTES: usize = 16 << 20;
-/// Most terms in one expression, and most variables in one term.
+/// Most terms in one expression.
 pub const MAX_TERMS: usize = 4096;
 /// Most variables in one term of an expression.
 pub const MAX_TERM_VARS: usize = 16;

@@ -49,16 +49,6 @@ impl FloatLanes {
         }
     }
 
-    /// How many lanes there are.
-    pub fn len(&self) -> usize {
-        self.lanes.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.lanes.is_empty()
-    }
-
     /// The lanes that contain byte `at`.
     fn covering(&self, at: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
         let from = self.lanes.partition_point(|&(s, _)| s + 8 <= at);
@@ -77,6 +67,15 @@ pub struct Difference {
     pub at: usize,
     /// Bytes: the float lane's width when the byte lies in one, else 1.
     pub len: usize,
+}
+
+/// Bytes as hex pairs in memory order, `00 00 80 3f`: how both oracles show a difference.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether `b` is a NaN of its width (4 or 8 bytes, little-endian).

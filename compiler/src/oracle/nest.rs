@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use tensorwasm_analysis::ir::ValType as WasmTy;
 use tensorwasm_guard::{ArgSource, ArgType, OffloadKernel, OffloadTable, Var};
-use tensorwasm_oracle::compare::{FloatLanes, differences};
+use tensorwasm_oracle::compare::{FloatLanes, differences, hex};
 use tensorwasm_oracle::harness::{
     Floats, Rng, case_seed, f32_bits, f64_bits, int_bits, shrink_size,
 };
@@ -354,17 +354,6 @@ impl Bench<'_> {
                 _ => None,
             });
             let Some((e, coef)) = free else { continue };
-            let value = |i: u32| -> Option<i128> {
-                let l = local_of(i).or(match k.args.get(i as usize)?.source {
-                    ArgSource::Local(l) => Some(l),
-                    ArgSource::Global(_) => None,
-                })?;
-                match params.get(l as usize)? {
-                    Val::I32(x) => Some(i128::from(*x as u32)),
-                    Val::I64(x) => Some(i128::from(*x as u64)),
-                    _ => None,
-                }
-            };
             // The rest of the numerator, with every other argument as drawn.
             let mut rest: i128 = 0;
             let mut known = true;
@@ -372,7 +361,7 @@ impl Bench<'_> {
                 match v.as_slice() {
                     [] => rest += i128::from(*c),
                     [Var::Arg(i)] if *i == e => {}
-                    [Var::Arg(i)] => match value(*i) {
+                    [Var::Arg(i)] => match self.arg_value(params, *i) {
                         Some(x) => rest += i128::from(*c) * x,
                         None => known = false,
                     },
@@ -429,10 +418,7 @@ impl Bench<'_> {
                     _ => false,
                 };
                 if fits {
-                    params[l as usize] = match params[l as usize] {
-                        Val::I64(_) => Val::I64(x as u64 as i64),
-                        _ => Val::I32(x as u32 as i32),
-                    };
+                    self.set_arg(params, e, x);
                     solved.push(e);
                     break;
                 }
@@ -453,16 +439,6 @@ impl Bench<'_> {
         ) else {
             return;
         };
-        let value = |params: &[Val], arg: u32| -> Option<i128> {
-            let ArgSource::Local(l) = self.kernel.args.get(arg as usize)?.source else {
-                return None;
-            };
-            match params.get(l as usize)? {
-                Val::I32(x) => Some(i128::from(*x as u32)),
-                Val::I64(x) => Some(i128::from(*x as u64)),
-                _ => None,
-            }
-        };
         // Each movable pointer's bytes relative to its value, and the fixed groups' bytes.
         let mut moving: BTreeMap<u32, (i128, i128)> = BTreeMap::new();
         let mut taken: Vec<(i128, i128)> = Vec::new();
@@ -470,7 +446,7 @@ impl Bench<'_> {
             match self
                 .movable
                 .get(g)
-                .and_then(|p| Some((*p, value(params, *p)?)))
+                .and_then(|p| Some((*p, self.arg_value(params, *p)?)))
             {
                 Some((p, v)) => {
                     let e = moving.entry(p).or_insert((lo - v, hi - v));
@@ -487,7 +463,7 @@ impl Bench<'_> {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
         for p in order {
-            let (Some(&(rlo, rhi)), Some(v)) = (moving.get(&p), value(params, p)) else {
+            let (Some(&(rlo, rhi)), Some(v)) = (moving.get(&p), self.arg_value(params, p)) else {
                 continue;
             };
             // P ≡ v (mod 16), P + rlo >= 0, P + rhi <= end, and no overlap with `taken`.
@@ -521,16 +497,33 @@ impl Bench<'_> {
             }
             let Some(at) = chosen else { continue };
             taken.push((at + rlo, at + rhi));
-            let Some(ArgSource::Local(l)) = self.kernel.args.get(p as usize).map(|a| a.source)
-            else {
-                continue;
+            self.set_arg(params, p, at);
+        }
+    }
+
+    /// Dispatch argument `arg` in `params` (the outlined nest's locals), read unsigned as
+    /// the host reads it; `None` for a global or a float.
+    fn arg_value(&self, params: &[Val], arg: u32) -> Option<i128> {
+        let ArgSource::Local(l) = self.kernel.args.get(arg as usize)?.source else {
+            return None;
+        };
+        match params.get(l as usize)? {
+            Val::I32(x) => Some(i128::from(*x as u32)),
+            Val::I64(x) => Some(i128::from(*x as u64)),
+            _ => None,
+        }
+    }
+
+    /// Sets dispatch argument `arg`'s local in `params` to `v`, reduced to the local's width.
+    fn set_arg(&self, params: &mut [Val], arg: u32, v: i128) {
+        let Some(ArgSource::Local(l)) = self.kernel.args.get(arg as usize).map(|a| a.source) else {
+            return;
+        };
+        if let Some(slot) = params.get_mut(l as usize) {
+            *slot = match slot {
+                Val::I64(_) => Val::I64(v as u64 as i64),
+                _ => Val::I32(v as u32 as i32),
             };
-            if let Some(slot) = params.get_mut(l as usize) {
-                *slot = match slot {
-                    Val::I64(_) => Val::I64(at as i64),
-                    _ => Val::I32(at as u32 as i32),
-                };
-            }
         }
     }
 
@@ -634,12 +627,7 @@ fn compare(r: &Ran, c: &Ran, lanes: &FloatLanes) -> Option<String> {
     let d = diffs.first()?;
     let show = |m: &[u8]| {
         m.get(d.at..d.at + d.len)
-            .map(|b| {
-                b.iter()
-                    .map(|x| format!("{x:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+            .map(hex)
             .unwrap_or_else(|| "(past the end)".into())
     };
     Some(format!(
@@ -774,11 +762,10 @@ fn movable_groups(k: &OffloadKernel, pointers: &[u32]) -> BTreeMap<u32, u32> {
 /// not keep it aligned by itself (`l8` in a stride `l8` or a base `l1 + l8`, not `l5` in
 /// `4*l5` for 4-byte accesses), with the multiple they must be for the access to stay aligned.
 /// Pointers are left out: they are placed aligned.
-fn stride_args(k: &OffloadKernel) -> BTreeMap<u32, u32> {
+fn stride_args(k: &OffloadKernel, pointers: &[u32]) -> BTreeMap<u32, u32> {
     fn gcd(a: u64, b: u64) -> u64 {
         if b == 0 { a } else { gcd(b, a % b) }
     }
-    let pointers = pointer_args(k);
     let mut out: BTreeMap<u32, u32> = BTreeMap::new();
     for a in &k.accesses {
         let w = u64::from(a.width.max(1));
@@ -857,6 +844,7 @@ pub fn check_kernels(
     let candidate = link(Host::new(backend, Some(1)).map_err(|e| e.to_string())?)?;
     let mut reports = Vec::new();
     for (k, kern) in table.kernels.iter().enumerate() {
+        let pointers = pointer_args(kern);
         let bench = Bench {
             engine: &engine,
             reference: reference.clone(),
@@ -866,9 +854,9 @@ pub fn check_kernels(
             export: tensorwasm_offload::outlined_export(kern),
             locals: &locals[k],
             constants: &constants[k],
-            pointers: pointer_args(kern),
-            movable: movable_groups(kern, &pointer_args(kern)),
-            strides: stride_args(kern),
+            movable: movable_groups(kern, &pointers),
+            strides: stride_args(kern, &pointers),
+            pointers,
         };
         let mut report = check_one(&bench, cases)?;
         if backend == BackendKind::Cuda {

@@ -39,6 +39,14 @@ impl Case {
     }
 }
 
+/// The case of sample `name`.
+pub fn case(name: &str) -> Case {
+    cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case for sample {name}"))
+}
+
 pub fn cases() -> Vec<Case> {
     let i = Val::I32;
     let f = |v: f32| Val::F32(v.to_bits());

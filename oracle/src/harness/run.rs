@@ -6,7 +6,7 @@
 //! sign) is equal. There is no other tolerance.
 
 use crate::backend::{Backend, Launch, ParamValue};
-use crate::compare::{FloatLanes, differences};
+use crate::compare::{FloatLanes, differences, hex};
 use crate::memory::{BufferId, DeviceMemory};
 use crate::ptx::ScalarType;
 
@@ -373,12 +373,6 @@ pub(crate) fn show_lane(elem: Option<ElemType>, bits: u64) -> String {
 }
 
 fn mismatch(location: String, addr: usize, elem: Option<ElemType>, e: &[u8], a: &[u8]) -> Mismatch {
-    let hex = |b: &[u8]| {
-        b.iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     Mismatch {
         location,
         addr: addr as u64,
