@@ -110,6 +110,18 @@ fn malformed_tables_are_refused_when_read() {
             Box::new(|k| k.live_outs[0].ty = ArgType::F32),
         ),
         (
+            "PTX of 4194305 bytes",
+            Box::new(|k| k.ptx = " ".repeat(4 * 1024 * 1024 + 1)),
+        ),
+        (
+            "more than 4096 terms",
+            Box::new(|k| k.accesses[0].base.terms = vec![(1, vec![]); 4097]),
+        ),
+        (
+            "a term of more than 16 variables",
+            Box::new(|k| k.live_outs[0].value.terms = vec![(1, vec![Var::Arg(0); 17])]),
+        ),
+        (
             "cubin architecture",
             Box::new(|k| {
                 k.cubins.push(Cubin {
